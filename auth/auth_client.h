@@ -1,0 +1,69 @@
+/* The worker's side of the auth process (DESIGN: secrets stay away from
+ * the parser that faces the Internet). A worker never sees a password
+ * hash: it decodes the protocol's framing (USER/PASS, SASL PLAIN/LOGIN,
+ * APOP, CRAM-MD5) and asks the auth process, which checks the secret on
+ * its own threads, applies the login limiter and answers every failure
+ * after the same fixed delay (auth_fail_delay_ms), whatever the cause.
+ *
+ * All calls are non-blocking; the answer comes through done() on the
+ * worker's event loop, never from inside auth_client_verify(). */
+#ifndef POSTERN_AUTH_CLIENT_H
+#define POSTERN_AUTH_CLIENT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+
+struct event_base;
+struct auth_client;
+
+enum auth_mech {
+	AUTH_MECH_PASSWORD, /* USER/PASS, SASL PLAIN, SASL LOGIN */
+	AUTH_MECH_APOP,     /* secret = 32 hex digits, challenge = timestamp */
+	AUTH_MECH_CRAM_MD5, /* secret = 32 hex digits, challenge = challenge */
+};
+
+enum auth_status {
+	AUTH_OK,
+	AUTH_FAILED,   /* unknown user or wrong secret: never say which */
+	AUTH_BLOCKED,  /* too many failures from this IP or for this user */
+	AUTH_TEMPFAIL, /* auth process unreachable or broken */
+};
+
+struct auth_request {
+	enum auth_mech mech;
+	const char *service;   /* "pop3", "imap", "smtp" */
+	struct str authzid;    /* SASL PLAIN authzid: empty, or = user */
+	struct str user;
+	struct str secret;
+	struct str challenge;
+	const char *remote_ip;
+	const char *session_id;
+	bool secured;          /* TLS or loopback (for the log) */
+};
+
+struct auth_result {
+	enum auth_status status;
+	const char *user;      /* canonical name, as in the users file */
+	enum pop3_dele_mode pop3_dele_mode; /* the account's, or config's */
+	const char *reason;    /* for logs: "unknown_user", "bad_password",
+	                          "blocked_ip", "blocked_user", "scheme",
+	                          "auth_unavailable", ... */
+};
+
+typedef void (*auth_done_fn)(void *arg, const struct auth_result *res);
+
+/* Connects (lazily, and again after a failure) to the auth process's
+ * socket named by socket_name (an abstract Unix socket name). */
+struct auth_client *auth_client_new(struct event_base *base,
+				    const char *socket_name);
+/* Returns a request id (never 0); done() is called exactly once unless
+ * auth_client_cancel() is called first. */
+uint64_t auth_client_verify(struct auth_client *ac,
+			    const struct auth_request *req,
+			    auth_done_fn done, void *arg);
+void auth_client_cancel(struct auth_client *ac, uint64_t id);
+void auth_client_free(struct auth_client **ac);
+
+#endif

@@ -1,0 +1,82 @@
+/* postern.conf: "key = value" lines. Keys are the field names below
+ * (listeners: pop3_listen, pop3s_listen, imap_listen, imaps_listen,
+ * smtp_listen, submission_listen, submissions_listen, lmtp_listen with
+ * "HOST:PORT" or "off"); booleans are yes/no; sizes are bytes.
+' * '#' comments, blank lines ignored.
+ * Unknown keys, bad values and duplicates are errors with line numbers.
+ * Relative paths are resolved against the config file's directory. */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+enum listener_kind {
+	LISTEN_POP3,
+	LISTEN_POP3S,
+	LISTEN_IMAP,
+	LISTEN_IMAPS,
+	LISTEN_SMTP,
+	LISTEN_SUBMISSION,
+	LISTEN_SUBMISSIONS,
+	LISTEN_LMTP,
+	LISTEN__COUNT
+};
+
+struct listener_conf {
+	bool enabled;
+	char host[64];  /* numeric address: 127.0.0.1, ::1, 0.0.0.0 */
+	int port;
+};
+
+/* What POP3 DELE does at QUIT, per account (users file may override). */
+enum pop3_dele_mode {
+	POP3_DELE_EXPUNGE, /* the message is removed from the store */
+	POP3_DELE_HIDE,    /* hidden from POP3 only; IMAP keeps it */
+};
+
+struct config {
+	char *path;       /* absolute path of the file */
+	char *hostname;   /* greeting, Received:, APOP timestamp */
+	char *mail_dir;   /* absolute: one Maildir++ per user below it */
+	char *users_file; /* absolute */
+	char *tls_cert;   /* absolute, PEM */
+	char *tls_key;    /* absolute, PEM */
+	char *run_user;   /* system user to run as when started as root; "" = none */
+	struct listener_conf listen[LISTEN__COUNT];
+	int workers;      /* 0 = one per core */
+	int log_level;    /* enum log_level */
+
+	bool allow_plaintext_auth; /* plaintext logins before TLS from anywhere */
+	bool allow_plaintext_auth_loopback; /* ... from 127.0.0.0/8 and ::1 */
+	bool auth_cram_md5;        /* offer CRAM-MD5 (needs {PLAIN} passwords) */
+	int auth_fail_delay_ms;    /* every failed login is answered this late */
+	int auth_fail_limit;       /* failures per IP or per user before a block */
+	int auth_fail_window;      /* seconds over which failures are counted */
+	int auth_block_time;       /* seconds a block lasts */
+
+	bool pop3_apop;            /* APOP timestamp in greeting, APOP command */
+	int pop3_expire_days;      /* 0 = EXPIRE NEVER */
+	int pop3_login_delay;      /* seconds; 0 = not advertised */
+	enum pop3_dele_mode pop3_dele_mode;
+	int pop3_idle_timeout;     /* seconds, >= 600 (RFC 1939 section 3) */
+	int pop3_max_bad_commands;
+
+	int login_timeout;         /* seconds a client may take to log in */
+	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */
+	size_t max_message_size;   /* bytes */
+	int max_connections_per_ip;
+};
+
+/* Fills *cfg with defaults, then reads path. On error returns -1 and
+ * appends one "PATH:LINE: message\n" line per problem to err. */
+int config_load(const char *path, struct config *cfg, struct buf *err);
+void config_free(struct config *cfg);
+/* The name used in the file for a listener: "pop3", "pop3s", ... */
+const char *config_listener_name(enum listener_kind kind);
+/* Writes the text of a new config for `postern init`. */
+void config_write_default(struct buf *out, const char *dir, int port_base,
+			  const char *run_user);
+
+#endif

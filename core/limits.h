@@ -1,0 +1,33 @@
+/* Every input has a named limit, with its reason (STYLE 4). */
+#ifndef POSTERN_LIMITS_H
+#define POSTERN_LIMITS_H
+
+/* RFC 2449 section 4: a POP3 command line is at most 255 octets
+ * including the CRLF; longer lines get -ERR and are skipped. */
+#define POP3_LINE_MAX 255
+/* RFC 2449 section 4 allows a SASL continuation of up to 255 octets;
+ * we accept longer ones (PLAIN with long names) up to this bound. */
+#define POP3_SASL_LINE_MAX 2048
+/* A client that streams bytes without CRLF is cut off here: it bounds
+ * what one connection can make us buffer. */
+#define POP3_INPUT_MAX 8192
+/* Output queued beyond this pauses a long reply (RETR, LIST, UIDL)
+ * until the socket drains (STYLE 3). */
+#define CONN_OUTPUT_HIGH_WATER (128 * 1024)
+
+/* Names and secrets: RFC 4616 limits PLAIN fields to 255 octets each. */
+#define AUTH_NAME_MAX 255
+#define AUTH_SECRET_MAX 1024
+/* Users file: a line longer than this is an error (bounds parser work). */
+#define USERS_LINE_MAX 8192
+
+/* Config file lines. */
+#define CONFIG_LINE_MAX 4096
+
+/* One IPC message (auth requests and replies) fits in this. */
+#define IPC_MSG_MAX 8192
+
+/* Default size limit for a delivered message (config: max_message_size). */
+#define DEFAULT_MAX_MESSAGE_SIZE (50u * 1024 * 1024)
+
+#endif

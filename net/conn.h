@@ -1,0 +1,113 @@
+/* One client connection, plain or TLS behind the same interface.
+ *
+ * The protocol session owns the conn it is given. Bytes arrive through
+ * handler->on_input; the session reads whole lines with conn_read_line
+ * and answers with conn_write/conn_printf. Nothing here frees the conn
+ * inside a callback (STYLE 8): conn_close() marks it closing, flushes
+ * what was written, and later -- from the event loop, never from the
+ * caller's stack -- calls handler->on_close once and frees the conn.
+ * on_close also comes when the peer goes away, on a timeout, on an
+ * input overflow and on a TLS failure; after it the session must not
+ * touch the conn. */
+#ifndef POSTERN_CONN_H
+#define POSTERN_CONN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+
+struct event_base;
+struct bufferevent;
+struct ssl_ctx_st;
+struct auth_client;
+struct threadpool;
+struct event;
+struct sockaddr;
+
+/* What every protocol session gets from the worker that accepted it. */
+struct session_env {
+	struct event_base *base;
+	const struct config *cfg;
+	struct auth_client *auth;
+	struct threadpool *pool;
+	struct ssl_ctx_st *tls; /* for STLS/STARTTLS */
+};
+
+struct conn_handler {
+	void (*on_input)(void *sess);   /* new bytes are buffered */
+	void (*on_drain)(void *sess);   /* output fell below the low mark */
+	void (*on_tls)(void *sess);     /* a STLS handshake completed */
+	void (*on_close)(void *sess, const char *reason);
+};
+
+struct conn {
+	struct event_base *base;
+	struct bufferevent *bev;
+	enum listener_kind kind;
+	char id[24];          /* session id in every log line: "sid=..." */
+	char remote_ip[64];
+	int remote_port;
+	bool tls;             /* TLS is established (or being, for 993/995) */
+	bool loopback;        /* peer is 127.0.0.0/8 or ::1 */
+	bool closing;
+	const struct conn_handler *handler;
+	void *sess;
+	/* private */
+	bool skipping_long_line;
+	bool input_paused;
+	bool drain_wanted;
+	int timeout_secs;
+	struct event *close_ev;
+	struct conn *next, *prev;
+	char close_reason[64];
+};
+
+enum conn_line_status {
+	CONN_LINE_OK,       /* *line holds one line without CR LF */
+	CONN_LINE_NONE,     /* no complete line buffered yet */
+	CONN_LINE_TOO_LONG, /* a line over max was dropped (reported once) */
+};
+/* Takes the next line ending in LF (a CR before it is dropped too).
+ * max counts the octets of the line including CRLF, as RFC 2449 does.
+ * A longer line is discarded through its LF -- even if that LF arrives
+ * later -- and reported once. */
+enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
+				     size_t max);
+size_t conn_input_len(const struct conn *c);
+/* Drops everything the client has sent that was not yet read. */
+void conn_discard_input(struct conn *c);
+
+void conn_write(struct conn *c, const void *p, size_t n);
+void conn_writes(struct conn *c, const char *s);
+void conn_printf(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+size_t conn_output_len(const struct conn *c);
+/* Asks for one on_drain when output falls to CONN_OUTPUT_HIGH_WATER/4. */
+void conn_want_drain(struct conn *c);
+
+/* Stop or resume on_input (bytes keep being buffered by the kernel). */
+void conn_pause_input(struct conn *c, bool pause);
+/* Idle timeout: closes with reason "timeout" after secs without input. */
+void conn_set_timeout(struct conn *c, int secs);
+
+/* Server side of STLS/STARTTLS: throws away every byte the client sent
+ * before this call (CVE-2011-0411), then starts the handshake on top of
+ * what was already written (write the "+OK" first). on_tls follows. */
+int conn_starttls(struct conn *c, struct ssl_ctx_st *ctx);
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384" once TLS is up, else "none". */
+const char *conn_tls_desc(const struct conn *c, char *buf, size_t n);
+
+/* Flushes pending output, then closes and calls on_close(reason). */
+void conn_close(struct conn *c, const char *reason);
+
+/* For the worker. */
+struct conn *conn_accept(struct event_base *base, int fd,
+			 const struct sockaddr *sa, int salen,
+			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx);
+void conn_attach(struct conn *c, const struct conn_handler *h, void *sess);
+size_t conn_live_count(void);
+void conn_close_all(const char *reason);
+
+#endif

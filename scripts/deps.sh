@@ -1,0 +1,23 @@
+#!/bin/sh
+# Makes sure the Debian packages postern needs are installed. As root it
+# installs what is missing with apt-get; otherwise it prints the exact
+# command and fails. --build-only checks just what `make` needs.
+BUILD="gcc make clang pkg-config libssl-dev libevent-dev libcrypt-dev zlib1g-dev"
+TEST="python3 python3-pytest curl fetchmail mpop openssl libclang-rt-14-dev"
+pkgs="$BUILD"
+[ "${1:-}" = "--build-only" ] || pkgs="$BUILD $TEST"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null && apt-get install -y -qq $missing >/dev/null || {
+		echo "deps: apt-get install$missing failed" >&2; exit 1; }
+	exit 0
+fi
+echo "deps: missing Debian packages:$missing" >&2
+echo "deps: run: sudo apt-get install$missing" >&2
+exit 1
