@@ -2,7 +2,7 @@
  * (listeners: pop3_listen, pop3s_listen, imap_listen, imaps_listen,
  * smtp_listen, submission_listen, submissions_listen, lmtp_listen with
  * "HOST:PORT" or "off"); booleans are yes/no; sizes are bytes.
-' * '#' comments, blank lines ignored.
+ * '#' starts a comment; blank lines are ignored.
  * Unknown keys, bad values and duplicates are errors with line numbers.
  * Relative paths are resolved against the config file's directory. */
 #ifndef POSTERN_CONFIG_H

@@ -1,0 +1,401 @@
+/* postern.conf parser: a table of keys, each with its type, default and
+ * bounds, so that check-config, the defaults written by init and the
+ * docs can't drift apart. */
+#include "core/config.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum key_type { K_STR, K_PATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
+		K_DELE };
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	long long min, max;
+	const char *def;  /* default as text; NULL = listener default off */
+	const char *help; /* one line for the generated config */
+};
+
+#define OFF(f) offsetof(struct config, f)
+static const char *const listener_names[LISTEN__COUNT] = {
+	"pop3", "pop3s", "imap", "imaps", "smtp", "submission", "submissions",
+	"lmtp",
+};
+static const int listener_std_port[LISTEN__COUNT] = { 110, 995, 143, 993,
+						      25, 587, 465, 24 };
+
+static const struct config_key keys[] = {
+	{ "hostname", K_STR, OFF(hostname), 1, 253, "localhost",
+	  "name in greetings and Received: headers" },
+	{ "mail_dir", K_PATH, OFF(mail_dir), 0, 0, "mail",
+	  "one Maildir++ per user below this directory" },
+	{ "users_file", K_PATH, OFF(users_file), 0, 0, "users",
+	  "Dovecot-compatible passwd-file (postern user add/passwd/del)" },
+	{ "tls_cert", K_PATH, OFF(tls_cert), 0, 0, "tls/cert.pem",
+	  "PEM certificate chain" },
+	{ "tls_key", K_PATH, OFF(tls_key), 0, 0, "tls/key.pem", "PEM key" },
+	{ "run_user", K_STR, OFF(run_user), 0, 64, "",
+	  "system user to run as when started as root (owns the mail)" },
+	{ "workers", K_INT, OFF(workers), 0, 256, "0",
+	  "worker processes; 0 = one per core" },
+	{ "log_level", K_LOGLEVEL, OFF(log_level), 0, 0, "info",
+	  "debug, info, warn or error" },
+	{ "allow_plaintext_auth", K_BOOL, OFF(allow_plaintext_auth), 0, 0, "no",
+	  "allow USER/PASS, AUTH PLAIN/LOGIN without TLS from anywhere" },
+	{ "allow_plaintext_auth_loopback", K_BOOL,
+	  OFF(allow_plaintext_auth_loopback), 0, 0, "yes",
+	  "allow them without TLS from 127.0.0.0/8 and ::1" },
+	{ "auth_cram_md5", K_BOOL, OFF(auth_cram_md5), 0, 0, "no",
+	  "offer CRAM-MD5 (works only for {PLAIN} passwords)" },
+	{ "auth_fail_delay_ms", K_INT, OFF(auth_fail_delay_ms), 0, 60000,
+	  "2000", "every failed login is answered this late" },
+	{ "auth_fail_limit", K_INT, OFF(auth_fail_limit), 1, 1000000, "10",
+	  "failed logins per IP or per user before a block" },
+	{ "auth_fail_window", K_INT, OFF(auth_fail_window), 1, 86400 * 7,
+	  "600", "seconds over which failed logins are counted" },
+	{ "auth_block_time", K_INT, OFF(auth_block_time), 1, 86400 * 7, "900",
+	  "seconds a block lasts" },
+	{ "pop3_apop", K_BOOL, OFF(pop3_apop), 0, 0, "no",
+	  "APOP (MD5, needs {PLAIN} passwords; see docs/config.md)" },
+	{ "pop3_expire_days", K_INT, OFF(pop3_expire_days), 0, 36500, "0",
+	  "delete mail N days after its first POP3 download; 0 = never" },
+	{ "pop3_login_delay", K_INT, OFF(pop3_login_delay), 0, 86400, "0",
+	  "minimum seconds between POP3 logins of one user; 0 = off" },
+	{ "pop3_dele_mode", K_DELE, OFF(pop3_dele_mode), 0, 0, "expunge",
+	  "expunge = DELE removes mail; hide = only POP3 stops seeing it" },
+	{ "pop3_idle_timeout", K_INT, OFF(pop3_idle_timeout), 600, 86400,
+	  "600", "seconds; RFC 1939 section 3 requires at least 600" },
+	{ "pop3_max_bad_commands", K_INT, OFF(pop3_max_bad_commands), 1, 1000,
+	  "10", "bad commands before a session is closed" },
+	{ "login_timeout", K_INT, OFF(login_timeout), 1, 3600, "60",
+	  "seconds a client may stay connected without logging in" },
+	{ "shutdown_timeout", K_INT, OFF(shutdown_timeout), 0, 3600, "10",
+	  "seconds SIGTERM waits for open sessions" },
+	{ "max_message_size", K_SIZE, OFF(max_message_size), 1024,
+	  (long long)1 << 40, "52428800", "bytes" },
+	{ "max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 1,
+	  1000000, "50", "per worker process" },
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+const char *config_listener_name(enum listener_kind kind)
+{
+	return listener_names[kind];
+}
+
+static void errf(struct buf *err, const char *path, int line,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void errf(struct buf *err, const char *path, int line,
+		 const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		buf_printf(err, "%s:%d: %s\n", path, line, msg);
+	else
+		buf_printf(err, "%s: %s\n", path, msg);
+}
+
+static char *resolve_path(const char *dir, const char *v)
+{
+	if (v[0] == '/')
+		return xstrdup(v);
+	return xasprintf("%s/%s", dir, v);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static bool parse_ll(const char *v, long long *out)
+{
+	if (!*v)
+		return false;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *end || (*v != '-' && (*v < '0' || *v > '9')))
+		return false;
+	*out = n;
+	return true;
+}
+
+/* "HOST:PORT", "[v6]:PORT" or "off". */
+static bool parse_listen(const char *v, struct listener_conf *l)
+{
+	memset(l, 0, sizeof *l);
+	if (!strcmp(v, "off"))
+		return true;
+	const char *colon = strrchr(v, ':');
+	if (!colon)
+		return false;
+	const char *h = v;
+	size_t hlen = (size_t)(colon - v);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof l->host)
+		return false;
+	memcpy(l->host, h, hlen);
+	l->host[hlen] = '\0';
+	unsigned char tmp[16];
+	if (inet_pton(AF_INET, l->host, tmp) != 1 &&
+	    inet_pton(AF_INET6, l->host, tmp) != 1)
+		return false;
+	long long port;
+	if (!parse_ll(colon + 1, &port) || port < 1 || port > 65535)
+		return false;
+	l->port = (int)port;
+	l->enabled = true;
+	return true;
+}
+
+static bool set_value(struct config *cfg, const struct config_key *k,
+		      const char *dir, const char *v, char *why, size_t whysz)
+{
+	char *base = (char *)cfg + k->offset;
+	long long n;
+	bool b;
+	switch (k->type) {
+	case K_STR:
+		if ((long long)strlen(v) < k->min ||
+		    (long long)strlen(v) > k->max) {
+			snprintf(why, whysz, "%s must be %lld to %lld characters",
+				 k->name, k->min, k->max);
+			return false;
+		}
+		free(*(char **)base);
+		*(char **)base = xstrdup(v);
+		return true;
+	case K_PATH:
+		if (!*v) {
+			snprintf(why, whysz, "%s must not be empty", k->name);
+			return false;
+		}
+		free(*(char **)base);
+		*(char **)base = resolve_path(dir, v);
+		return true;
+	case K_BOOL:
+		if (!parse_bool(v, &b)) {
+			snprintf(why, whysz, "%s must be yes or no, not \"%s\"",
+				 k->name, v);
+			return false;
+		}
+		*(bool *)base = b;
+		return true;
+	case K_INT:
+	case K_SIZE:
+		if (!parse_ll(v, &n) || n < k->min || n > k->max) {
+			snprintf(why, whysz, "%s must be a number from %lld to %lld, not \"%s\"",
+				 k->name, k->min, k->max, v);
+			return false;
+		}
+		if (k->type == K_INT)
+			*(int *)base = (int)n;
+		else
+			*(size_t *)base = (size_t)n;
+		return true;
+	case K_LOGLEVEL:
+		n = log_level_parse(v);
+		if (n < 0) {
+			snprintf(why, whysz, "log_level must be debug, info, warn or error, not \"%s\"", v);
+			return false;
+		}
+		*(int *)base = (int)n;
+		return true;
+	case K_DELE:
+		if (!strcmp(v, "expunge"))
+			*(enum pop3_dele_mode *)base = POP3_DELE_EXPUNGE;
+		else if (!strcmp(v, "hide"))
+			*(enum pop3_dele_mode *)base = POP3_DELE_HIDE;
+		else {
+			snprintf(why, whysz, "pop3_dele_mode must be expunge or hide, not \"%s\"", v);
+			return false;
+		}
+		return true;
+	case K_LISTEN:
+		break;
+	}
+	return false;
+}
+
+static void config_defaults(struct config *cfg, const char *dir)
+{
+	char why[256];
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!set_value(cfg, &keys[i], dir, keys[i].def, why, sizeof why))
+			log_fatal("event=config_default key=%s", keys[i].name);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+		     s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+static int config_parse_line(struct config *cfg, const char *dir, char *line,
+			     int lineno, bool *seen, bool *seen_listen,
+			     struct buf *err)
+{
+	char *s = trim(line);
+	if (!*s || *s == '#')
+		return 0;
+	char *eq = strchr(s, '=');
+	if (!eq) {
+		errf(err, cfg->path, lineno, "expected \"key = value\"");
+		return -1;
+	}
+	*eq = '\0';
+	char *key = trim(s), *val = trim(eq + 1);
+	for (int l = 0; l < LISTEN__COUNT; l++) {
+		char name[32];
+		snprintf(name, sizeof name, "%s_listen", listener_names[l]);
+		if (strcmp(key, name) != 0)
+			continue;
+		if (seen_listen[l]) {
+			errf(err, cfg->path, lineno, "%s is set twice", key);
+			return -1;
+		}
+		seen_listen[l] = true;
+		if (!parse_listen(val, &cfg->listen[l])) {
+			errf(err, cfg->path, lineno,
+			     "%s must be HOST:PORT with a numeric address, or off; not \"%s\"",
+			     key, val);
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(key, keys[i].name) != 0)
+			continue;
+		if (seen[i]) {
+			errf(err, cfg->path, lineno, "%s is set twice", key);
+			return -1;
+		}
+		seen[i] = true;
+		char why[512];
+		if (!set_value(cfg, &keys[i], dir, val, why, sizeof why)) {
+			errf(err, cfg->path, lineno, "%s", why);
+			return -1;
+		}
+		return 0;
+	}
+	errf(err, cfg->path, lineno, "unknown key \"%s\"", key);
+	return -1;
+}
+
+int config_load(const char *path, struct config *cfg, struct buf *err)
+{
+	memset(cfg, 0, sizeof *cfg);
+	char abs[PATH_MAX];
+	if (!realpath(path, abs)) {
+		errf(err, path, 0, "cannot open: %s", strerror(errno));
+		cfg->path = xstrdup(path);
+		config_defaults(cfg, ".");
+		return -1;
+	}
+	cfg->path = xstrdup(abs);
+	char dircopy[PATH_MAX];
+	snprintf(dircopy, sizeof dircopy, "%s", abs);
+	const char *dir = dirname(dircopy);
+	config_defaults(cfg, dir);
+
+	FILE *f = fopen(abs, "r");
+	if (!f) {
+		errf(err, abs, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	bool seen[NKEYS] = { 0 }, seen_listen[LISTEN__COUNT] = { 0 };
+	char line[CONFIG_LINE_MAX + 2];
+	int lineno = 0, bad = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		size_t n = strlen(line);
+		if (n == sizeof line - 1 && line[n - 1] != '\n') {
+			errf(err, abs, lineno, "line longer than %d bytes",
+			     CONFIG_LINE_MAX);
+			bad = 1;
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+			continue;
+		}
+		if (config_parse_line(cfg, dir, line, lineno, seen, seen_listen,
+				      err) < 0)
+			bad = 1;
+	}
+	fclose(f);
+	/* Two listeners on one address would fail at bind; say so here. */
+	for (int a = 0; a < LISTEN__COUNT; a++)
+		for (int b = a + 1; b < LISTEN__COUNT; b++)
+			if (cfg->listen[a].enabled && cfg->listen[b].enabled &&
+			    cfg->listen[a].port == cfg->listen[b].port &&
+			    !strcmp(cfg->listen[a].host, cfg->listen[b].host)) {
+				errf(err, abs, 0, "%s_listen and %s_listen both use %s:%d",
+				     listener_names[a], listener_names[b],
+				     cfg->listen[a].host, cfg->listen[a].port);
+				bad = 1;
+			}
+	return bad ? -1 : 0;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].type == K_STR || keys[i].type == K_PATH) {
+			char **p = (char **)((char *)cfg + keys[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+	free(cfg->path);
+	cfg->path = NULL;
+}
+
+void config_write_default(struct buf *out, const char *dir, int port_base,
+			  const char *run_user)
+{
+	buf_printf(out, "# postern.conf -- written by `postern init %s`.\n"
+			"# Reference: docs/config.md. Check with `postern -c FILE check-config`.\n"
+			"# Relative paths are relative to this file's directory.\n\n",
+		   dir);
+	for (int l = 0; l < LISTEN__COUNT; l++)
+		buf_printf(out, "%s_listen = 127.0.0.1:%d\n", listener_names[l],
+			   port_base + listener_std_port[l]);
+	buf_appends(out, "\n");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *v = keys[i].def;
+		if (!strcmp(keys[i].name, "run_user"))
+			v = run_user;
+		buf_printf(out, "# %s\n%s = %s\n", keys[i].help, keys[i].name, v);
+	}
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# `make run`: a demo instance in ./var (made once), a demo user whose
+# password is printed once, then the server in the foreground.
+set -eu
+cd "$(dirname "$0")/.."
+if [ ! -f var/postern.conf ]; then
+	./postern init var
+	pw=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | cut -c1-16)
+	printf '%s\n' "$pw" | ./postern -c var/postern.conf user add demo
+	deliver_welcome() {
+		printf 'From: postern <postmaster@localhost>\nTo: demo@localhost\nSubject: Welcome to postern\nDate: %s\n\nThis message was delivered by `postern deliver`.\n' \
+			"$(date -R)" | ./postern -c var/postern.conf deliver demo
+	}
+	deliver_welcome
+	cat <<MSG
+
+  demo user:  demo
+  password:   $pw     (shown once; change it with: ./postern -c var/postern.conf user passwd demo)
+
+  POP3:  127.0.0.1:2110 (STLS)   POP3S: 127.0.0.1:2995
+  try:   curl -k --user demo:$pw pop3s://127.0.0.1:2995/1
+
+MSG
+fi
+exec ./postern -c var/postern.conf serve
