@@ -96,6 +96,10 @@ struct store_pop3_update {
 	size_t n_retr;
 	int64_t now;
 };
+/* On success mb is refreshed to the state just committed (including
+ * other sessions' changes): message indexes and store_msg pointers taken
+ * before the call are invalid. On failure mb is unchanged. UIDs that are
+ * no longer in the mailbox are ignored. */
 int store_mailbox_pop3_commit(struct mailbox *mb,
 			      const struct store_pop3_update *up, char *err,
 			      size_t errsz);

@@ -1,0 +1,339 @@
+/* struct mailbox: open (lock, sync, write the index), accessors, message
+ * access and the POP3 commit. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/store_int.h"
+
+#define STRPOOL_CHUNK (64 * 1024)
+
+char *strpool_dup(struct strpool *sp, const char *s, size_t len)
+{
+	if (len + 1 > sp->left) {
+		size_t sz = len + 1 > STRPOOL_CHUNK ? len + 1 : STRPOOL_CHUNK;
+		if (sp->n_chunks == sp->cap_chunks) {
+			sp->cap_chunks = sp->cap_chunks ? sp->cap_chunks * 2 : 16;
+			sp->chunks = xrealloc(sp->chunks,
+					      sp->cap_chunks * sizeof *sp->chunks);
+		}
+		sp->cur = sp->chunks[sp->n_chunks++] = xmalloc(sz);
+		sp->left = sz;
+	}
+	char *p = sp->cur;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	sp->cur += len + 1;
+	sp->left -= len + 1;
+	return p;
+}
+
+void strpool_free(struct strpool *sp)
+{
+	for (size_t i = 0; i < sp->n_chunks; i++)
+		free(sp->chunks[i]);
+	free(sp->chunks);
+	memset(sp, 0, sizeof *sp);
+}
+
+void msg_vec_reserve(struct msg_vec *mv, size_t n)
+{
+	if (n > mv->cap) {
+		mv->cap = n;
+		mv->v = xrealloc(mv->v, mv->cap * sizeof *mv->v);
+	}
+}
+
+struct store_msg *msg_vec_push(struct msg_vec *mv)
+{
+	if (mv->n == mv->cap) {
+		mv->cap = mv->cap ? mv->cap * 2 : 64;
+		mv->v = xrealloc(mv->v, mv->cap * sizeof *mv->v);
+	}
+	struct store_msg *m = &mv->v[mv->n++];
+	memset(m, 0, sizeof *m);
+	return m;
+}
+
+void mailbox_clear(struct mailbox *mb)
+{
+	free(mb->msgs.v);
+	free(mb->tombs.v);
+	strpool_free(&mb->pool);
+	free(mb->index_data);
+	mb->index_data = NULL;
+	memset(&mb->msgs, 0, sizeof mb->msgs);
+	memset(&mb->tombs, 0, sizeof mb->tombs);
+	mb->uidvalidity = mb->uidnext = 0;
+	mb->highestmodseq = 0;
+	mb->cur_stamp = mb->new_stamp = (struct store_stamp){ 0, 0 };
+}
+
+/* Lock, sync, write the index if needed. The caller unlocks. */
+static int lock_and_sync(struct mailbox *mb, int *lockfd, bool *dirty,
+			 char *err, size_t errsz)
+{
+	*lockfd = store_index_lock(mb->path, err, errsz);
+	if (*lockfd < 0)
+		return *lockfd;
+	int rc = mailbox_sync_locked(mb, dirty, err, errsz);
+	if (rc < 0) {
+		close(*lockfd);
+		*lockfd = -1;
+	}
+	return rc;
+}
+
+int store_mailbox_open(const char *path, struct mailbox **out, char *err,
+		       size_t errsz)
+{
+	struct stat st;
+	*out = NULL;
+	if (stat(path, &st) < 0)
+		return store_err(err, errsz, store_errno_code(errno),
+				 "stat %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return store_err(err, errsz, STORE_ENOENT,
+				 "%s: not a directory", path);
+	struct mailbox *mb = xcalloc(1, sizeof *mb);
+	mb->path = xstrdup(path);
+	int lockfd;
+	bool dirty;
+	int rc = lock_and_sync(mb, &lockfd, &dirty, err, errsz);
+	if (rc < 0) {
+		store_mailbox_close(&mb);
+		return rc;
+	}
+	if (dirty) {
+		char werr[256];
+		/* The index is a cache: failing to write it (disk full) must
+		 * not keep a user from reading and deleting mail. */
+		if (index_write(mb, werr, sizeof werr) < 0) {
+			char esc[LOG_ESC_MAX];
+			log_kv(LOG_WARN, "event=index_write_failed detail=%s",
+			       log_esc(esc, sizeof esc, werr, strlen(werr)));
+		}
+	}
+	close(lockfd);
+	*out = mb;
+	return 0;
+}
+
+void store_mailbox_close(struct mailbox **mbp)
+{
+	struct mailbox *mb = *mbp;
+	if (!mb)
+		return;
+	mailbox_clear(mb);
+	free(mb->path);
+	free(mb);
+	*mbp = NULL;
+}
+
+size_t store_mailbox_count(const struct mailbox *mb)
+{
+	return mb->msgs.n;
+}
+
+const struct store_msg *store_mailbox_msg(const struct mailbox *mb, size_t i)
+{
+	if (i >= mb->msgs.n)
+		log_fatal("event=store_msg_out_of_range i=%zu n=%zu", i,
+			  mb->msgs.n);
+	return &mb->msgs.v[i];
+}
+
+uint32_t store_mailbox_uidvalidity(const struct mailbox *mb)
+{
+	return mb->uidvalidity;
+}
+
+uint32_t store_mailbox_uidnext(const struct mailbox *mb)
+{
+	return mb->uidnext;
+}
+
+uint64_t store_mailbox_highestmodseq(const struct mailbox *mb)
+{
+	return mb->highestmodseq;
+}
+
+const char *store_mailbox_path(const struct mailbox *mb)
+{
+	return mb->path;
+}
+
+/* The file may have been renamed by another program (its flags changed):
+ * look for the same base name ("<unique>,...") before ':'. */
+static int open_renamed(int curfd, const char *filename)
+{
+	size_t blen = strcspn(filename, ":");
+	int dfd = dup(curfd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	int fd = -1;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, filename, blen) == 0 &&
+		    (de->d_name[blen] == ':' || de->d_name[blen] == '\0')) {
+			fd = openat(curfd, de->d_name, O_RDONLY | O_CLOEXEC);
+			break;
+		}
+	}
+	closedir(d);
+	if (fd < 0 && !de)
+		errno = ENOENT;
+	return fd;
+}
+
+int store_msg_open(const struct mailbox *mb, size_t i, char *err,
+		   size_t errsz)
+{
+	const struct store_msg *m = store_mailbox_msg(mb, i);
+	char *cdir = xasprintf("%s/cur", mb->path);
+	int curfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1, e;
+	if (curfd >= 0) {
+		fd = openat(curfd, m->filename, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			fd = open_renamed(curfd, m->filename);
+	}
+	e = errno;
+	if (curfd >= 0)
+		close(curfd);
+	int rc = fd;
+	if (fd < 0)
+		rc = store_err(err, errsz, store_errno_code(e), "open %s/%s: %s",
+			       cdir, m->filename, strerror(e));
+	free(cdir);
+	return rc;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_msg_uid(const void *pa, const void *pb)
+{
+	const struct store_msg *a = pa, *b = pb;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+static struct store_msg *by_uid(struct mailbox *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->msgs.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mb->msgs.v[mid].uid == uid)
+			return &mb->msgs.v[mid];
+		if (mb->msgs.v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int store_mailbox_pop3_commit(struct mailbox *mb,
+			      const struct store_pop3_update *up, char *err,
+			      size_t errsz)
+{
+	int lockfd;
+	bool dirty;
+	/* Re-read under the lock: another session may have changed it.
+	 * The work happens on a copy so that a failure leaves mb as it
+	 * was. */
+	struct mailbox *live = mb, next = { .path = mb->path };
+	mb = &next;
+	int rc = lock_and_sync(mb, &lockfd, &dirty, err, errsz);
+	if (rc < 0) {
+		mailbox_clear(mb);
+		return rc;
+	}
+
+	for (size_t i = 0; i < up->n_retr; i++) {
+		struct store_msg *m = by_uid(mb, up->retr[i]);
+		if (m && m->pop3_first_retr == 0) {
+			m->pop3_first_retr = up->now > 0 ? up->now : 1;
+			m->modseq = ++mb->highestmodseq;
+			dirty = true;
+		}
+	}
+	for (size_t i = 0; i < up->n_hide; i++) {
+		struct store_msg *m = by_uid(mb, up->hide[i]);
+		if (m && !m->pop3_hidden) {
+			m->pop3_hidden = true;
+			m->modseq = ++mb->highestmodseq;
+			dirty = true;
+		}
+	}
+	/* Expunged records become tombstones: kept in the index until
+	 * a sync sees their file gone, so a crash between the index write
+	 * and the unlink cannot bring the message back. */
+	size_t first_tomb = mb->tombs.n;
+	if (up->n_expunge > 0) {
+		uint32_t *ex = xmalloc(up->n_expunge * sizeof *ex);
+		memcpy(ex, up->expunge, up->n_expunge * sizeof *ex);
+		qsort(ex, up->n_expunge, sizeof *ex, cmp_u32);
+		size_t kept = 0, j = 0;
+		for (size_t i = 0; i < mb->msgs.n; i++) {
+			struct store_msg *m = &mb->msgs.v[i];
+			while (j < up->n_expunge && ex[j] < m->uid)
+				j++;
+			if (j < up->n_expunge && ex[j] == m->uid) {
+				*msg_vec_push(&mb->tombs) = *m;
+				mb->highestmodseq++;
+				continue;
+			}
+			mb->msgs.v[kept++] = *m;
+		}
+		if (kept != mb->msgs.n)
+			dirty = true;
+		mb->msgs.n = kept;
+		free(ex);
+		/* Tombstones stay sorted by UID for the index writer. */
+		if (mb->tombs.n > first_tomb && first_tomb > 0)
+			qsort(mb->tombs.v, mb->tombs.n, sizeof *mb->tombs.v,
+			      cmp_msg_uid);
+	}
+	if (dirty) {
+		rc = index_write(mb, err, errsz);
+		if (rc < 0) {
+			close(lockfd);
+			mailbox_clear(mb);
+			return rc;
+		}
+	}
+	/* Under the lock still, so no sync can see a tombstoned file as
+	 * a new one between the index write and the unlink. */
+	char *cdir = xasprintf("%s/cur", mb->path);
+	int curfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = first_tomb; curfd >= 0 && i < mb->tombs.n; i++) {
+		if (unlinkat(curfd, mb->tombs.v[i].filename, 0) < 0 &&
+		    errno != ENOENT) {
+			char esc[LOG_ESC_MAX];
+			log_kv(LOG_WARN, "event=expunge_unlink_failed file=%s "
+			       "error=\"%s\"", log_esc(esc, sizeof esc,
+			       mb->tombs.v[i].filename,
+			       strlen(mb->tombs.v[i].filename)),
+			       strerror(errno));
+		}
+	}
+	if (curfd >= 0)
+		close(curfd);
+	free(cdir);
+	close(lockfd);
+	mailbox_clear(live);
+	*live = next;
+	return 0;
+}
