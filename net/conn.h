@@ -57,6 +57,9 @@ struct conn {
 	/* private */
 	bool skipping_long_line;
 	bool input_paused;
+	bool upgrading;
+	bool flush_on_close;
+	long long close_deadline;
 	bool drain_wanted;
 	int timeout_secs;
 	struct event *close_ev;
@@ -108,6 +111,8 @@ struct conn *conn_accept(struct event_base *base, int fd,
 			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx);
 void conn_attach(struct conn *c, const struct conn_handler *h, void *sess);
 size_t conn_live_count(void);
+/* Live connections from one address (per-IP budget at accept). */
+size_t conn_count_ip(const char *ip);
 void conn_close_all(const char *reason);
 
 #endif

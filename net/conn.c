@@ -1,0 +1,411 @@
+/* Connections: a libevent bufferevent (socket, or OpenSSL over socket,
+ * or OpenSSL filter over socket after STLS) behind one interface, with a
+ * bounded line reader and a deferred, single-shot close. */
+#include "net/conn.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "tls/tls.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* Input is read from the kernel only while less than this is buffered:
+ * a client that pipelines megabytes is held back by TCP, not by RAM. */
+#define CONN_INPUT_HIGH_WATER (64 * 1024)
+/* How long a closing connection may take to flush its last reply. */
+#define CONN_CLOSE_FLUSH_SECS 5
+
+static struct conn *live_head;
+static size_t live_count;
+
+size_t conn_live_count(void)
+{
+	return live_count;
+}
+
+static const char *proto_name(enum listener_kind k)
+{
+	return config_listener_name(k);
+}
+
+static void conn_finish(evutil_socket_t fd, short what, void *arg);
+
+static void conn_schedule_finish(struct conn *c)
+{
+	/* Runs from the loop after the current callback returns. */
+	event_active(c->close_ev, EV_TIMEOUT, 0);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->closing || c->input_paused || !c->handler)
+		return;
+	c->handler->on_input(c->sess);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->closing) {
+		if (conn_output_len(c) == 0)
+			conn_schedule_finish(c);
+		return;
+	}
+	if (c->drain_wanted && c->handler) {
+		c->drain_wanted = false;
+		c->handler->on_drain(c->sess);
+	}
+}
+
+static void conn_begin_close(struct conn *c, const char *reason, bool flush)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	bufferevent_disable(c->bev, EV_READ);
+	if (!flush || conn_output_len(c) == 0) {
+		conn_schedule_finish(c);
+		return;
+	}
+	/* Wait for the output to drain, but not forever. */
+	c->close_deadline = time(NULL) + CONN_CLOSE_FLUSH_SECS;
+	c->flush_on_close = true;
+	struct timeval tv = { CONN_CLOSE_FLUSH_SECS, 0 };
+	event_add(c->close_ev, &tv);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	char desc[128];
+	if (what & BEV_EVENT_CONNECTED) {
+		log_kv(LOG_INFO, "event=tls proto=%s sid=%s tls=%s",
+		       proto_name(c->kind), c->id,
+		       tls_bev_desc(bev, desc, sizeof desc));
+		if (c->upgrading) {
+			c->upgrading = false;
+			if (c->handler && !c->closing)
+				c->handler->on_tls(c->sess);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* A client busy reading a long reply is not idle: the write
+		 * timeout catches one that stopped reading. */
+		if ((what & BEV_EVENT_READING) && conn_output_len(c) > 0 &&
+		    !c->closing) {
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		conn_begin_close(c, "timeout", false);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if (c->tls) {
+			tls_bev_error(bev, desc, sizeof desc);
+			if (strcmp(desc, "closed") != 0) {
+				char e[LOG_ESC_MAX];
+				log_kv(LOG_INFO, "event=tls_failed proto=%s sid=%s error=%s",
+				       proto_name(c->kind), c->id,
+				       log_esc(e, sizeof e, desc, strlen(desc)));
+				conn_begin_close(c, "tls_error", false);
+				return;
+			}
+		}
+		conn_begin_close(c, "disconnect", false);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		conn_begin_close(c, "disconnect", false);
+}
+
+static void conn_set_callbacks(struct conn *c)
+{
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_HIGH_WATER);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_HIGH_WATER / 4, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		       in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static void addr_format(const struct sockaddr *sa, char *ip, size_t n,
+			int *port)
+{
+	*port = 0;
+	snprintf(ip, n, "unknown");
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)n);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)n);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+size_t conn_count_ip(const char *ip)
+{
+	size_t n = 0;
+	for (struct conn *c = live_head; c; c = c->next)
+		if (!strcmp(c->remote_ip, ip))
+			n++;
+	return n;
+}
+
+struct conn *conn_accept(struct event_base *base, int fd,
+			 const struct sockaddr *sa, int salen,
+			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx)
+{
+	(void)salen;
+	struct bufferevent *bev;
+	evutil_make_socket_nonblocking(fd);
+	if (tls_ctx)
+		bev = tls_bev_accept(base, fd, tls_ctx);
+	else
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE |
+							       BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->base = base;
+	c->bev = bev;
+	c->kind = kind;
+	c->tls = tls_ctx != NULL;
+	c->loopback = addr_is_loopback(sa);
+	addr_format(sa, c->remote_ip, sizeof c->remote_ip, &c->remote_port);
+	unsigned char rnd[6];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		memset(rnd, 0, sizeof rnd);
+	snprintf(c->id, sizeof c->id, "%02x%02x%02x%02x%02x%02x", rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	c->close_ev = event_new(base, -1, 0, conn_finish, c);
+	c->next = live_head;
+	if (live_head)
+		live_head->prev = c;
+	live_head = c;
+	live_count++;
+	log_kv(LOG_INFO, "event=connect proto=%s sid=%s ip=%s port=%d tls=%s",
+	       proto_name(kind), c->id, c->remote_ip, c->remote_port,
+	       c->tls ? "yes" : "no");
+	return c;
+}
+
+void conn_attach(struct conn *c, const struct conn_handler *h, void *sess)
+{
+	c->handler = h;
+	c->sess = sess;
+	conn_set_callbacks(c);
+}
+
+static void conn_finish(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	/* A TLS filter reports "drained" once its bytes are encrypted into
+	 * the socket's buffer; poll until that one is empty too. */
+	if (c->flush_on_close && conn_output_len(c) > 0 &&
+	    time(NULL) < c->close_deadline) {
+		struct timeval tick = { 0, 20 * 1000 };
+		event_add(c->close_ev, &tick);
+		return;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		live_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	live_count--;
+	log_kv(LOG_INFO, "event=disconnect proto=%s sid=%s ip=%s reason=%s",
+	       proto_name(c->kind), c->id, c->remote_ip, c->close_reason);
+	if (c->handler)
+		c->handler->on_close(c->sess, c->close_reason);
+	bufferevent_free(c->bev);
+	event_free(c->close_ev);
+	free(c);
+}
+
+enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
+				     size_t max)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	for (;;) {
+		struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
+		size_t avail = evbuffer_get_length(in);
+		if (c->skipping_long_line) {
+			if (p.pos < 0) {
+				evbuffer_drain(in, avail);
+				return CONN_LINE_NONE;
+			}
+			evbuffer_drain(in, (size_t)p.pos + 1);
+			c->skipping_long_line = false;
+			continue;
+		}
+		if (p.pos < 0) {
+			if (avail >= max) {
+				/* Already too long without its end: drop it
+				 * now and the rest as it comes. */
+				evbuffer_drain(in, avail);
+				c->skipping_long_line = true;
+				return CONN_LINE_TOO_LONG;
+			}
+			return CONN_LINE_NONE;
+		}
+		size_t total = (size_t)p.pos + 1; /* with LF */
+		if (total > max) {
+			evbuffer_drain(in, total);
+			return CONN_LINE_TOO_LONG;
+		}
+		buf_clear(line);
+		buf_reserve(line, total);
+		evbuffer_remove(in, line->data, total);
+		line->len = total - 1;
+		if (line->len && line->data[line->len - 1] == '\r')
+			line->len--;
+		line->data[line->len] = '\0';
+		return CONN_LINE_OK;
+	}
+}
+
+size_t conn_input_len(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+void conn_discard_input(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	c->skipping_long_line = false;
+}
+
+void conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->closing)
+		return;
+	bufferevent_write(c->bev, p, n);
+}
+
+void conn_writes(struct conn *c, const char *s)
+{
+	conn_write(c, s, strlen(s));
+}
+
+void conn_printf(struct conn *c, const char *fmt, ...)
+{
+	if (c->closing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	va_end(ap);
+}
+
+size_t conn_output_len(const struct conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* After STLS, encrypted bytes may still sit in the socket
+	 * bufferevent below the TLS filter: they count too, or a close
+	 * would cut off the last reply. */
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+void conn_want_drain(struct conn *c)
+{
+	c->drain_wanted = true;
+	if (conn_output_len(c) <= CONN_OUTPUT_HIGH_WATER / 4)
+		/* Already drained: come back from the loop, not from here. */
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_OPT_DEFER_CALLBACKS);
+}
+
+void conn_pause_input(struct conn *c, bool pause)
+{
+	bool was = c->input_paused;
+	c->input_paused = pause;
+	/* Resuming: input may already be buffered with no new read coming,
+	 * so poke the read callback from the loop. */
+	if (was && !pause && !c->closing && conn_input_len(c) > 0)
+		bufferevent_trigger(c->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+}
+
+void conn_set_timeout(struct conn *c, int secs)
+{
+	c->timeout_secs = secs;
+	struct timeval tv = { secs, 0 };
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+int conn_starttls(struct conn *c, struct ssl_ctx_st *ctx)
+{
+	if (c->tls || !ctx)
+		return -1;
+	/* CVE-2011-0411: nothing sent before the handshake is executed. */
+	conn_discard_input(c);
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	struct bufferevent *tb = tls_bev_upgrade(c->base, c->bev, ctx);
+	if (!tb)
+		return -1;
+	c->bev = tb;
+	c->tls = true;
+	c->upgrading = true;
+	conn_set_callbacks(c);
+	if (c->timeout_secs)
+		conn_set_timeout(c, c->timeout_secs);
+	return 0;
+}
+
+const char *conn_tls_desc(const struct conn *c, char *buf, size_t n)
+{
+	if (!c->tls)
+		return snprintf(buf, n, "none") < 0 ? "none" : buf;
+	return tls_bev_desc(c->bev, buf, n);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	conn_begin_close(c, reason, true);
+}
+
+void conn_close_all(const char *reason)
+{
+	for (struct conn *c = live_head; c; c = c->next)
+		conn_begin_close(c, reason, true);
+}

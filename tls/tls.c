@@ -1,0 +1,210 @@
+/* OpenSSL behind one narrow file (STYLE 9): contexts, TLS bufferevents
+ * (libevent's OpenSSL filter does the want-read/want-write dance), and
+ * the self-signed pair that `postern init` makes. */
+#include "tls/tls.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static void ssl_errors(struct buf *err)
+{
+	unsigned long e;
+	char tmp[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, tmp, sizeof tmp);
+		buf_printf(err, " (%s)", tmp);
+	}
+}
+
+struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
+				      struct buf *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		buf_appends(err, "cannot create TLS context");
+		ssl_errors(err);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Modern AEAD suites with forward secrecy for TLS 1.2; OpenSSL's
+	 * TLS 1.3 defaults are all good. */
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1:!MD5");
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+				 SSL_OP_NO_RENEGOTIATION |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		buf_printf(err, "cannot load certificate %s", cert);
+		ssl_errors(err);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		buf_printf(err, "cannot load key %s or it does not match the certificate", key);
+		ssl_errors(err);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void tls_ctx_free(struct ssl_ctx_st **ctx)
+{
+	if (*ctx)
+		SSL_CTX_free(*ctx);
+	*ctx = NULL;
+}
+
+struct bufferevent *tls_bev_accept(struct event_base *base, int fd,
+				   struct ssl_ctx_st *ctx)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+		base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+struct bufferevent *tls_bev_upgrade(struct event_base *base,
+				    struct bufferevent *under,
+				    struct ssl_ctx_st *ctx)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_filter_new(
+		base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+const char *tls_bev_desc(struct bufferevent *bev, char *buf, size_t n)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!ssl) {
+		snprintf(buf, n, "none");
+		return buf;
+	}
+	snprintf(buf, n, "%s/%s", SSL_get_version(ssl),
+		 SSL_get_cipher_name(ssl));
+	return buf;
+}
+
+const char *tls_bev_error(struct bufferevent *bev, char *buf, size_t n)
+{
+	unsigned long e = bev ? bufferevent_get_openssl_error(bev) : 0;
+	if (!e) {
+		snprintf(buf, n, "closed");
+		return buf;
+	}
+	ERR_error_string_n(e, buf, n);
+	/* Drain the rest so it does not show up on another connection. */
+	while (bufferevent_get_openssl_error(bev))
+		;
+	return buf;
+}
+
+static int write_pem(const char *path, int mode, int (*fn)(FILE *, void *),
+		     void *obj)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	int ok = fn(f, obj);
+	if (fclose(f) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+static int pem_key(FILE *f, void *k)
+{
+	return PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int pem_cert(FILE *f, void *x)
+{
+	return PEM_write_X509(f, x);
+}
+
+int tls_make_self_signed(const char *cert_path, const char *key_path,
+			 const char *hostname, struct buf *err)
+{
+	int rc = -1;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	if (!key || !x)
+		goto out;
+	X509_set_version(x, 2);
+	unsigned char serial[16];
+	FILE *ur = fopen("/dev/urandom", "rb");
+	if (!ur || fread(serial, 1, sizeof serial, ur) != sizeof serial) {
+		if (ur)
+			fclose(ur);
+		goto out;
+	}
+	fclose(ur);
+	serial[0] &= 0x7f;
+	BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 60L * 60 * 24 * 825);
+	X509_set_pubkey(x, key);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				   (const unsigned char *)hostname, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	char san[600];
+	snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1",
+		 hostname);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3,
+						  NID_subject_alt_name, san);
+	if (!ext)
+		goto out;
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	if (!X509_sign(x, key, EVP_sha256()))
+		goto out;
+	if (write_pem(key_path, 0600, pem_key, key) < 0) {
+		buf_printf(err, "cannot write %s: %m", key_path);
+		goto out_noerr;
+	}
+	if (write_pem(cert_path, 0644, pem_cert, x) < 0) {
+		buf_printf(err, "cannot write %s: %m", cert_path);
+		goto out_noerr;
+	}
+	rc = 0;
+	goto out_noerr;
+out:
+	buf_appends(err, "cannot make a self-signed certificate");
+	ssl_errors(err);
+out_noerr:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return rc;
+}
