@@ -1,0 +1,327 @@
+/* Logging in: USER/PASS, APOP and AUTH (RFC 5034) with PLAIN, LOGIN and
+ * CRAM-MD5. This file only decodes the framing; the secret goes to the
+ * auth process (auth_client_verify) and the answer comes back in
+ * auth_done(). Passwords live in stack or SASL buffers only as long as
+ * it takes to hand them over, and are wiped after. */
+#include "pop3/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/sasl.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "net/conn.h"
+
+static void auth_done(void *arg, const struct auth_result *res);
+
+static void log_login_failed(struct pop3_session *s, const char *reason)
+{
+	char user[LOG_ESC_MAX], why[LOG_ESC_MAX];
+	const char *u = s->attempt_user ? s->attempt_user : "";
+	log_kv(LOG_INFO,
+	       "event=login_failed proto=pop3 sid=%s remote=%s user=%s mech=%s "
+	       "reason=%s",
+	       s->c->id, s->c->remote_ip, log_esc(user, sizeof user, u, strlen(u)),
+	       s->mech_name, log_esc(why, sizeof why, reason, strlen(reason)));
+}
+
+/* Hands the credentials to the auth process; no further command is read
+ * until auth_done(). The request's strings are copied by the call. */
+static void verify(struct pop3_session *s, enum auth_mech mech,
+		   const char *mech_name, struct str authzid, struct str user,
+		   struct str secret, struct str challenge)
+{
+	free(s->attempt_user);
+	s->attempt_user = xstrndup(user.p, user.len);
+	s->mech_name = mech_name;
+	struct auth_request req = {
+		.mech = mech,
+		.service = "pop3",
+		.authzid = authzid,
+		.user = user,
+		.secret = secret,
+		.challenge = challenge,
+		.remote_ip = s->c->remote_ip,
+		.session_id = s->c->id,
+		.secured = s->c->tls || s->c->loopback,
+	};
+	pop3_set_wait(s, POP3_WAIT_AUTH);
+	s->auth_id = auth_client_verify(s->env->auth, &req, auth_done, s);
+}
+
+static void auth_done(void *arg, const struct auth_result *res)
+{
+	struct pop3_session *s = arg;
+	s->auth_id = 0;
+	free(s->user_pending);
+	s->user_pending = NULL;
+	if (res->status == AUTH_OK) {
+		s->dele_mode = res->pop3_dele_mode;
+		pop3_login_start(s, res->user);
+		return;
+	}
+	log_login_failed(s, res->reason ? res->reason : "unknown");
+	if (res->status == AUTH_TEMPFAIL) {
+		conn_writes(s->c, "-ERR [SYS/TEMP] Authentication service "
+				  "unavailable\r\n");
+	} else if (++s->failed_logins >= POP3_MAX_FAILED_LOGINS) {
+		conn_writes(s->c, "-ERR [AUTH] Too many failed logins\r\n");
+		pop3_close(s, "too_many_failed_logins");
+	} else if (res->status == AUTH_BLOCKED) {
+		conn_writes(s->c, "-ERR [SYS/TEMP] Too many failed logins; "
+				  "try again later\r\n");
+	} else {
+		conn_writes(s->c, "-ERR [AUTH] Authentication failed\r\n");
+	}
+	pop3_resume(s);
+}
+
+void pop3_cmd_user(struct pop3_session *s, struct str *argv, int argc)
+{
+	(void)argc;
+	if (!pop3_name_ok(argv[0])) {
+		pop3_bad_command(s, "Invalid user name");
+		return;
+	}
+	free(s->user_pending);
+	s->user_pending = xstrndup(argv[0].p, argv[0].len);
+	conn_writes(s->c, "+OK\r\n");
+}
+
+void pop3_cmd_pass(struct pop3_session *s, struct str *argv, int argc)
+{
+	(void)argc;
+	if (!s->user_pending) {
+		conn_writes(s->c, "-ERR USER first\r\n");
+		return;
+	}
+	verify(s, AUTH_MECH_PASSWORD, "USER", STR_LIT(""),
+	       str_from_cstr(s->user_pending), argv[0], STR_LIT(""));
+}
+
+void pop3_cmd_apop(struct pop3_session *s, struct str *argv, int argc)
+{
+	(void)argc;
+	if (!s->apop_ts) {
+		conn_writes(s->c, "-ERR APOP not enabled\r\n");
+		return;
+	}
+	if (!pop3_name_ok(argv[0]) || !sasl_is_md5_hex(argv[1])) {
+		pop3_bad_command(s, "Syntax error: APOP name digest");
+		return;
+	}
+	char digest[33];
+	for (size_t i = 0; i < 32; i++) {
+		char ch = argv[1].p[i];
+		digest[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch + 32) : ch;
+	}
+	digest[32] = '\0';
+	verify(s, AUTH_MECH_APOP, "APOP", STR_LIT(""), argv[0],
+	       str_make(digest, 32), str_from_cstr(s->apop_ts));
+}
+
+int pop3_sasl_mechs(const struct pop3_session *s, struct buf *out)
+{
+	int n = 0;
+	if (pop3_plaintext_ok(s)) {
+		buf_appends(out, "PLAIN LOGIN");
+		n += 2;
+	}
+	if (s->cfg->auth_cram_md5) {
+		buf_appends(out, n ? " CRAM-MD5" : "CRAM-MD5");
+		n++;
+	}
+	return n;
+}
+
+void pop3_sasl_abort(struct pop3_session *s)
+{
+	if (s->sasl_login) {
+		sasl_login_clear(s->sasl_login);
+		free(s->sasl_login);
+		s->sasl_login = NULL;
+	}
+	free(s->cram_challenge);
+	s->cram_challenge = NULL;
+	s->sasl = POP3_SASL_NONE;
+	if (s->wait == POP3_WAIT_SASL)
+		s->wait = POP3_WAIT_NONE;
+}
+
+/* Ends the exchange with an error reply; the session reads on. */
+static void sasl_fail(struct pop3_session *s, const char *reply)
+{
+	pop3_sasl_abort(s);
+	conn_printf(s->c, "%s\r\n", reply);
+}
+
+static void plain_finish(struct pop3_session *s, struct str msg)
+{
+	struct sasl_plain p;
+	if (sasl_plain_decode(msg, &p) < 0) {
+		sasl_fail(s, "-ERR [AUTH] Invalid PLAIN response");
+		return;
+	}
+	pop3_sasl_abort(s);
+	verify(s, AUTH_MECH_PASSWORD, "PLAIN", p.authzid, p.authcid, p.passwd,
+	       STR_LIT(""));
+}
+
+/* Feeds one decoded LOGIN response (NULL: none yet). */
+static void login_step(struct pop3_session *s, const struct str *in)
+{
+	const char *prompt;
+	switch (sasl_login_step(s->sasl_login, in, &prompt)) {
+	case SASL_CONTINUE:
+		s->sasl = POP3_SASL_LOGIN;
+		pop3_set_wait(s, POP3_WAIT_SASL);
+		conn_printf(s->c, "+ %s\r\n", prompt);
+		return;
+	case SASL_ERROR:
+		sasl_fail(s, "-ERR [AUTH] Invalid LOGIN response");
+		return;
+	case SASL_DONE:
+		break;
+	}
+	struct sasl_login *l = s->sasl_login;
+	s->sasl_login = NULL;
+	pop3_sasl_abort(s);
+	verify(s, AUTH_MECH_PASSWORD, "LOGIN", STR_LIT(""),
+	       str_make(l->user, l->user_len), str_make(l->pass, l->pass_len),
+	       STR_LIT(""));
+	sasl_login_clear(l);
+	free(l);
+}
+
+static void cram_finish(struct pop3_session *s, struct str resp)
+{
+	struct str user, digest;
+	if (sasl_cram_parse(resp, &user, &digest) < 0) {
+		sasl_fail(s, "-ERR [AUTH] Invalid CRAM-MD5 response");
+		return;
+	}
+	char *challenge = s->cram_challenge;
+	s->cram_challenge = NULL;
+	pop3_sasl_abort(s);
+	verify(s, AUTH_MECH_CRAM_MD5, "CRAM-MD5", STR_LIT(""), user, digest,
+	       str_from_cstr(challenge));
+	free(challenge);
+}
+
+static void auth_list(struct pop3_session *s)
+{
+	struct buf mechs = BUF_INIT;
+	pop3_sasl_mechs(s, &mechs);
+	conn_writes(s->c, "+OK Supported mechanisms follow\r\n");
+	struct str rest = buf_str(&mechs), tok;
+	while (str_next_token(rest, &tok, &rest))
+		conn_printf(s->c, "%.*s\r\n", (int)tok.len, tok.p);
+	conn_writes(s->c, ".\r\n");
+	buf_free(&mechs);
+}
+
+/* A buffer's bytes as a slice, never with a NULL pointer. */
+static struct str buf_view(const struct buf *b)
+{
+	return b->data ? buf_str(b) : STR_LIT("");
+}
+
+static void wipe_free(struct buf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);
+	buf_free(b);
+}
+
+void pop3_cmd_auth(struct pop3_session *s, struct str *argv, int argc)
+{
+	if (argc == 0) {
+		auth_list(s);
+		return;
+	}
+	struct str mech = argv[0];
+	bool plain = str_eq_nocase(mech, "PLAIN");
+	bool login = str_eq_nocase(mech, "LOGIN");
+	bool cram = str_eq_nocase(mech, "CRAM-MD5") && s->cfg->auth_cram_md5;
+	if (!plain && !login && !cram) {
+		conn_writes(s->c, "-ERR Unsupported authentication mechanism\r\n");
+		return;
+	}
+	if ((plain || login) && !pop3_plaintext_ok(s)) {
+		conn_writes(s->c, "-ERR [AUTH] Plaintext authentication "
+				  "disallowed on non-secured connections; "
+				  "use STLS\r\n");
+		return;
+	}
+	if (cram) {
+		if (argc == 2) {
+			conn_writes(s->c, "-ERR CRAM-MD5 takes no initial "
+					  "response\r\n");
+			return;
+		}
+		char ch[SASL_CRAM_CHALLENGE_MAX];
+		if (sasl_cram_challenge(ch, sizeof ch, s->cfg->hostname) == 0) {
+			conn_writes(s->c, "-ERR [SYS/TEMP] Cannot make a "
+					  "challenge\r\n");
+			return;
+		}
+		s->cram_challenge = xstrdup(ch);
+		s->sasl = POP3_SASL_CRAM_MD5;
+		pop3_set_wait(s, POP3_WAIT_SASL);
+		struct buf b = BUF_INIT;
+		sasl_b64_encode(&b, ch, strlen(ch));
+		conn_printf(s->c, "+ %s\r\n", buf_cstr(&b));
+		buf_free(&b);
+		return;
+	}
+	struct buf ir = BUF_INIT;
+	if (argc == 2 && sasl_decode_initial(argv[1], &ir) < 0) {
+		conn_writes(s->c, "-ERR [AUTH] Invalid base64 data\r\n");
+		return;
+	}
+	if (plain) {
+		if (argc == 2) {
+			plain_finish(s, buf_view(&ir));
+		} else {
+			s->sasl = POP3_SASL_PLAIN;
+			pop3_set_wait(s, POP3_WAIT_SASL);
+			conn_writes(s->c, "+ \r\n");
+		}
+	} else {
+		s->sasl_login = xmalloc(sizeof *s->sasl_login);
+		sasl_login_init(s->sasl_login);
+		struct str in = buf_view(&ir);
+		login_step(s, argc == 2 ? &in : NULL);
+	}
+	wipe_free(&ir);
+}
+
+void pop3_sasl_input(struct pop3_session *s, struct str line)
+{
+	if (sasl_is_cancel(line)) {
+		sasl_fail(s, "-ERR authentication cancelled");
+		return;
+	}
+	struct buf dec = BUF_INIT;
+	if (sasl_b64_decode(line, &dec) < 0) {
+		sasl_fail(s, "-ERR [AUTH] Invalid base64 data");
+		return;
+	}
+	struct str in = buf_view(&dec);
+	switch (s->sasl) {
+	case POP3_SASL_PLAIN:
+		plain_finish(s, in);
+		break;
+	case POP3_SASL_LOGIN:
+		login_step(s, &in);
+		break;
+	case POP3_SASL_CRAM_MD5:
+		cram_finish(s, in);
+		break;
+	case POP3_SASL_NONE:
+		log_fatal("pop3: SASL input without an exchange");
+	}
+	wipe_free(&dec);
+}
