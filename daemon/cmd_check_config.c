@@ -1,0 +1,56 @@
+/* `postern check-config`: everything serve would trip over, found
+ * before it starts, each with its file and line where there is one. */
+#include "daemon/cli.h"
+#include "auth/users.h"
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+int cmd_check_config(const char *conf_path)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	int bad = config_load(conf_path, &cfg, &err) != 0;
+	if (!bad) {
+		struct ssl_ctx_st *tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, &err);
+		if (!tls) {
+			buf_appends(&err, "\n");
+			bad = 1;
+		}
+		tls_ctx_free(&tls);
+		struct users users;
+		users_init(&users);
+		if (users_load(&users, cfg.users_file, &err) != 0)
+			bad = 1;
+		users_free(&users);
+		struct stat st;
+		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			buf_printf(&err, "%s: mail_dir %s is not a directory\n",
+				   cfg.path, cfg.mail_dir);
+			bad = 1;
+		}
+		if (geteuid() == 0 && cfg.run_user[0] && !getpwnam(cfg.run_user)) {
+			buf_printf(&err, "%s: run_user %s does not exist\n",
+				   cfg.path, cfg.run_user);
+			bad = 1;
+		}
+		if (geteuid() == 0 && !cfg.run_user[0]) {
+			buf_printf(&err, "%s: run_user must be set to start as root\n",
+				   cfg.path);
+			bad = 1;
+		}
+	}
+	if (bad)
+		fprintf(stderr, "%s", buf_cstr(&err));
+	else
+		printf("%s: OK\n", cfg.path);
+	buf_free(&err);
+	config_free(&cfg);
+	return bad ? EX_CONFIG : EX_OK;
+}

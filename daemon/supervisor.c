@@ -1,0 +1,419 @@
+/* `postern serve`: the supervisor. Binds every listener (as root if it
+ * must), creates the auth socket, leaves root, then forks the auth
+ * process and the workers and keeps them running: a crashed child is
+ * restarted and logged, SIGHUP reloads, SIGTERM stops gracefully. */
+#include "daemon/cli.h"
+#include "daemon/worker.h"
+#include "auth/authd.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 256
+/* More crashes than this within RESTART_WINDOW seconds: slow down. */
+#define RESTART_BURST 10
+#define RESTART_WINDOW 10
+
+struct child {
+	pid_t pid;
+	int generation;
+};
+
+struct supervisor {
+	const char *conf_path;
+	struct config cfg;
+	int listen_fds[LISTEN__COUNT];
+	int auth_fd;
+	char auth_name[64];
+	struct ssl_ctx_st *tls;
+	pid_t auth_pid;
+	struct child workers[MAX_WORKERS];
+	int nworkers;
+	int generation;
+	pid_t retiring[MAX_WORKERS * 4];
+	int nretiring;
+	bool stopping;
+	time_t restart_times[RESTART_BURST];
+	int restart_idx;
+};
+
+static int bind_listener(const struct listener_conf *l, enum listener_kind kind)
+{
+	struct addrinfo hints = { 0 }, *ai;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	char port[8];
+	snprintf(port, sizeof port, "%d", l->port);
+	int rc = getaddrinfo(l->host, port, &hints, &ai);
+	if (rc != 0) {
+		log_kv(LOG_ERR, "event=bind_failed proto=%s addr=%s:%d error=\"%s\"",
+		       config_listener_name(kind), l->host, l->port,
+		       gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		log_kv(LOG_ERR, "event=bind_failed proto=%s addr=%s:%d error=\"%s\"",
+		       config_listener_name(kind), l->host, l->port,
+		       strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* The auth process listens on an abstract Unix socket (no file to clean
+ * up or to get wrong permissions on); it checks each peer's uid. */
+static int bind_auth_socket(char *name, size_t namesz)
+{
+	unsigned char rnd[8];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return -1;
+	snprintf(name, namesz, "postern-auth-%ld-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+		 rnd[6], rnd[7]);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t n = strlen(name);
+	memcpy(sun.sun_path + 1, name, n);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	if (bind(fd, (struct sockaddr *)&sun, len) != 0 || listen(fd, 128) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int worker_count(const struct config *cfg)
+{
+	if (cfg->workers > 0)
+		return cfg->workers > MAX_WORKERS ? MAX_WORKERS : cfg->workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (int)n);
+}
+
+static void child_reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static pid_t spawn_auth(struct supervisor *s)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	child_reset_signals();
+	log_init("auth");
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		if (s->listen_fds[k] >= 0)
+			close(s->listen_fds[k]);
+	_exit(authd_run(&s->cfg, s->auth_fd));
+}
+
+static pid_t spawn_worker(struct supervisor *s)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	child_reset_signals();
+	close(s->auth_fd);
+	_exit(worker_run(&s->cfg, s->listen_fds, s->tls, s->auth_name));
+}
+
+static void start_workers(struct supervisor *s)
+{
+	s->nworkers = worker_count(&s->cfg);
+	for (int i = 0; i < s->nworkers; i++) {
+		s->workers[i].pid = spawn_worker(s);
+		s->workers[i].generation = s->generation;
+	}
+}
+
+/* Too many restarts in a short time means a crash loop: pause a second
+ * so the log stays readable and the machine usable. */
+static void restart_throttle(struct supervisor *s)
+{
+	time_t now = time(NULL);
+	time_t oldest = s->restart_times[s->restart_idx];
+	s->restart_times[s->restart_idx] = now;
+	s->restart_idx = (s->restart_idx + 1) % RESTART_BURST;
+	if (oldest && now - oldest < RESTART_WINDOW) {
+		log_kv(LOG_WARN, "event=restart_throttled burst=%d window=%d",
+		       RESTART_BURST, RESTART_WINDOW);
+		sleep(1);
+	}
+}
+
+static void describe_status(int status, char *buf, size_t n)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, n, "signal=%d", WTERMSIG(status));
+	else
+		snprintf(buf, n, "exit=%d", WEXITSTATUS(status));
+}
+
+static void reap_children(struct supervisor *s)
+{
+	int status;
+	pid_t pid;
+	char how[32];
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		describe_status(status, how, sizeof how);
+		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (pid == s->auth_pid) {
+			s->auth_pid = 0;
+			if (s->stopping)
+				continue;
+			log_kv(LOG_ERR, "event=auth_exit pid=%ld %s action=restart",
+			       (long)pid, how);
+			restart_throttle(s);
+			s->auth_pid = spawn_auth(s);
+			continue;
+		}
+		bool found = false;
+		for (int i = 0; i < s->nworkers; i++) {
+			if (s->workers[i].pid != pid)
+				continue;
+			found = true;
+			s->workers[i].pid = 0;
+			if (s->stopping)
+				break;
+			log_kv(clean ? LOG_WARN : LOG_ERR,
+			       "event=worker_exit pid=%ld %s action=restart",
+			       (long)pid, how);
+			restart_throttle(s);
+			s->workers[i].pid = spawn_worker(s);
+			log_kv(LOG_INFO, "event=worker_restarted old_pid=%ld pid=%ld",
+			       (long)pid, (long)s->workers[i].pid);
+			break;
+		}
+		if (found)
+			continue;
+		for (int i = 0; i < s->nretiring; i++)
+			if (s->retiring[i] == pid) {
+				s->retiring[i] = s->retiring[--s->nretiring];
+				log_kv(LOG_INFO, "event=worker_retired pid=%ld %s",
+				       (long)pid, how);
+				break;
+			}
+	}
+}
+
+static bool listeners_equal(const struct config *a, const struct config *b)
+{
+	for (int k = 0; k < LISTEN__COUNT; k++) {
+		const struct listener_conf *x = &a->listen[k], *y = &b->listen[k];
+		if (x->enabled != y->enabled ||
+		    (x->enabled && (x->port != y->port || strcmp(x->host, y->host))))
+			return false;
+	}
+	return true;
+}
+
+/* SIGHUP: a new generation of workers with the new config and
+ * certificate; the old ones stop accepting and exit when their last
+ * session ends, so nobody is dropped. */
+static void reload(struct supervisor *s)
+{
+	struct config next;
+	struct buf err = BUF_INIT;
+	if (config_load(s->conf_path, &next, &err) != 0) {
+		char e[LOG_ESC_MAX];
+		log_kv(LOG_ERR, "event=reload_failed reason=config errors=%s",
+		       log_esc(e, sizeof e, err.data, err.len));
+		buf_free(&err);
+		config_free(&next);
+		return;
+	}
+	if (!listeners_equal(&s->cfg, &next))
+		log_kv(LOG_WARN, "event=reload_warning reason=\"listener changes need a restart\"");
+	next.run_user = xstrdup(s->cfg.run_user);
+	buf_clear(&err);
+	struct ssl_ctx_st *tls = tls_server_ctx_new(next.tls_cert, next.tls_key, &err);
+	if (!tls) {
+		char e[LOG_ESC_MAX];
+		log_kv(LOG_WARN, "event=reload_warning reason=tls keeping=old_certificate error=%s",
+		       log_esc(e, sizeof e, err.data, err.len));
+	}
+	buf_free(&err);
+	memcpy(next.listen, s->cfg.listen, sizeof next.listen);
+	for (int i = 0; i < s->nworkers; i++)
+		if (s->workers[i].pid > 0 && s->nretiring < MAX_WORKERS * 4) {
+			kill(s->workers[i].pid, SIGUSR2);
+			s->retiring[s->nretiring++] = s->workers[i].pid;
+			s->workers[i].pid = 0;
+		}
+	config_free(&s->cfg);
+	s->cfg = next;
+	if (tls) {
+		tls_ctx_free(&s->tls);
+		s->tls = tls;
+	}
+	log_set_level(s->cfg.log_level);
+	s->generation++;
+	/* A fresh auth process takes the new settings and users; the old one
+	 * is retired (a login in flight at this instant gets [SYS/TEMP]). */
+	if (s->auth_pid > 0 && s->nretiring < MAX_WORKERS * 4) {
+		kill(s->auth_pid, SIGTERM);
+		s->retiring[s->nretiring++] = s->auth_pid;
+	}
+	s->auth_pid = spawn_auth(s);
+	start_workers(s);
+	log_kv(LOG_INFO, "event=reloaded workers=%d retiring=%d", s->nworkers,
+	       s->nretiring);
+}
+
+static int live_children(const struct supervisor *s)
+{
+	int n = s->auth_pid > 0 ? 1 : 0;
+	for (int i = 0; i < s->nworkers; i++)
+		n += s->workers[i].pid > 0;
+	return n + s->nretiring;
+}
+
+static void signal_all(struct supervisor *s, int sig)
+{
+	for (int i = 0; i < s->nworkers; i++)
+		if (s->workers[i].pid > 0)
+			kill(s->workers[i].pid, sig);
+	for (int i = 0; i < s->nretiring; i++)
+		kill(s->retiring[i], sig);
+}
+
+static void stop(struct supervisor *s)
+{
+	s->stopping = true;
+	signal_all(s, SIGTERM);
+	/* Workers get shutdown_timeout to finish sessions, plus a margin to
+	 * flush and exit; after that nothing is waited for. */
+	time_t deadline = time(NULL) + s->cfg.shutdown_timeout + 5;
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	for (;;) {
+		reap_children(s);
+		int workers_left = live_children(s) - (s->auth_pid > 0);
+		if (workers_left == 0)
+			break;
+		if (time(NULL) >= deadline) {
+			log_kv(LOG_WARN, "event=stop_forced workers=%d", workers_left);
+			signal_all(s, SIGKILL);
+			deadline = time(NULL) + 5;
+		}
+		nanosleep(&tick, NULL);
+	}
+	/* The auth process goes last: workers may still be asking it. */
+	if (s->auth_pid > 0) {
+		kill(s->auth_pid, SIGTERM);
+		int st;
+		waitpid(s->auth_pid, &st, 0);
+		s->auth_pid = 0;
+	}
+}
+
+int cmd_serve(const char *conf_path, struct config *cfg)
+{
+	struct supervisor *s = xcalloc(1, sizeof *s);
+	s->conf_path = conf_path;
+	s->cfg = *cfg;
+	memset(cfg, 0, sizeof *cfg); /* ours now */
+	log_init("supervisor");
+	signal(SIGPIPE, SIG_IGN);
+	int rc = EX_OK;
+	for (int k = 0; k < LISTEN__COUNT; k++) {
+		s->listen_fds[k] = -1;
+		if (!s->cfg.listen[k].enabled || !worker_serves((enum listener_kind)k))
+			continue;
+		s->listen_fds[k] = bind_listener(&s->cfg.listen[k], (enum listener_kind)k);
+		if (s->listen_fds[k] < 0) {
+			rc = EX_OSERR;
+			goto out;
+		}
+	}
+	s->auth_fd = bind_auth_socket(s->auth_name, sizeof s->auth_name);
+	if (s->auth_fd < 0) {
+		log_kv(LOG_ERR, "event=auth_socket_failed error=\"%s\"", strerror(errno));
+		rc = EX_OSERR;
+		goto out;
+	}
+	struct buf err = BUF_INIT;
+	s->tls = tls_server_ctx_new(s->cfg.tls_cert, s->cfg.tls_key, &err);
+	if (!s->tls) {
+		char e[LOG_ESC_MAX];
+		log_kv(LOG_ERR, "event=tls_failed error=%s",
+		       log_esc(e, sizeof e, err.data, err.len));
+		buf_free(&err);
+		rc = EX_CONFIG;
+		goto out;
+	}
+	buf_free(&err);
+	rc = cli_drop_privileges(&s->cfg);
+	if (rc != 0)
+		goto out;
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	s->auth_pid = spawn_auth(s);
+	start_workers(s);
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		if (s->listen_fds[k] >= 0)
+			log_kv(LOG_INFO, "event=listening proto=%s addr=%s:%d",
+			       config_listener_name((enum listener_kind)k),
+			       s->cfg.listen[k].host, s->cfg.listen[k].port);
+	log_kv(LOG_INFO, "event=started workers=%d uid=%ld", s->nworkers,
+	       (long)getuid());
+
+	for (;;) {
+		siginfo_t si;
+		struct timespec ts = { 1, 0 };
+		int sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGCHLD || sig < 0)
+			reap_children(s);
+		else if (sig == SIGHUP)
+			reload(s);
+		else if (sig == SIGTERM || sig == SIGINT) {
+			log_kv(LOG_INFO, "event=stopping signal=%d", sig);
+			stop(s);
+			break;
+		}
+	}
+	log_kv(LOG_INFO, "event=stopped");
+out:
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		if (s->listen_fds[k] >= 0)
+			close(s->listen_fds[k]);
+	if (s->auth_fd > 0)
+		close(s->auth_fd);
+	tls_ctx_free(&s->tls);
+	config_free(&s->cfg);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,19 @@
+/* A worker process: one event loop serving every protocol on the shared
+ * listening sockets. */
+#ifndef POSTERN_WORKER_H
+#define POSTERN_WORKER_H
+#include <stdbool.h>
+
+#include "core/config.h"
+
+struct ssl_ctx_st;
+
+/* Does this build serve the listener kind? (Others are not bound.) */
+bool worker_serves(enum listener_kind kind);
+/* Runs until SIGTERM (graceful stop within cfg->shutdown_timeout) or
+ * SIGUSR2 (retire after a reload: stop accepting, exit when the last
+ * session ends). Returns the process exit code. */
+int worker_run(const struct config *cfg, const int listen_fds[LISTEN__COUNT],
+	       struct ssl_ctx_st *tls, const char *auth_socket);
+
+#endif
