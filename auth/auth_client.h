@@ -52,6 +52,8 @@ struct auth_result {
 	                          "auth_unavailable", ... */
 };
 
+/* res and its strings are valid only during the call. done() may call
+ * auth_client_cancel() or auth_client_free() on the same client. */
 typedef void (*auth_done_fn)(void *arg, const struct auth_result *res);
 
 /* Connects (lazily, and again after a failure) to the auth process's
@@ -64,6 +66,7 @@ uint64_t auth_client_verify(struct auth_client *ac,
 			    const struct auth_request *req,
 			    auth_done_fn done, void *arg);
 void auth_client_cancel(struct auth_client *ac, uint64_t id);
+/* Pending requests are dropped without calling their done(). */
 void auth_client_free(struct auth_client **ac);
 
 #endif

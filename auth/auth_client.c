@@ -1,0 +1,386 @@
+/* The worker's side of the auth process (see auth_client.h). One
+ * SOCK_SEQPACKET connection per worker, opened lazily and again after a
+ * failure. Requests wait in a small hash table by id; on a disconnect
+ * they all move to a failed list that a deferred event drains, so done()
+ * never runs inside auth_client_verify() or in the middle of our own
+ * bookkeeping. */
+#include "auth/auth_client.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "auth/auth_proto.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+
+#define AC_BUCKETS 256
+/* Requests queued while the socket is full: a worker holds about one
+ * per connecting client, so this is generous. */
+#define AC_OUTQ_MAX 4096
+
+struct ac_req {
+	struct ac_req *hnext;          /* bucket chain, or failed list */
+	struct ac_req *qnext;          /* out queue */
+	uint64_t id;
+	auth_done_fn done;
+	void *arg;
+	bool queued;                   /* message still in the out queue */
+	bool cancelled;                /* freed once it leaves the queue */
+	struct buf msg;
+};
+
+struct auth_client {
+	struct event_base *base;
+	char *name;
+	int fd;
+	struct event *rev, *wev, *fail_ev;
+	struct ac_req *buckets[AC_BUCKETS];
+	struct ac_req *failed;         /* waiting for the deferred done() */
+	struct ac_req *oq_head, *oq_tail;
+	size_t oq_len;
+	uint64_t next_id;
+	int busy;                      /* inside a callback of ours */
+	bool dead;                     /* auth_client_free() while busy */
+};
+
+static struct ac_req **bucket(struct auth_client *ac, uint64_t id)
+{
+	return &ac->buckets[id % AC_BUCKETS];
+}
+
+static struct ac_req *take(struct auth_client *ac, uint64_t id)
+{
+	for (struct ac_req **pp = bucket(ac, id); *pp; pp = &(*pp)->hnext) {
+		if ((*pp)->id == id) {
+			struct ac_req *r = *pp;
+			*pp = r->hnext;
+			r->hnext = NULL;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void wipe_msg(struct ac_req *r)
+{
+	if (r->msg.data)
+		explicit_bzero(r->msg.data, r->msg.cap);
+	buf_free(&r->msg);
+}
+
+static void req_free(struct ac_req *r)
+{
+	wipe_msg(r);
+	free(r);
+}
+
+static void ac_disconnect(struct auth_client *ac, const char *why)
+{
+	if (ac->fd >= 0) {
+		log_kv(LOG_WARN, "event=auth_client_disconnect reason=%s", why);
+		event_free(ac->rev);
+		event_free(ac->wev);
+		ac->rev = ac->wev = NULL;
+		close(ac->fd);
+		ac->fd = -1;
+	}
+	/* Drop the out queue: its messages went nowhere. */
+	for (struct ac_req *r = ac->oq_head, *nx; r; r = nx) {
+		nx = r->qnext;
+		r->qnext = NULL;
+		r->queued = false;
+		wipe_msg(r);
+		if (r->cancelled)
+			req_free(r);
+	}
+	ac->oq_head = ac->oq_tail = NULL;
+	ac->oq_len = 0;
+	/* Every pending request fails, later, from fail_ev. */
+	for (size_t i = 0; i < AC_BUCKETS; i++) {
+		while (ac->buckets[i]) {
+			struct ac_req *r = ac->buckets[i];
+			ac->buckets[i] = r->hnext;
+			r->hnext = ac->failed;
+			ac->failed = r;
+		}
+	}
+	if (ac->failed)
+		event_active(ac->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void ac_maybe_free(struct auth_client *ac);
+
+static void on_fail(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_client *ac = arg;
+	(void)fd;
+	(void)what;
+	ac->busy++;
+	while (ac->failed && !ac->dead) {
+		struct ac_req *r = ac->failed;
+		ac->failed = r->hnext;
+		struct auth_result res = {
+			.status = AUTH_TEMPFAIL,
+			.user = "",
+			.pop3_dele_mode = POP3_DELE_EXPUNGE,
+			.reason = "auth_unavailable",
+		};
+		auth_done_fn done = r->done;
+		void *arg2 = r->arg;
+		if (r->queued)
+			r->cancelled = true; /* freed when dequeued */
+		else
+			req_free(r);
+		done(arg2, &res);
+	}
+	ac->busy--;
+	ac_maybe_free(ac);
+}
+
+static int ac_flush(struct auth_client *ac)
+{
+	while (ac->oq_head) {
+		struct ac_req *r = ac->oq_head;
+		ssize_t n = send(ac->fd, r->msg.data, r->msg.len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(ac->wev, NULL);
+			return 0;
+		}
+		if (n < 0)
+			return -1;
+		ac->oq_head = r->qnext;
+		if (!ac->oq_head)
+			ac->oq_tail = NULL;
+		ac->oq_len--;
+		r->qnext = NULL;
+		r->queued = false;
+		wipe_msg(r); /* the secret leaves our memory */
+		if (r->cancelled)
+			req_free(r);
+	}
+	return 0;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_client *ac = arg;
+	(void)fd;
+	(void)what;
+	if (ac_flush(ac) < 0)
+		ac_disconnect(ac, "send_failed");
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_client *ac = arg;
+	char msg[IPC_MSG_MAX + 1];
+	(void)what;
+	ac->busy++;
+	for (int i = 0; i < 64 && !ac->dead && ac->fd == fd; i++) {
+		ssize_t n = recv(fd, msg, sizeof msg, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		struct auth_proto_reply rep;
+		if (n <= 0) {
+			ac_disconnect(ac, n == 0 ? "eof" : "recv_failed");
+			break;
+		}
+		if ((size_t)n > IPC_MSG_MAX ||
+		    auth_proto_decode_reply(msg, (size_t)n, &rep) < 0) {
+			ac_disconnect(ac, "bad_reply");
+			break;
+		}
+		struct ac_req *r = take(ac, rep.id);
+		if (!r)
+			continue; /* cancelled meanwhile */
+		char user[AUTH_NAME_MAX + 1], reason[AUTH_PROTO_REASON_MAX + 1];
+		memcpy(user, rep.user.p, rep.user.len);
+		user[rep.user.len] = '\0';
+		memcpy(reason, rep.reason.p, rep.reason.len);
+		reason[rep.reason.len] = '\0';
+		struct auth_result res = {
+			.status = rep.status,
+			.user = user,
+			.pop3_dele_mode = rep.pop3_dele,
+			.reason = reason,
+		};
+		auth_done_fn done = r->done;
+		void *arg2 = r->arg;
+		if (r->queued)
+			r->cancelled = true;
+		else
+			req_free(r);
+		done(arg2, &res);
+	}
+	ac->busy--;
+	ac_maybe_free(ac);
+}
+
+static int ac_connect(struct auth_client *ac)
+{
+	struct sockaddr_un sa;
+	size_t nlen = strlen(ac->name);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (nlen == 0 || nlen + 1 > sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path + 1, ac->name, nlen); /* abstract: leading NUL */
+	socklen_t slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				     1 + nlen);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, slen) < 0) {
+		/* A Unix socket connects at once or not at all; EAGAIN is
+		 * a full backlog: try again with the next request. */
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	ac->fd = fd;
+	ac->rev = event_new(ac->base, fd, EV_READ | EV_PERSIST, on_read, ac);
+	ac->wev = event_new(ac->base, fd, EV_WRITE, on_write, ac);
+	if (!ac->rev || !ac->wev)
+		log_fatal("event=out_of_memory what=event");
+	event_add(ac->rev, NULL);
+	return 0;
+}
+
+struct auth_client *auth_client_new(struct event_base *base,
+				    const char *socket_name)
+{
+	struct auth_client *ac = xcalloc(1, sizeof *ac);
+	ac->base = base;
+	ac->name = xstrdup(socket_name);
+	ac->fd = -1;
+	ac->next_id = 1;
+	ac->fail_ev = event_new(base, -1, 0, on_fail, ac);
+	if (!ac->fail_ev)
+		log_fatal("event=out_of_memory what=event");
+	return ac;
+}
+
+uint64_t auth_client_verify(struct auth_client *ac,
+			    const struct auth_request *req,
+			    auth_done_fn done, void *arg)
+{
+	struct ac_req *r = xcalloc(1, sizeof *r);
+	r->id = ac->next_id++;
+	if (ac->next_id == 0)
+		ac->next_id = 1;
+	r->done = done;
+	r->arg = arg;
+	bool bad = auth_proto_encode_request(&r->msg, r->id, req) < 0;
+	/* Into the table first, so a failure below fails it like any other
+	 * pending request: asynchronously. */
+	r->hnext = *bucket(ac, r->id);
+	*bucket(ac, r->id) = r;
+	if (bad) {
+		/* Over-long fields: the worker checks lengths, so this is
+		 * a bug there; answer "unavailable" rather than crash. */
+		log_kv(LOG_ERR, "event=auth_client_error reason=request_too_long");
+		take(ac, r->id);
+		r->hnext = ac->failed;
+		ac->failed = r;
+		event_active(ac->fail_ev, EV_TIMEOUT, 0);
+		return r->id;
+	}
+	if (ac->fd < 0 && ac_connect(ac) < 0) {
+		char esc[LOG_ESC_MAX];
+		log_kv(LOG_ERR, "event=auth_client_connect_failed socket=%s "
+				"error=%s",
+		       log_esc(esc, sizeof esc, ac->name, strlen(ac->name)),
+		       strerror(errno));
+		ac_disconnect(ac, "connect_failed");
+		return r->id;
+	}
+	if (ac->oq_len >= AC_OUTQ_MAX) {
+		ac_disconnect(ac, "output_full");
+		return r->id;
+	}
+	r->queued = true;
+	if (ac->oq_tail)
+		ac->oq_tail->qnext = r;
+	else
+		ac->oq_head = r;
+	ac->oq_tail = r;
+	ac->oq_len++;
+	if (ac->oq_len == 1 && ac_flush(ac) < 0)
+		ac_disconnect(ac, "send_failed");
+	return r->id;
+}
+
+void auth_client_cancel(struct auth_client *ac, uint64_t id)
+{
+	struct ac_req *r = take(ac, id);
+	if (!r) {
+		for (struct ac_req **pp = &ac->failed; *pp; pp = &(*pp)->hnext) {
+			if ((*pp)->id == id) {
+				r = *pp;
+				*pp = r->hnext;
+				break;
+			}
+		}
+	}
+	if (!r)
+		return;
+	if (r->queued)
+		r->cancelled = true;
+	else
+		req_free(r);
+}
+
+static void ac_destroy(struct auth_client *ac)
+{
+	if (ac->fd >= 0) {
+		event_free(ac->rev);
+		event_free(ac->wev);
+		close(ac->fd);
+	}
+	for (struct ac_req *r = ac->oq_head, *nx; r; r = nx) {
+		nx = r->qnext;
+		r->queued = false;
+		if (r->cancelled)
+			req_free(r);
+	}
+	for (size_t i = 0; i < AC_BUCKETS; i++)
+		for (struct ac_req *r = ac->buckets[i], *nx; r; r = nx) {
+			nx = r->hnext;
+			req_free(r);
+		}
+	for (struct ac_req *r = ac->failed, *nx; r; r = nx) {
+		nx = r->hnext;
+		req_free(r);
+	}
+	event_free(ac->fail_ev);
+	free(ac->name);
+	free(ac);
+}
+
+static void ac_maybe_free(struct auth_client *ac)
+{
+	if (ac->dead && ac->busy == 0)
+		ac_destroy(ac);
+}
+
+void auth_client_free(struct auth_client **acp)
+{
+	struct auth_client *ac = *acp;
+	if (!ac)
+		return;
+	*acp = NULL;
+	ac->dead = true;
+	ac_maybe_free(ac);
+}

@@ -1,0 +1,652 @@
+/* The auth process (see authd.h). */
+#include "auth/authd.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth_proto.h"
+#include "auth/limiter.h"
+#include "auth/passwd.h"
+#include "auth/sasl.h"
+#include "auth/users.h"
+#include "core/log.h"
+#include "core/threadpool.h"
+#include "core/xmalloc.h"
+
+/* Bounds what a broken or flooding worker can make us hold. */
+#define AUTHD_MAX_JOBS 10000
+#define AUTHD_MAX_OUTQ 4096
+#define AUTHD_READ_BURST 64
+
+struct authd;
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	char data[];
+};
+
+struct aconn {
+	struct authd *d;
+	int fd;
+	int refs; /* 1 while open + one per job */
+	bool closed;
+	struct event *rev, *wev;
+	struct outmsg *oq_head, *oq_tail;
+	size_t oq_len;
+	struct aconn *prev, *next;
+};
+
+struct ajob {
+	struct authd *d;
+	struct aconn *conn;
+	struct ajob *prev, *next;
+	uint64_t id;
+	enum auth_mech mech;
+	bool secured;
+	struct timespec arrival;
+	char service[AUTH_PROTO_SERVICE_MAX + 1];
+	char ip[AUTH_PROTO_IP_MAX + 1];
+	char sid[AUTH_PROTO_SID_MAX + 1];
+	struct buf user, authzid, secret, challenge;
+	char *stored; /* the account's password, or the dummy hash */
+	char *canon;  /* canonical name, NULL for an unknown user */
+	enum pop3_dele_mode dele;
+	/* Outcome, set by the check or before it. */
+	enum auth_status status;
+	const char *reason;
+	struct event *timer;
+};
+
+struct authd {
+	const struct config *cfg;
+	struct event_base *base;
+	struct threadpool *tp;
+	struct limiter *lim;
+	struct users users;
+	struct stat users_st;
+	bool have_st;
+	time_t last_check;
+	char *dummy;
+	uid_t uid;
+	int listen_fd;
+	struct event *lev, *hup_ev, *term_ev;
+	struct aconn *conns;
+	struct ajob *jobs;
+	size_t njobs;
+};
+
+static const char *mech_name(enum auth_mech m)
+{
+	switch (m) {
+	case AUTH_MECH_PASSWORD:
+		return "password";
+	case AUTH_MECH_APOP:
+		return "apop";
+	case AUTH_MECH_CRAM_MD5:
+		return "cram-md5";
+	}
+	return "?";
+}
+
+static const char *status_name(enum auth_status s)
+{
+	switch (s) {
+	case AUTH_OK:
+		return "ok";
+	case AUTH_FAILED:
+		return "failed";
+	case AUTH_BLOCKED:
+		return "blocked";
+	case AUTH_TEMPFAIL:
+		return "tempfail";
+	}
+	return "?";
+}
+
+static time_t mono_sec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* ---- users file ---- */
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void log_load_errors(struct buf *err)
+{
+	char esc[LOG_ESC_MAX];
+	const char *p = buf_cstr(err);
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		log_kv(LOG_ERR, "event=users_load_failed error=%s",
+		       log_esc(esc, sizeof esc, p, n));
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static void users_reload(struct authd *d, bool force)
+{
+	time_t now = mono_sec();
+	if (!force && d->have_st && now == d->last_check)
+		return;
+	d->last_check = now;
+	struct stat st;
+	if (stat(d->cfg->users_file, &st) < 0) {
+		if (force || d->have_st) {
+			char esc[LOG_ESC_MAX];
+			log_kv(LOG_ERR,
+			       "event=users_load_failed file=%s error=%s",
+			       log_esc(esc, sizeof esc, d->cfg->users_file,
+				       strlen(d->cfg->users_file)),
+			       strerror(errno));
+		}
+		d->have_st = false;
+		return;
+	}
+	if (!force && d->have_st && same_file(&st, &d->users_st))
+		return;
+	/* Remember what we saw even if it is broken: an admin's fix
+	 * changes it again, and we do not log the same error every
+	 * second. */
+	d->users_st = st;
+	d->have_st = true;
+	struct users nu;
+	struct buf err = BUF_INIT;
+	users_init(&nu);
+	if (users_load(&nu, d->cfg->users_file, &err) < 0) {
+		log_load_errors(&err);
+		log_kv(LOG_ERR, "event=users_reload result=failed "
+				"reason=invalid_file kept=%zu",
+		       d->users.n);
+	} else {
+		users_swap(&d->users, &nu);
+		log_kv(LOG_INFO, "event=users_reload result=ok users=%zu",
+		       d->users.n);
+	}
+	users_free(&nu);
+	buf_free(&err);
+}
+
+/* ---- connections ---- */
+
+static void conn_unref(struct aconn *c)
+{
+	if (--c->refs > 0)
+		return;
+	for (struct outmsg *m = c->oq_head, *nx; m; m = nx) {
+		nx = m->next;
+		free(m);
+	}
+	free(c);
+}
+
+static void conn_close(struct aconn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	event_free(c->rev);
+	event_free(c->wev);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_unref(c);
+}
+
+static int conn_flush(struct aconn *c)
+{
+	while (c->oq_head) {
+		struct outmsg *m = c->oq_head;
+		ssize_t n = send(c->fd, m->data, m->len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->wev, NULL);
+			return 0;
+		}
+		if (n < 0)
+			return -1;
+		c->oq_head = m->next;
+		if (!c->oq_head)
+			c->oq_tail = NULL;
+		c->oq_len--;
+		free(m);
+	}
+	return 0;
+}
+
+static void conn_send(struct aconn *c, const struct buf *msg)
+{
+	if (c->closed)
+		return;
+	if (c->oq_len >= AUTHD_MAX_OUTQ) {
+		log_kv(LOG_ERR, "event=auth_conn_closed reason=output_full");
+		conn_close(c);
+		return;
+	}
+	struct outmsg *m = xmalloc(sizeof *m + msg->len);
+	m->next = NULL;
+	m->len = msg->len;
+	memcpy(m->data, msg->data, msg->len);
+	if (c->oq_tail)
+		c->oq_tail->next = m;
+	else
+		c->oq_head = m;
+	c->oq_tail = m;
+	c->oq_len++;
+	if (c->oq_len == 1 && conn_flush(c) < 0) {
+		log_kv(LOG_WARN, "event=auth_conn_closed reason=send_failed "
+				 "error=%s", strerror(errno));
+		conn_close(c);
+	}
+}
+
+static void on_conn_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct aconn *c = arg;
+	(void)fd;
+	(void)what;
+	if (conn_flush(c) < 0)
+		conn_close(c);
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct ajob *j)
+{
+	struct authd *d = j->d;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		d->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	d->njobs--;
+	if (j->timer)
+		event_free(j->timer);
+	if (j->secret.data)
+		explicit_bzero(j->secret.data, j->secret.cap);
+	buf_free(&j->secret);
+	buf_free(&j->user);
+	buf_free(&j->authzid);
+	buf_free(&j->challenge);
+	if (j->stored) {
+		explicit_bzero(j->stored, strlen(j->stored));
+		free(j->stored);
+	}
+	free(j->canon);
+	if (j->conn)
+		conn_unref(j->conn);
+	free(j);
+}
+
+static void job_reply(struct ajob *j)
+{
+	struct auth_proto_reply r = {
+		.id = j->id,
+		.status = j->status,
+		.pop3_dele = j->dele,
+		.user = j->status == AUTH_OK && j->canon ?
+				str_from_cstr(j->canon) :
+				(struct str){ "", 0 },
+		.reason = j->reason ? str_from_cstr(j->reason) :
+				      (struct str){ "", 0 },
+	};
+	struct buf msg = BUF_INIT;
+	if (auth_proto_encode_reply(&msg, &r) < 0)
+		log_fatal("event=bug reason=reply_too_long");
+	conn_send(j->conn, &msg);
+	buf_free(&msg);
+	job_free(j);
+}
+
+static void on_job_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	job_reply(arg);
+}
+
+static void job_log(const struct ajob *j)
+{
+	char u[LOG_ESC_MAX], s[LOG_ESC_MAX], sid[LOG_ESC_MAX], ip[LOG_ESC_MAX];
+	enum log_level lvl = j->status == AUTH_OK ? LOG_INFO : LOG_WARN;
+	log_kv(lvl,
+	       "event=auth service=%s sid=%s user=%s ip=%s mech=%s "
+	       "secured=%s result=%s%s%s",
+	       log_esc(s, sizeof s, j->service, strlen(j->service)),
+	       log_esc(sid, sizeof sid, j->sid, strlen(j->sid)),
+	       log_esc(u, sizeof u, j->user.data ? j->user.data : "",
+		       j->user.len),
+	       log_esc(ip, sizeof ip, j->ip, strlen(j->ip)),
+	       mech_name(j->mech), j->secured ? "yes" : "no",
+	       status_name(j->status), j->reason ? " reason=" : "",
+	       j->reason ? j->reason : "");
+}
+
+/* Sends the answer now (OK) or at arrival + auth_fail_delay_ms. */
+static void job_finish(struct ajob *j)
+{
+	job_log(j);
+	if (j->status == AUTH_OK || j->status == AUTH_TEMPFAIL) {
+		job_reply(j);
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long due_ms = (long long)j->arrival.tv_sec * 1000 +
+			   j->arrival.tv_nsec / 1000000 +
+			   j->d->cfg->auth_fail_delay_ms;
+	long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	long long wait = due_ms > now_ms ? due_ms - now_ms : 0;
+	struct timeval tv = { (time_t)(wait / 1000),
+			      (suseconds_t)(wait % 1000) * 1000 };
+	j->timer = evtimer_new(j->d->base, on_job_timer, j);
+	if (!j->timer)
+		log_fatal("event=out_of_memory what=evtimer");
+	evtimer_add(j->timer, &tv);
+}
+
+/* Runs on a pool thread: touches only the job. */
+static void job_work(void *arg)
+{
+	struct ajob *j = arg;
+	const char *reason = NULL;
+	bool ok = false;
+	struct str given = buf_str(&j->secret);
+	if (j->mech == AUTH_MECH_PASSWORD) {
+		ok = passwd_verify(j->stored, given, &reason);
+	} else {
+		struct str plain;
+		if (passwd_plain_secret(j->stored, &plain, &reason)) {
+			struct str chal = buf_str(&j->challenge);
+			ok = j->mech == AUTH_MECH_APOP ?
+				     sasl_apop_verify(chal, plain, given) :
+				     sasl_cram_verify(chal, plain, given);
+			reason = ok ? NULL : "bad_password";
+		}
+	}
+	if (!j->canon) {
+		ok = false;
+		reason = "unknown_user";
+	}
+	j->status = ok ? AUTH_OK : AUTH_FAILED;
+	j->reason = reason ? reason : (ok ? NULL : "bad_password");
+}
+
+static void job_done(void *arg)
+{
+	struct ajob *j = arg;
+	struct str user = buf_str(&j->user);
+	if (j->status == AUTH_OK)
+		limiter_success(j->d->lim, j->ip, user, mono_sec());
+	else
+		limiter_fail(j->d->lim, j->ip, user, mono_sec());
+	job_finish(j);
+}
+
+static void copy_cstr(char *dst, size_t dstsz, struct str s)
+{
+	size_t n = s.len < dstsz - 1 ? s.len : dstsz - 1;
+	memcpy(dst, s.p, n);
+	dst[n] = '\0';
+}
+
+static bool same_name(struct str a, struct str b)
+{
+	if (a.len != b.len)
+		return false;
+	for (size_t i = 0; i < a.len; i++) {
+		char x = a.p[i], y = b.p[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y + 32);
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+static void handle_request(struct aconn *c, const struct auth_proto_request *r,
+			   const struct timespec *arrival)
+{
+	struct authd *d = c->d;
+	struct ajob *j = xcalloc(1, sizeof *j);
+	j->d = d;
+	j->conn = c;
+	c->refs++;
+	j->next = d->jobs;
+	if (d->jobs)
+		d->jobs->prev = j;
+	d->jobs = j;
+	d->njobs++;
+	j->id = r->id;
+	j->mech = r->mech;
+	j->secured = r->secured;
+	j->arrival = *arrival;
+	copy_cstr(j->service, sizeof j->service, r->service);
+	copy_cstr(j->ip, sizeof j->ip, r->remote_ip);
+	copy_cstr(j->sid, sizeof j->sid, r->session_id);
+	buf_append(&j->user, r->user.p, r->user.len);
+	buf_append(&j->authzid, r->authzid.p, r->authzid.len);
+	buf_append(&j->secret, r->secret.p, r->secret.len);
+	buf_append(&j->challenge, r->challenge.p, r->challenge.len);
+	j->dele = d->cfg->pop3_dele_mode;
+
+	if (d->njobs > AUTHD_MAX_JOBS) {
+		j->status = AUTH_TEMPFAIL;
+		j->reason = "auth_busy";
+		job_finish(j);
+		return;
+	}
+	users_reload(d, false);
+	switch (limiter_check(d->lim, j->ip, r->user, mono_sec())) {
+	case LIMITER_OK:
+		break;
+	case LIMITER_BLOCKED_IP:
+		j->status = AUTH_BLOCKED;
+		j->reason = "blocked_ip";
+		job_finish(j);
+		return;
+	case LIMITER_BLOCKED_USER:
+		j->status = AUTH_BLOCKED;
+		j->reason = "blocked_user";
+		job_finish(j);
+		return;
+	}
+	if (r->authzid.len && !same_name(r->authzid, r->user)) {
+		/* We only let a user act as themself. */
+		j->status = AUTH_FAILED;
+		j->reason = "authzid";
+		limiter_fail(d->lim, j->ip, r->user, mono_sec());
+		job_finish(j);
+		return;
+	}
+	const struct user_entry *e = users_lookup(&d->users, r->user);
+	if (e) {
+		j->canon = xstrdup(e->name);
+		j->stored = xstrdup(e->password);
+		j->dele = users_pop3_dele(e, d->cfg->pop3_dele_mode);
+	} else {
+		j->stored = xstrdup(d->dummy);
+	}
+	threadpool_submit(d->tp, job_work, job_done, j);
+}
+
+static void on_conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct aconn *c = arg;
+	static char msg[IPC_MSG_MAX + 1];
+	(void)what;
+	c->refs++; /* handlers below may close it (STYLE 8) */
+	for (int i = 0; i < AUTHD_READ_BURST && !c->closed; i++) {
+		ssize_t n = recv(fd, msg, sizeof msg, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				log_kv(LOG_WARN, "event=auth_conn_closed "
+						 "reason=recv_failed error=%s",
+				       strerror(errno));
+			conn_close(c);
+			break;
+		}
+		struct timespec arrival;
+		clock_gettime(CLOCK_MONOTONIC, &arrival);
+		struct auth_proto_request r;
+		if ((size_t)n > IPC_MSG_MAX ||
+		    auth_proto_decode_request(msg, (size_t)n, &r) < 0) {
+			log_kv(LOG_ERR, "event=auth_conn_closed "
+					"reason=bad_request bytes=%zd", n);
+			explicit_bzero(msg, sizeof msg);
+			conn_close(c);
+			break;
+		}
+		handle_request(c, &r, &arrival);
+		explicit_bzero(msg, (size_t)n);
+	}
+	conn_unref(c);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct authd *d = arg;
+	(void)what;
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_kv(LOG_ERR, "event=accept_failed error=%s",
+				       strerror(errno));
+			return;
+		}
+		struct ucred cred;
+		socklen_t clen = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+		    cred.uid != d->uid) {
+			log_kv(LOG_WARN, "event=auth_conn_refused "
+					 "reason=peer_uid uid=%ld pid=%ld",
+			       (long)cred.uid, (long)cred.pid);
+			close(fd);
+			continue;
+		}
+		struct aconn *c = xcalloc(1, sizeof *c);
+		c->d = d;
+		c->fd = fd;
+		c->refs = 1;
+		c->rev = event_new(d->base, fd, EV_READ | EV_PERSIST,
+				   on_conn_read, c);
+		c->wev = event_new(d->base, fd, EV_WRITE, on_conn_write, c);
+		if (!c->rev || !c->wev)
+			log_fatal("event=out_of_memory what=event");
+		event_add(c->rev, NULL);
+		c->next = d->conns;
+		if (d->conns)
+			d->conns->prev = c;
+		d->conns = c;
+		log_kv(LOG_DEBUG, "event=auth_conn_open pid=%ld",
+		       (long)cred.pid);
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct authd *d = arg;
+	(void)what;
+	if (sig == SIGHUP) {
+		log_kv(LOG_INFO, "event=users_reload trigger=sighup");
+		users_reload(d, true);
+	} else {
+		log_kv(LOG_INFO, "event=auth_stop signal=%d", (int)sig);
+		event_base_loopbreak(d->base);
+	}
+}
+
+static int pool_size(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 2 ? 2 : n > 4 ? 4 : (int)n;
+}
+
+int authd_run(const struct config *cfg, int listen_fd)
+{
+	struct authd d = { .cfg = cfg, .uid = geteuid(),
+			   .listen_fd = listen_fd };
+	int rc = 1;
+	signal(SIGPIPE, SIG_IGN);
+	users_init(&d.users);
+	d.dummy = passwd_dummy_hash();
+	if (!d.dummy) {
+		log_kv(LOG_CRIT, "event=auth_start_failed reason=dummy_hash");
+		close(listen_fd);
+		return 1;
+	}
+	d.base = event_base_new();
+	if (!d.base || evutil_make_socket_nonblocking(listen_fd) < 0) {
+		log_kv(LOG_CRIT, "event=auth_start_failed reason=event_base");
+		goto out;
+	}
+	d.lim = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
+			    cfg->auth_block_time, LIMITER_DEFAULT_ENTRIES);
+	d.tp = threadpool_new(d.base, pool_size());
+	users_reload(&d, true);
+	d.lev = event_new(d.base, listen_fd, EV_READ | EV_PERSIST, on_accept,
+			  &d);
+	d.hup_ev = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	d.term_ev = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	if (!d.lev || !d.hup_ev || !d.term_ev || event_add(d.lev, NULL) < 0 ||
+	    event_add(d.hup_ev, NULL) < 0 || event_add(d.term_ev, NULL) < 0) {
+		log_kv(LOG_CRIT, "event=auth_start_failed reason=events");
+		goto out;
+	}
+	log_kv(LOG_INFO, "event=auth_ready users=%zu threads=%d", d.users.n,
+	       pool_size());
+	event_base_dispatch(d.base);
+	rc = 0;
+out:
+	if (d.tp)
+		threadpool_free(&d.tp); /* no more job_done() after this */
+	while (d.jobs)
+		job_free(d.jobs);
+	while (d.conns)
+		conn_close(d.conns);
+	if (d.lev)
+		event_free(d.lev);
+	if (d.hup_ev)
+		event_free(d.hup_ev);
+	if (d.term_ev)
+		event_free(d.term_ev);
+	if (d.base)
+		event_base_free(d.base);
+	close(listen_fd);
+	limiter_free(&d.lim);
+	users_free(&d.users);
+	free(d.dummy);
+	return rc;
+}
