@@ -61,8 +61,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	struct conn *c = arg;
 	if (c->closing) {
-		if (conn_output_len(c) == 0)
-			conn_schedule_finish(c);
+		/* conn_finish polls until the socket below a TLS filter has
+		 * flushed too. */
+		conn_schedule_finish(c);
 		return;
 	}
 	if (c->drain_wanted && c->handler) {
@@ -95,6 +96,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	char desc[128];
 	if (what & BEV_EVENT_CONNECTED) {
+		c->tls_established = true;
 		log_kv(LOG_INFO, "event=tls proto=%s sid=%s tls=%s",
 		       proto_name(c->kind), c->id,
 		       tls_bev_desc(bev, desc, sizeof desc));
@@ -117,7 +119,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		if (c->tls) {
+		/* After the handshake, a peer that just hangs up without a
+		 * close_notify is a disconnect, not a TLS failure. */
+		if (c->tls && !c->tls_established) {
 			tls_bev_error(bev, desc, sizeof desc);
 			if (strcmp(desc, "closed") != 0) {
 				char e[LOG_ESC_MAX];

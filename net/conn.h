@@ -58,6 +58,7 @@ struct conn {
 	bool skipping_long_line;
 	bool input_paused;
 	bool upgrading;
+	bool tls_established;
 	bool flush_on_close;
 	long long close_deadline;
 	bool drain_wanted;
