@@ -28,6 +28,8 @@ REL_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(REL_DIR)/tests/%)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN_DIR)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
+.SECONDARY:
+
 .PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench
 
 all: deps-quiet postern

@@ -1,6 +1,7 @@
 /* `postern check-config`: everything serve would trip over, found
  * before it starts, each with its file and line where there is one. */
 #include "daemon/cli.h"
+#include "auth/passwd.h"
 #include "auth/users.h"
 #include "tls/tls.h"
 
@@ -28,6 +29,17 @@ int cmd_check_config(const char *conf_path)
 		users_init(&users);
 		if (users_load(&users, cfg.users_file, &err) != 0)
 			bad = 1;
+		for (size_t i = 0; i < users.n; i++) {
+			struct buf why = BUF_INIT;
+			enum passwd_kind kind;
+			struct str data;
+			if (!passwd_parse(str_from_cstr(users.v[i].password), &kind,
+					  &data, &why))
+				printf("%s:%u: warning: user %s cannot log in: %s\n",
+				       cfg.users_file, users.v[i].line,
+				       users.v[i].name, buf_cstr(&why));
+			buf_free(&why);
+		}
 		users_free(&users);
 		struct stat st;
 		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
