@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,10 @@ struct conn *conn_accept(struct event_base *base, int fd,
 	(void)salen;
 	struct bufferevent *bev;
 	evutil_make_socket_nonblocking(fd);
+	/* Replies are small writes that a client waits for; Nagle plus the
+	 * peer's delayed ACK would hold each for up to 40 ms. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (tls_ctx)
 		bev = tls_bev_accept(base, fd, tls_ctx);
 	else

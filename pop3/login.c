@@ -269,6 +269,9 @@ static void update_done(void *arg)
 		       log_esc(user, sizeof user, u, strlen(u)),
 		       log_esc(err, sizeof err, j->err, strlen(j->err)));
 	}
+	/* Give up the maildrop before saying goodbye: a client that logs
+	 * straight back in must not find it still locked. */
+	pop3_maildrop_free(s);
 	if (!s->dead) {
 		if (j->rc == 0) {
 			conn_printf(s->c, "+OK Bye, %zu messages deleted.\r\n",
@@ -299,13 +302,17 @@ void pop3_update_start(struct pop3_session *s)
 		uint32_t uid = pop3_msg(s, i)->uid;
 		if (s->marks[i] & POP3_M_DELETED)
 			j->deleted[nd++] = uid;
-		if (s->marks[i] & POP3_M_RETR)
+		/* Only a first retrieval needs recording (for EXPIRE); a
+		 * leave-on-server client re-reading old mail costs no write. */
+		if ((s->marks[i] & POP3_M_RETR) &&
+		    pop3_msg(s, i)->pop3_first_retr == 0)
 			j->retr[nr++] = uid;
 	}
 	if (nd == 0 && nr == 0) {
 		free(j->deleted);
 		free(j->retr);
 		free(j);
+		pop3_maildrop_free(s);
 		conn_writes(s->c, "+OK Bye\r\n");
 		pop3_close(s, "quit");
 		return;

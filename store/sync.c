@@ -67,8 +67,12 @@ static int read_dir(int dfd, const char *dname, bool in_new, struct ents *es,
 	}
 	rewinddir(d);
 	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
+	for (;;) {
+		/* readdir() reports errors only through errno, and the
+		 * allocations below may leave a stale one: reset it each time. */
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
 		if (!mname_acceptable(de->d_name))
