@@ -251,7 +251,8 @@ int users_parse(struct users *u, const char *data, size_t len,
 		nu.v[nu.n++] = e;
 	}
 	if (nu.n > 1)
-		qsort(nu.v, nu.n, sizeof *nu.v, entry_cmp);
+		if (nu.n > 1)
+			qsort(nu.v, nu.n, sizeof *nu.v, entry_cmp);
 	for (size_t i = 1; i < nu.n; i++) {
 		if (name_cmp(nu.v[i - 1].name, strlen(nu.v[i - 1].name),
 			     nu.v[i].name, strlen(nu.v[i].name)) == 0) {

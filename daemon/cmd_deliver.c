@@ -103,6 +103,7 @@ int cmd_deliver(const struct config *cfg, int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	buf_cstr(&msg); /* never NULL below, even for empty input */
 	size_t skip = skip_mbox_from(&msg);
 	const char *bad = msg.len > cfg->max_message_size ?
 				  "message larger than max_message_size" :

@@ -251,6 +251,8 @@ static void reload(struct supervisor *s)
 	}
 	if (!listeners_equal(&s->cfg, &next))
 		log_kv(LOG_WARN, "event=reload_warning reason=\"listener changes need a restart\"");
+	/* run_user can't change without root; keep the one in force. */
+	free(next.run_user);
 	next.run_user = xstrdup(s->cfg.run_user);
 	buf_clear(&err);
 	struct ssl_ctx_st *tls = tls_server_ctx_new(next.tls_cert, next.tls_key, &err);

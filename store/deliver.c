@@ -79,7 +79,7 @@ int store_deliver(const char *path, const char *data, size_t len,
 	gettimeofday(&tv, NULL);
 	unsigned q = atomic_fetch_add(&deliver_counter, 1);
 	struct buf base = BUF_INIT;
-	buf_printf(&base, "%lld.M%ldP%ldQ%u.", (long long)tv.tv_sec,
+	buf_printf(&base, "%lld.M%06ldP%ldQ%u.", (long long)tv.tv_sec,
 		   (long)tv.tv_usec, (long)getpid(), q);
 	host_part(&base);
 	buf_cstr(&base);

@@ -284,7 +284,8 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 	if (up->n_expunge > 0) {
 		uint32_t *ex = xmalloc(up->n_expunge * sizeof *ex);
 		memcpy(ex, up->expunge, up->n_expunge * sizeof *ex);
-		qsort(ex, up->n_expunge, sizeof *ex, cmp_u32);
+		if (up->n_expunge > 1)
+			qsort(ex, up->n_expunge, sizeof *ex, cmp_u32);
 		size_t kept = 0, j = 0;
 		for (size_t i = 0; i < mb->msgs.n; i++) {
 			struct store_msg *m = &mb->msgs.v[i];

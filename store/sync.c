@@ -180,12 +180,54 @@ static int cmp_claim(const void *pa, const void *pb)
 	return c ? c : strcmp(a->name, b->name);
 }
 
-/* New UIDs follow arrival order. */
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Compares Maildir names with runs of digits taken as numbers, so that
+ * "1.M16319P7" comes before "1.M161490P7" even where a delivering
+ * program does not zero-pad its microseconds (Postfix's M field). */
+static int name_cmp_natural(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (is_digit(*a) && is_digit(*b)) {
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			size_t la = 0, lb = 0;
+			while (is_digit(a[la]))
+				la++;
+			while (is_digit(b[lb]))
+				lb++;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			int c = memcmp(a, b, la);
+			if (c)
+				return c;
+			a += la;
+			b += lb;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : (*b ? -1 : 0);
+}
+
+/* New UIDs follow arrival order: the file's time, then its name (which
+ * for Maildir names starts with the delivery time). */
 static int cmp_arrival(const void *pa, const void *pb)
 {
 	const struct entry *a = *(struct entry *const *)pa;
 	const struct entry *b = *(struct entry *const *)pb;
 	int c = cmp_ts(&a->st.st_mtim, &b->st.st_mtim);
+	if (c)
+		return c;
+	c = name_cmp_natural(a->name, b->name);
 	return c ? c : strcmp(a->name, b->name);
 }
 
@@ -399,7 +441,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 
 	/* UIDs claimed by names: a renamed known file, an expunged one, a
 	 * rebuild, or a duplicate that must get a new UID. */
-	qsort(un, n_un, sizeof *un, cmp_claim);
+	if (n_un > 1)
+		qsort(un, n_un, sizeof *un, cmp_claim);
 	uint32_t last_claim = 0, max_uid = 0;
 	for (size_t i = 0; i < n_un; i++) {
 		struct entry *e = un[i];
@@ -436,7 +479,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 	}
 
 	/* Fresh UIDs in arrival order; durable before any name shows them. */
-	qsort(un, n_un, sizeof *un, cmp_arrival);
+	if (n_un > 1)
+		qsort(un, n_un, sizeof *un, cmp_arrival);
 	uint32_t first_new = mb->uidnext;
 	for (size_t i = 0; i < n_un; i++) {
 		if (un[i]->drop || un[i]->uid != 0)
@@ -498,7 +542,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 		m->size = e->mn.w;
 		m->filename = strpool_dup(&mb->pool, e->name, strlen(e->name));
 	}
-	qsort(nm.v, nm.n, sizeof *nm.v, cmp_msg_uid);
+	if (nm.n > 1)
+		qsort(nm.v, nm.n, sizeof *nm.v, cmp_msg_uid);
 	for (size_t i = 1; i < nm.n; i++)
 		if (nm.v[i].uid == nm.v[i - 1].uid)
 			log_fatal("event=sync_duplicate_uid uid=%u", nm.v[i].uid);
