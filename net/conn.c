@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 
 /* Input is read from the kernel only while less than this is buffered:
  * a client that pipelines megabytes is held back by TCP, not by RAM. */
@@ -57,20 +56,43 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	c->handler->on_input(c->sess);
 }
 
+#define CONN_OUTPUT_LOW_WATER (CONN_OUTPUT_HIGH_WATER / 4)
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
 	if (c->closing) {
-		/* conn_finish polls until the socket below a TLS filter has
-		 * flushed too. */
-		conn_schedule_finish(c);
+		if (conn_output_len(c) == 0)
+			conn_schedule_finish(c);
 		return;
 	}
-	if (c->drain_wanted && c->handler) {
+	/* Below a TLS filter the socket's own buffer may still be full;
+	 * then conn_under_drained() calls back when it empties. */
+	if (c->drain_wanted && c->handler &&
+	    conn_output_len(c) <= CONN_OUTPUT_LOW_WATER) {
 		c->drain_wanted = false;
 		c->handler->on_drain(c->sess);
 	}
+}
+
+/* After STLS the TLS filter's write callback only says its bytes were
+ * encrypted into the socket bufferevent's output; this watches that
+ * buffer so "drained" and "flushed before close" mean on the wire. */
+static void conn_under_drained(struct evbuffer *buf,
+			       const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)buf;
+	struct conn *c = arg;
+	if (info->n_deleted == 0)
+		return;
+	if (c->closing) {
+		if (conn_output_len(c) == 0)
+			conn_schedule_finish(c);
+		return;
+	}
+	if (c->drain_wanted && conn_output_len(c) <= CONN_OUTPUT_LOW_WATER)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_OPT_DEFER_CALLBACKS);
 }
 
 static void conn_begin_close(struct conn *c, const char *reason, bool flush)
@@ -85,8 +107,6 @@ static void conn_begin_close(struct conn *c, const char *reason, bool flush)
 		return;
 	}
 	/* Wait for the output to drain, but not forever. */
-	c->close_deadline = time(NULL) + CONN_CLOSE_FLUSH_SECS;
-	c->flush_on_close = true;
 	struct timeval tv = { CONN_CLOSE_FLUSH_SECS, 0 };
 	event_add(c->close_ev, &tv);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -144,7 +164,7 @@ static void conn_set_callbacks(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_HIGH_WATER);
-	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_HIGH_WATER / 4, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_LOW_WATER, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -245,14 +265,6 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	/* A TLS filter reports "drained" once its bytes are encrypted into
-	 * the socket's buffer; poll until that one is empty too. */
-	if (c->flush_on_close && conn_output_len(c) > 0 &&
-	    time(NULL) < c->close_deadline) {
-		struct timeval tick = { 0, 20 * 1000 };
-		event_add(c->close_ev, &tick);
-		return;
-	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -264,6 +276,9 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	       proto_name(c->kind), c->id, c->remote_ip, c->close_reason);
 	if (c->handler)
 		c->handler->on_close(c->sess, c->close_reason);
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under && c->under_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(under), c->under_cb);
 	bufferevent_free(c->bev);
 	event_free(c->close_ev);
 	free(c);
@@ -360,7 +375,7 @@ size_t conn_output_len(const struct conn *c)
 void conn_want_drain(struct conn *c)
 {
 	c->drain_wanted = true;
-	if (conn_output_len(c) <= CONN_OUTPUT_HIGH_WATER / 4)
+	if (conn_output_len(c) <= CONN_OUTPUT_LOW_WATER)
 		/* Already drained: come back from the loop, not from here. */
 		bufferevent_trigger(c->bev, EV_WRITE, BEV_OPT_DEFER_CALLBACKS);
 }
@@ -392,6 +407,8 @@ int conn_starttls(struct conn *c, struct ssl_ctx_st *ctx)
 	struct bufferevent *tb = tls_bev_upgrade(c->base, c->bev, ctx);
 	if (!tb)
 		return -1;
+	c->under_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
+				      conn_under_drained, c);
 	c->bev = tb;
 	c->tls = true;
 	c->upgrading = true;
@@ -415,6 +432,8 @@ void conn_close(struct conn *c, const char *reason)
 
 void conn_close_all(const char *reason)
 {
+	/* Shutdown: the bound is already spent, so no waiting for clients
+	 * that do not read. */
 	for (struct conn *c = live_head; c; c = c->next)
-		conn_begin_close(c, reason, true);
+		conn_begin_close(c, reason, false);
 }

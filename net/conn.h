@@ -24,6 +24,7 @@ struct ssl_ctx_st;
 struct auth_client;
 struct threadpool;
 struct event;
+struct evbuffer_cb_entry;
 struct sockaddr;
 
 /* What every protocol session gets from the worker that accepted it. */
@@ -59,8 +60,7 @@ struct conn {
 	bool input_paused;
 	bool upgrading;
 	bool tls_established;
-	bool flush_on_close;
-	long long close_deadline;
+	struct evbuffer_cb_entry *under_cb;
 	bool drain_wanted;
 	int timeout_secs;
 	struct event *close_ev;
@@ -114,6 +114,7 @@ void conn_attach(struct conn *c, const struct conn_handler *h, void *sess);
 size_t conn_live_count(void);
 /* Live connections from one address (per-IP budget at accept). */
 size_t conn_count_ip(const char *ip);
+/* Closes every connection now, without waiting for output (shutdown). */
 void conn_close_all(const char *reason);
 
 #endif
