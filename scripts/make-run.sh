@@ -22,4 +22,14 @@ if [ ! -f var/postern.conf ]; then
 
 MSG
 fi
+# Started as root, the server runs as run_user: that user must be able to
+# reach ./var, which a checkout under a private home directory prevents.
+if [ "$(id -u)" = 0 ]; then
+	ru=$(sed -n 's/^run_user *= *//p' var/postern.conf)
+	if [ -n "$ru" ] && ! setpriv --reuid="$ru" --regid="$ru" --clear-groups test -r var/users 2>/dev/null; then
+		echo "make run: user $ru cannot reach $(pwd)/var (a parent directory is private)." >&2
+		echo "make run: clone postern somewhere world-traversable, or: chmod o+x on each parent of $(pwd)" >&2
+		exit 1
+	fi
+fi
 exec ./postern -c var/postern.conf serve
