@@ -53,21 +53,6 @@ static char *to_lf(const char *data, size_t len, size_t *outlen)
 	return out;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 int store_deliver(const char *path, const char *data, size_t len,
 		  int64_t internal_date, char *err, size_t errsz)
 {
@@ -88,32 +73,13 @@ int store_deliver(const char *path, const char *data, size_t len,
 	char *dst = xasprintf("%s/new/%s,S=%zu,W=%llu", path, base.data, flen,
 			      (unsigned long long)wire);
 	char *newdir = xasprintf("%s/new", path);
-	int rc = 0, e;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		e = errno;
-		rc = store_err(err, errsz, store_errno_code(e), "open %s: %s",
-			       tmp, strerror(e));
-		goto out;
-	}
-	struct timespec ts[2] = {
-		{ .tv_sec = (time_t)internal_date, .tv_nsec = 0 },
-		{ .tv_sec = (time_t)internal_date, .tv_nsec = 0 },
-	};
-	if (write_all(fd, body, flen) < 0 || futimens(fd, ts) < 0 ||
-	    fsync(fd) < 0) {
-		e = errno;
-		rc = store_err(err, errsz, STORE_ETEMP, "write %s: %s", tmp,
-			       strerror(e));
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (close(fd) < 0) {
-		e = errno;
-		rc = store_err(err, errsz, STORE_ETEMP, "close %s: %s", tmp,
-			       strerror(e));
-		unlink(tmp);
+	int e;
+	const struct timespec mtime = { .tv_sec = (time_t)internal_date };
+	int rc = store_write_durable(tmp, O_EXCL, body, flen, &mtime, err, errsz);
+	if (rc < 0) {
+		/* Whatever the cause, the sender keeps the message and retries. */
+		if (rc != STORE_EPERM && rc != STORE_ENOENT)
+			rc = STORE_ETEMP;
 		goto out;
 	}
 	/* link() + unlink() never replaces an existing file, unlike

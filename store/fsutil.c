@@ -73,34 +73,46 @@ int store_fsync_dir(const char *dir, char *err, size_t errsz)
 	return 0;
 }
 
+int store_write_durable(const char *tmp, int oflags, const void *data,
+			size_t len, const struct timespec *mtime, char *err,
+			size_t errsz)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | oflags, 0600);
+	if (fd < 0) {
+		int e = errno;
+		return store_err(err, errsz, store_errno_code(e), "open %s: %s",
+				 tmp, strerror(e));
+	}
+	struct timespec ts[2];
+	if (mtime)
+		ts[0] = ts[1] = *mtime;
+	if (write_all(fd, data, len) < 0 || (mtime && futimens(fd, ts) < 0) ||
+	    fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return store_err(err, errsz, store_errno_code(e),
+				 "write %s: %s", tmp, strerror(e));
+	}
+	/* close() can report a delayed write error (NFS): not durable. */
+	if (close(fd) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return store_err(err, errsz, STORE_ETEMP, "close %s: %s", tmp,
+				 strerror(e));
+	}
+	return 0;
+}
+
 int store_write_atomic(const char *dir, const char *name, const void *data,
 		       size_t len, char *err, size_t errsz)
 {
 	char *tmp = xasprintf("%s/%s.tmp", dir, name);
 	char *dst = xasprintf("%s/%s", dir, name);
-	int rc = 0, e;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		e = errno;
-		rc = store_err(err, errsz, store_errno_code(e), "open %s: %s",
-			       tmp, strerror(e));
+	int e;
+	int rc = store_write_durable(tmp, O_TRUNC, data, len, NULL, err, errsz);
+	if (rc < 0)
 		goto out;
-	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		rc = store_err(err, errsz, store_errno_code(e), "write %s: %s",
-			       tmp, strerror(e));
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (close(fd) < 0) {
-		e = errno;
-		rc = store_err(err, errsz, STORE_ETEMP, "close %s: %s", tmp,
-			       strerror(e));
-		unlink(tmp);
-		goto out;
-	}
 	if (rename(tmp, dst) < 0) {
 		e = errno;
 		rc = store_err(err, errsz, store_errno_code(e),

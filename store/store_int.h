@@ -73,6 +73,12 @@ int store_errno_code(int e);
 int store_fsync_dir(const char *dir, char *err, size_t errsz);
 /* Writes dir/name atomically and durably: dir/name.tmp, fsync, rename,
  * fsync dir. */
+/* Writes a new file at tmp (open flags | oflags, mode 0600), sets its
+ * mtime if given, fsyncs and closes it; on any failure it is unlinked. */
+struct timespec;
+int store_write_durable(const char *tmp, int oflags, const void *data,
+			size_t len, const struct timespec *mtime, char *err,
+			size_t errsz);
 int store_write_atomic(const char *dir, const char *name, const void *data,
 		       size_t len, char *err, size_t errsz);
 /* Reads a whole file into a fresh heap buffer (NUL-terminated). */
