@@ -7,10 +7,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/limits.h"
+#include "core/xmalloc.h"
 #include "core/log.h"
 #include "net/conn.h"
 #include "store/store.h"
@@ -20,11 +22,61 @@
 /* LIST/UIDL lines written per round before checking the output. */
 #define LIST_BATCH 256
 
-/* Scratch space for one chunk. Only the worker's loop thread streams,
- * and a chunk is written out before the next read, so one pair per
- * process is enough (and keeps 192 KB out of every session). */
-static char retr_in[RETR_CHUNK];
+/* Converted output for one chunk. Only the worker's loop thread
+ * converts, and a chunk is written out before the next, so one buffer
+ * per process is enough. */
 static char retr_out[2 * RETR_CHUNK + 1];
+
+/* Reads one message file, a chunk at a time, on the thread pool: on a
+ * cold disk a read blocks, and the loop serves everybody else meanwhile.
+ * It owns the fd and the buffer; a session that goes away while a read
+ * is in flight leaves them to the read's done(), which frees them. */
+struct pop3_reader {
+	struct pop3_session *s;
+	int fd;
+	bool in_flight;   /* a read job is on the pool */
+	bool ready;       /* buf holds n bytes not yet sent */
+	bool abandoned;   /* the stream ended while a read was in flight */
+	ssize_t n;        /* bytes read; 0 = end of file; -1 = error */
+	int err;
+	char buf[RETR_CHUNK];
+};
+
+static void reader_free(struct pop3_reader *rd)
+{
+	close(rd->fd);
+	free(rd);
+}
+
+static void reader_work(void *arg)
+{
+	struct pop3_reader *rd = arg;
+	do
+		rd->n = read(rd->fd, rd->buf, sizeof rd->buf);
+	while (rd->n < 0 && errno == EINTR);
+	rd->err = rd->n < 0 ? errno : 0;
+}
+
+static void reader_done(void *arg)
+{
+	struct pop3_reader *rd = arg;
+	struct pop3_session *s = rd->s;
+	rd->in_flight = false;
+	if (rd->abandoned) {
+		reader_free(rd);
+	} else {
+		rd->ready = true;
+		if (!s->dead && s->wait == POP3_WAIT_STREAM)
+			pop3_stream_pump(s);
+	}
+	pop3_job_done(s);
+}
+
+static void reader_next(struct pop3_session *s, struct pop3_reader *rd)
+{
+	rd->in_flight = true;
+	pop3_job_submit(s, reader_work, reader_done, rd);
+}
 
 static void start_msg(struct pop3_session *s, size_t i, bool top,
 		      uint64_t lines)
@@ -41,8 +93,10 @@ static void start_msg(struct pop3_session *s, size_t i, bool top,
 				  "available\r\n");
 		return;
 	}
+	struct pop3_reader *rd = xmalloc(sizeof *rd);
+	*rd = (struct pop3_reader){ .s = s, .fd = fd };
 	struct pop3_stream *st = &s->stream;
-	*st = (struct pop3_stream){ .kind = POP3_STREAM_MSG, .fd = fd,
+	*st = (struct pop3_stream){ .kind = POP3_STREAM_MSG, .rd = rd,
 				    .top = top, .msg = i };
 	crlf_init(&st->crlf, true);
 	if (top) {
@@ -53,7 +107,7 @@ static void start_msg(struct pop3_session *s, size_t i, bool top,
 			    pop3_msg(s, i)->size);
 	}
 	pop3_set_wait(s, POP3_WAIT_STREAM);
-	pop3_stream_pump(s);
+	reader_next(s, rd);
 }
 
 void pop3_cmd_retr(struct pop3_session *s, struct str *argv, int argc)
@@ -86,12 +140,13 @@ void pop3_list_all(struct pop3_session *s, enum pop3_stream_kind kind)
 			    s->total_size - s->deleted_size);
 	else
 		conn_writes(s->c, "+OK\r\n");
-	s->stream = (struct pop3_stream){ .kind = kind, .fd = -1 };
+	s->stream = (struct pop3_stream){ .kind = kind };
 	pop3_set_wait(s, POP3_WAIT_STREAM);
 	pop3_stream_pump(s);
 }
 
-enum pump_result { PUMP_MORE, PUMP_END, PUMP_FAIL };
+/* PUMP_WAIT: nothing to send until a read completes. */
+enum pump_result { PUMP_MORE, PUMP_WAIT, PUMP_END, PUMP_FAIL };
 
 static enum pump_result pump_list(struct pop3_session *s)
 {
@@ -115,36 +170,43 @@ static enum pump_result pump_list(struct pop3_session *s)
 static enum pump_result pump_msg(struct pop3_session *s)
 {
 	struct pop3_stream *st = &s->stream;
-	ssize_t n;
-	do
-		n = read(st->fd, retr_in, sizeof retr_in);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
+	struct pop3_reader *rd = st->rd;
+	if (!rd->ready)
+		return PUMP_WAIT;
+	rd->ready = false;
+	if (rd->n < 0) {
 		log_kv(LOG_ERR, "event=message_read_failed proto=pop3 sid=%s "
 				"uid=%" PRIu32 " error=\"%s\"",
-		       s->c->id, pop3_msg(s, st->msg)->uid, strerror(errno));
+		       s->c->id, pop3_msg(s, st->msg)->uid, strerror(rd->err));
 		return PUMP_FAIL;
 	}
-	size_t len = (size_t)n;
+	size_t len = (size_t)rd->n;
 	if (st->top)
-		len = pop3_top_feed(&st->topcut, retr_in, len);
-	size_t out = crlf_convert(&st->crlf, retr_in, len, retr_out);
+		len = pop3_top_feed(&st->topcut, rd->buf, len);
+	size_t out = crlf_convert(&st->crlf, rd->buf, len, retr_out);
 	conn_write(s->c, retr_out, out);
 	st->sent += out;
-	if (n == 0 || (st->top && st->topcut.done)) {
+	if (rd->n == 0 || (st->top && st->topcut.done)) {
 		out = crlf_finish(&st->crlf, retr_out);
 		conn_write(s->c, retr_out, out);
 		st->sent += out;
 		return PUMP_END;
 	}
+	/* Read ahead while this chunk goes out. */
+	reader_next(s, rd);
 	return PUMP_MORE;
 }
 
 void pop3_stream_abort(struct pop3_session *s)
 {
-	if (s->stream.fd >= 0)
-		close(s->stream.fd);
-	s->stream.fd = -1;
+	struct pop3_reader *rd = s->stream.rd;
+	if (rd) {
+		if (rd->in_flight)
+			rd->abandoned = true;
+		else
+			reader_free(rd);
+	}
+	s->stream.rd = NULL;
 	s->stream.kind = POP3_STREAM_NONE;
 }
 
@@ -169,6 +231,8 @@ void pop3_stream_pump(struct pop3_session *s)
 		enum pump_result r = s->stream.kind == POP3_STREAM_MSG
 					     ? pump_msg(s)
 					     : pump_list(s);
+		if (r == PUMP_WAIT)
+			return; /* reader_done() pumps again */
 		if (r == PUMP_END) {
 			stream_end(s);
 			return;

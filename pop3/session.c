@@ -222,7 +222,6 @@ void pop3_session_start(struct conn *c, const struct session_env *env)
 	s->cfg = env->cfg;
 	s->state = POP3_AUTHORIZATION;
 	s->lock_fd = -1;
-	s->stream.fd = -1;
 	buf_init(&s->line);
 	conn_attach(c, &pop3_handler, s);
 	conn_set_timeout(c, s->cfg->login_timeout);

@@ -64,9 +64,11 @@ enum pop3_stream_kind {
 	POP3_STREAM_UIDL, /* UIDL without argument */
 };
 
+struct pop3_reader;
+
 struct pop3_stream {
 	enum pop3_stream_kind kind;
-	int fd;             /* RETR/TOP: the message file */
+	struct pop3_reader *rd; /* RETR/TOP: reads the file on the pool */
 	bool top;           /* TOP: stop where top says */
 	size_t msg;         /* RETR/TOP: maildrop index */
 	size_t next;        /* LIST/UIDL: next maildrop index */
