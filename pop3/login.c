@@ -42,6 +42,7 @@ struct login_job {
 	size_t n;
 	uint64_t total;
 	size_t expired;
+	int store_rc; /* STORE_E* of a failure */
 	char err[256];
 };
 
@@ -84,7 +85,7 @@ static void login_work(void *arg)
 		snprintf(j->err, sizeof j->err, "maildir path too long");
 		return;
 	}
-	if (store_maildir_create(path, j->err, sizeof j->err) < 0)
+	if ((j->store_rc = store_maildir_create(path, j->err, sizeof j->err)) < 0)
 		return;
 	int fd = store_pop3_lock(path, j->err, sizeof j->err);
 	if (fd < 0) {
@@ -93,12 +94,14 @@ static void login_work(void *arg)
 		return;
 	}
 	if (j->login_delay > 0 &&
-	    store_pop3_login_touch(path, j->now) < j->login_delay) {
+	    store_pop3_login_touch(path, j->now, j->login_delay) <
+		    j->login_delay) {
 		close(fd);
 		j->result = LOGIN_DELAYED;
 		return;
 	}
-	if (store_mailbox_open(path, &j->mb, j->err, sizeof j->err) < 0) {
+	if ((j->store_rc = store_mailbox_open(path, &j->mb, j->err,
+					      sizeof j->err)) < 0) {
 		close(fd);
 		return;
 	}
@@ -205,8 +208,13 @@ static void login_done(void *arg)
 				"mech=%s reason=store error=%s",
 		       s->c->id, user, s->mech_name,
 		       log_esc(err, sizeof err, j->err, strlen(j->err)));
-		conn_writes(s->c, "-ERR [SYS/TEMP] Cannot open the mailbox; "
-				  "try again later\r\n");
+		/* RFC 3206: PERM when only an administrator can fix it. */
+		if (j->store_rc == STORE_EPERM)
+			conn_writes(s->c, "-ERR [SYS/PERM] Cannot open the "
+					  "mailbox; tell the administrator\r\n");
+		else
+			conn_writes(s->c, "-ERR [SYS/TEMP] Cannot open the "
+					  "mailbox; try again later\r\n");
 		break;
 	}
 	}

@@ -43,7 +43,8 @@ int store_pop3_lock(const char *path, char *err, size_t errsz)
 	return fd;
 }
 
-int64_t store_pop3_login_touch(const char *path, int64_t now)
+int64_t store_pop3_login_touch(const char *path, int64_t now,
+			       int64_t min_gap)
 {
 	char *file = xasprintf("%s/" STORE_POP3_LOGIN_NAME, path);
 	struct stat st;
@@ -56,6 +57,11 @@ int64_t store_pop3_login_touch(const char *path, int64_t now)
 		int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			close(fd);
+	}
+	/* A refused login is not a login: it must not push the wait back. */
+	if (since < min_gap) {
+		free(file);
+		return since;
 	}
 	/* Best effort: failing to record a login must not refuse it. */
 	struct timespec ts[2] = { { .tv_sec = (time_t)now, .tv_nsec = 0 },

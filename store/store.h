@@ -117,8 +117,10 @@ int store_deliver(const char *path, const char *data, size_t len,
  * process dies, so no lock outlives its session), or STORE_EBUSY. */
 int store_pop3_lock(const char *path, char *err, size_t errsz);
 
-/* LOGIN-DELAY bookkeeping: seconds since the last recorded POP3 login to
- * this mailbox (INT64_MAX if none), then records now as the last login. */
-int64_t store_pop3_login_touch(const char *path, int64_t now);
+/* LOGIN-DELAY bookkeeping: returns the seconds since the last recorded
+ * POP3 login to this mailbox (INT64_MAX if none) and, if that is at
+ * least min_gap, records now as the last login. */
+int64_t store_pop3_login_touch(const char *path, int64_t now,
+			       int64_t min_gap);
 
 #endif

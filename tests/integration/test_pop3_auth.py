@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import poplib
 import re
+import os
 import time
 import warnings
 
@@ -321,15 +322,39 @@ def test_login_delay(inst):
     capa = r.capa()
     assert any(l.upper().startswith("LOGIN-DELAY 3") for l in capa), capa
     r.login()
+    t0 = time.monotonic()
     r.cmd_ok("QUIT")
     r.close()
-    t0 = time.monotonic()
-    r = inst.raw()
-    r.cmd("USER alice")
-    resp = r.cmd("PASS " + PASSWORD)
-    assert resp.startswith(b"-ERR [LOGIN-DELAY]"), resp
-    r.close()
+    # Two refused attempts, the second close to the end of the delay:
+    # a refused login is not a login, so it must not push the wait back.
+    for wait in (0, 2.0):
+        time.sleep(max(0, wait - (time.monotonic() - t0)))
+        r = inst.raw()
+        r.cmd("USER alice")
+        resp = r.cmd("PASS " + PASSWORD)
+        assert resp.startswith(b"-ERR [LOGIN-DELAY]"), resp
+        r.close()
     time.sleep(max(0, 3.3 - (time.monotonic() - t0)))
+    r = inst.raw()
+    r.login()
+    r.cmd_ok("QUIT")
+
+
+def test_unreadable_maildir_is_sys_perm(inst):
+    """RFC 3206: a fault only an administrator can fix is [SYS/PERM]."""
+    inst.start()
+    inst.deliver_ok("alice", b"Subject: x\n\nbody\n")
+    md = inst.maildir("alice")
+    os.chmod(md, 0)
+    try:
+        r = inst.raw()
+        r.cmd("USER alice")
+        resp = r.cmd("PASS " + PASSWORD)
+        assert resp.startswith(b"-ERR [SYS/PERM]"), resp
+        r.close()
+    finally:
+        os.chmod(md, 0o700)
+    assert "reason=store" in inst.log()
     r = inst.raw()
     r.login()
     r.cmd_ok("QUIT")

@@ -585,10 +585,14 @@ UNIT_TEST(test_pop3_lock)
 UNIT_TEST(test_login_touch)
 {
 	const char *md = new_maildir();
-	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000000), INT64_MAX);
-	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000042), 42);
-	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000043), 1);
-	CHECK_EQ_INT(store_pop3_login_touch(md, 1600000000), 0);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000000, 0), INT64_MAX);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000042, 0), 42);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000043, 0), 1);
+	/* Refused (gap 5 < 10): not recorded, so the wait is not pushed. */
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000048, 10), 5);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000053, 10), 10);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1700000054, 10), 1);
+	CHECK_EQ_INT(store_pop3_login_touch(md, 1600000000, 0), 0);
 }
 
 static double ms_since(const struct timespec *t0)
