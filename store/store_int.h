@@ -109,6 +109,24 @@ char *mname_format(const struct mname *mn, uint64_t file_size,
 /* A name we accept as a message file (no '/', not hidden, not empty). */
 bool mname_acceptable(const char *name);
 
+/* dovecot.c: Dovecot's dovecot-uidlist, imported at first sight. */
+struct dovecot_uid {
+	uint32_t uid;
+	char *name;
+};
+struct dovecot_uidlist {
+	uint32_t uidvalidity, uidnext;
+	struct dovecot_uid *v; /* sorted by base name */
+	size_t n, cap;
+};
+/* Returns false (and an empty list) when there is none or it does not
+ * parse as a whole. */
+bool dovecot_uidlist_read(const char *mailbox_path, struct dovecot_uidlist *dl);
+/* The UID Dovecot gave the file with this name's base, or 0. */
+uint32_t dovecot_uidlist_find(const struct dovecot_uidlist *dl,
+			      const char *name);
+void dovecot_uidlist_free(struct dovecot_uidlist *dl);
+
 /* index.c */
 /* Loads postern-index into mb (cleared first). Returns true if the index
  * was present and valid; false leaves mb empty (the reason is logged). */

@@ -297,8 +297,11 @@ static void clean_tmp(struct mailbox *mb, time_t now)
 
 /* Settles UIDVALIDITY/UIDNEXT from the index (if valid) and the uidstate
  * file. Returns whether the uidstate file must be (re)written; *any_uid
- * says that file UIDs are accepted whatever their value (both lost). */
-static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid)
+ * says that file UIDs are accepted whatever their value (both lost).
+ * A mailbox postern has never seen that Dovecot left behind takes over
+ * Dovecot's UIDs (dv is filled then). */
+static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid,
+			struct dovecot_uidlist *dv)
 {
 	uint32_t suv, sun;
 	bool have = uidstate_read(mb->path, &suv, &sun) == 0;
@@ -325,6 +328,13 @@ static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid)
 		mb->uidvalidity = suv;
 		mb->uidnext = sun;
 		return false;
+	}
+	if (dovecot_uidlist_read(mb->path, dv)) {
+		log_mb(LOG_INFO, mb, "dovecot_uidlist_imported",
+		       "UIDVALIDITY and UIDs kept from Dovecot");
+		mb->uidvalidity = dv->uidvalidity;
+		mb->uidnext = dv->uidnext;
+		return true;
 	}
 	/* Both lost: a new UIDVALIDITY (time-based, never 0). */
 	mb->uidvalidity = (uint32_t)time(NULL);
@@ -383,8 +393,8 @@ static bool same_unique(const char *a, const char *b)
 }
 
 static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
-		const struct stat *cur_st, const struct stat *new_st, char *err,
-		size_t errsz)
+		const struct dovecot_uidlist *dv, const struct stat *cur_st,
+		const struct stat *new_st, char *err, size_t errsz)
 {
 	struct ents es = { 0 };
 	struct name_hash h = { 0 };
@@ -436,6 +446,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 		mname_parse(e->name, &e->mn);
 		if (e->mn.has_u && (any_uid || e->mn.u < mb->uidnext))
 			e->uid = e->mn.u;
+		else if (!e->mn.has_u)
+			e->uid = dovecot_uidlist_find(dv, e->name);
 		un[n_un++] = e;
 	}
 
@@ -582,7 +594,8 @@ int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 {
 	*dirty = false;
 	bool valid = index_read(mb), any_uid;
-	bool write_state = settle_uids(mb, &valid, &any_uid);
+	struct dovecot_uidlist dv = { 0 };
+	bool write_state = settle_uids(mb, &valid, &any_uid, &dv);
 
 	struct stat cur_st, new_st;
 	char *cdir = xasprintf("%s/cur", mb->path);
@@ -604,10 +617,12 @@ int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 			log_mb(LOG_WARN, mb, "uidstate_write_failed", serr);
 		goto out;
 	}
-	rc = scan(mb, valid, any_uid, write_state, &cur_st, &new_st, err, errsz);
+	rc = scan(mb, valid, any_uid, write_state, &dv, &cur_st, &new_st, err,
+		  errsz);
 	if (rc == 0)
 		*dirty = true;
 out:
+	dovecot_uidlist_free(&dv);
 	free(cdir);
 	free(ndir);
 	return rc;

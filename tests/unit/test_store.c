@@ -657,6 +657,79 @@ UNIT_TEST(test_open_100k)
 	CHECK(second < 100.0);
 }
 
+/* A Maildir that Dovecot used: its UIDVALIDITY and UIDs are taken over
+ * at first sight, so POP3 UIDLs survive the migration. */
+static size_t find_name_with(const struct mailbox *mb, const char *part)
+{
+	for (size_t i = 0; i < store_mailbox_count(mb); i++)
+		if (strstr(store_mailbox_msg(mb, i)->filename, part))
+			return i;
+	return (size_t)-1;
+}
+
+UNIT_TEST(test_dovecot_uidlist_import)
+{
+	const char *md = new_maildir();
+	static const char body[] = "Subject: x\n\nbody\n";
+	write_file(md, "cur", "1600000000.M1P1.old,S=17,W=18:2,S", body,
+		   sizeof body - 1, 1600000000);
+	write_file(md, "cur", "1600000001.M2P1.old,S=17,W=18:2,", body,
+		   sizeof body - 1, 1600000001);
+	write_file(md, "new", "1600000002.M3P1.old", body, sizeof body - 1,
+		   1600000002);
+	/* Dropped in after Dovecot stopped: not in its list. */
+	write_file(md, "new", "1600000003.M4P1.later", body, sizeof body - 1,
+		   1600000003);
+	static const char uidlist[] =
+		"3 V1234567 N45 G3a6b1c7f5d\n"
+		"7 :1600000000.M1P1.old,S=17,W=18:2,\n"
+		"12 W18 :1600000001.M2P1.old,S=17,W=18\n"
+		"44 :1600000002.M3P1.old\n";
+	write_file(md, ".", "dovecot-uidlist", uidlist, sizeof uidlist - 1, 0);
+	struct mailbox *mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_uidvalidity(mb), 1234567);
+	CHECK_EQ_INT(store_mailbox_count(mb), 4);
+	size_t i = find_name_with(mb, "M1P1.old");
+	CHECK(i != (size_t)-1 && store_mailbox_msg(mb, i)->uid == 7);
+	CHECK(i != (size_t)-1 &&
+	      (store_mailbox_msg(mb, i)->flags & STORE_F_SEEN));
+	i = find_name_with(mb, "M2P1.old");
+	CHECK(i != (size_t)-1 && store_mailbox_msg(mb, i)->uid == 12);
+	i = find_name_with(mb, "M3P1.old");
+	CHECK(i != (size_t)-1 && store_mailbox_msg(mb, i)->uid == 44);
+	i = find_name_with(mb, "M4P1.later");
+	CHECK(i != (size_t)-1 && store_mailbox_msg(mb, i)->uid == 45);
+	CHECK_EQ_INT(store_mailbox_uidnext(mb), 46);
+	store_mailbox_close(&mb);
+
+	/* From now on postern's own state rules: the list is not read again
+	 * (deleting our index keeps the UIDs through the names). */
+	char ip[1024];
+	index_path(md, "postern-index", ip, sizeof ip);
+	unlink(ip);
+	mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_uidvalidity(mb), 1234567);
+	i = find_name_with(mb, "M2P1.old");
+	CHECK(i != (size_t)-1 && store_mailbox_msg(mb, i)->uid == 12);
+	store_mailbox_close(&mb);
+}
+
+/* A list that does not parse is ignored: postern's own UIDs, no error. */
+UNIT_TEST(test_dovecot_uidlist_garbage)
+{
+	const char *md = new_maildir();
+	static const char body[] = "Subject: x\n\nbody\n";
+	write_file(md, "new", "1600000002.M3P1.old", body, sizeof body - 1,
+		   1600000002);
+	static const char uidlist[] = "3 V1234567 N45\nnot a record\n";
+	write_file(md, ".", "dovecot-uidlist", uidlist, sizeof uidlist - 1, 0);
+	struct mailbox *mb = open_mb(md);
+	CHECK(store_mailbox_uidvalidity(mb) != 1234567);
+	CHECK_EQ_INT(store_mailbox_count(mb), 1);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->uid, 1);
+	store_mailbox_close(&mb);
+}
+
 static void cleanup(void)
 {
 	if (g_root[0])
@@ -674,4 +747,5 @@ UNIT_MAIN(setup, test_user_maildir, test_maildir_create, test_missing_mailbox,
 	  test_deliver_open_sizes, test_dropped_files, test_uid_stability,
 	  test_uidnext_never_backwards, test_duplicate_and_renamed,
 	  test_msg_open_after_rename, test_pop3_commit, test_pop3_lock,
-	  test_login_touch, test_open_100k)
+	  test_login_touch, test_dovecot_uidlist_import,
+	  test_dovecot_uidlist_garbage, test_open_100k)
