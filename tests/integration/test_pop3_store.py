@@ -387,3 +387,47 @@ def test_message_order_is_arrival_order(srv):
     assert got == ["Subject: test message %d" % i for i in range(1, 16)], \
         sorted(os.listdir(os.path.join(srv.maildir("alice"), "cur")) +
                os.listdir(os.path.join(srv.maildir("alice"), "new")))
+
+
+def test_migration_from_dovecot_keeps_uidls(inst):
+    """A Maildir copied from Dovecot, with its dovecot-uidlist: POP3
+    clients see Dovecot's UIDLs (default %08Xu%08Xv) and re-download
+    nothing; a message that arrived after the copy gets a new UID."""
+    md = inst.maildir("alice")
+    owner = os.stat(inst.mail_dir)
+    dovecot = {  # file name as Dovecot left it -> (uid, subject)
+        "1600000000.M11P22.old,S=40,W=42:2,S": (3, "first"),
+        "1600000500.M12P22.old,S=41,W=43:2,": (17, "second"),
+        "1600000900.M13P22.old,S=40,W=42:2,RS": (18, "third"),
+    }
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(md, sub))
+    files = {}
+    for name, (uid, subject) in dovecot.items():
+        files[os.path.join(md, "cur", name)] = (
+            "Subject: %s\n\nbody of %s\n" % (subject, subject)).encode()
+    files[os.path.join(md, "new", "1600001000.M14P22.later")] = \
+        b"Subject: later\n\nbody of later\n"
+    files[os.path.join(md, "dovecot-uidlist")] = (
+        "3 V1601234567 N19 G0123456789abcdef\n" +
+        "".join("%d :%s\n" % (uid, name.split(":")[0])
+                for name, (uid, _) in dovecot.items())).encode()
+    for path, data in files.items():
+        with open(path, "wb") as f:
+            f.write(data)
+    for dirpath, dirnames, filenames in os.walk(md):
+        for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            os.chown(n, owner.st_uid, owner.st_gid)
+    inst.start()
+    p = inst.login()
+    subjects = []
+    for i in range(1, 5):
+        lines = p.top(i, 0)[1]
+        subjects.append([l for l in lines if l.startswith(b"Subject:")][0][9:].decode())
+    uidls = dict(l.decode().split() for l in p.uidl()[1])
+    p.quit()
+    got = {subjects[int(n) - 1]: u for n, u in uidls.items()}
+    for name, (uid, subject) in dovecot.items():
+        assert got[subject] == "%08X%08X" % (uid, 1601234567), (subject, got)
+    assert got["later"] == "%08X%08X" % (19, 1601234567), got
+    assert "event=dovecot_uidlist_imported" in inst.log()
