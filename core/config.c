@@ -87,6 +87,12 @@ static const struct config_key keys[] = {
 	  (long long)1 << 40, "52428800", "bytes" },
 	{ "max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 1,
 	  1000000, "50", "per worker process" },
+	{ "local_domains", K_STR, OFF(local_domains), 0, CONFIG_LINE_MAX, "",
+	  "extra local domains, comma or space separated (see docs/config.md)" },
+	{ "aliases_file", K_PATH, OFF(aliases_file), 0, 0, "aliases",
+	  "\"source: target, ...\" lines (a missing file = no aliases)" },
+	{ "recipient_delimiter", K_STR, OFF(recipient_delimiter), 0, 8, "+",
+	  "alice+tag@ delivers to alice; empty = off" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

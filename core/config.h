@@ -67,6 +67,11 @@ struct config {
 	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */
 	size_t max_message_size;   /* bytes */
 	int max_connections_per_ip;
+
+	/* Recipients (deliver/resolve.h). */
+	char *local_domains;       /* comma/space separated; "" = none extra */
+	char *aliases_file;        /* absolute; a missing file = no aliases */
+	char *recipient_delimiter; /* characters starting a +tag; "" = off */
 };
 
 /* Fills *cfg with defaults, then reads path. On error returns -1 and

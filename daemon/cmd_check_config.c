@@ -3,6 +3,8 @@
 #include "daemon/cli.h"
 #include "auth/passwd.h"
 #include "auth/users.h"
+#include "deliver/aliases.h"
+#include "deliver/resolve.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -40,6 +42,23 @@ int cmd_check_config(const char *conf_path)
 				       users.v[i].name, buf_cstr(&why));
 			buf_free(&why);
 		}
+		struct aliases aliases;
+		aliases_init(&aliases);
+		if (aliases_load(cfg.aliases_file, &aliases, &err) != 0) {
+			bad = 1;
+		} else {
+			struct resolver *r = resolver_new(&cfg, &users, &aliases);
+			if (resolver_check_aliases(r, cfg.aliases_file, &err) > 0)
+				bad = 1;
+			/* RFC 5321 section 4.5.1: mail to postmaster must
+			 * be accepted; SMTP will refuse it otherwise. */
+			if (!resolver_has_postmaster(r))
+				printf("%s: warning: \"postmaster\" is neither a user nor an alias; "
+				       "add \"postmaster: NAME\" to %s\n",
+				       cfg.path, cfg.aliases_file);
+			resolver_free(&r);
+		}
+		aliases_free(&aliases);
 		users_free(&users);
 		struct stat st;
 		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -39,11 +39,14 @@ static const struct subcommand subcommands[] = {
 	  "  user list\n"
 	  "NAME is a login (alice) or an address (alice@example.org). The plain\n"
 	  "scheme is needed only for APOP and CRAM-MD5.\n" },
-	{ "deliver", 1, "postern -c CONF deliver NAME",
-	  "Reads one RFC 5322 message on stdin and stores it in NAME's INBOX; exits 0\n"
-	  "only once it is on disk (fsync). Exit codes (sysexits.h): 67 unknown user,\n"
-	  "65 unusable input (empty, NUL bytes, no header, too big), 75 temporary\n"
-	  "failure (disk full, I/O error): the sender should retry.\n" },
+	{ "deliver", 1, "postern -c CONF deliver [-f SENDER] NAME",
+	  "Reads one RFC 5322 message on stdin and stores it in the INBOX of each\n"
+	  "user NAME stands for; exits 0 only once it is on disk (fsync). NAME is a\n"
+	  "user, an address at a local domain (alice+tag@example.org delivers to\n"
+	  "alice), or an alias from aliases_file. -f SENDER adds Return-Path.\n"
+	  "Exit codes (sysexits.h): 67 unknown user or not a local domain, 65\n"
+	  "unusable input (empty, NUL bytes, no header, too big), 75 temporary\n"
+	  "failure (disk full, I/O error, alias error): the sender should retry.\n" },
 	{ "check-config", 1, "postern -c CONF check-config",
 	  "Validates the config (unknown keys, bad values, with line numbers), the\n"
 	  "certificate and key, the users file and the mail directory. Exit 0 if\n"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,164 @@ out:
 	free(dst);
 	free(newdir);
 	free(body);
+	buf_free(&base);
+	return rc;
+}
+
+/* store_deliverv: the same conversion as to_lf(), done while writing. */
+struct lf_writer {
+	int fd;
+	int err;          /* errno of the first failed write, 0 = none */
+	bool pending_cr;  /* an input CR that may be the start of a CRLF */
+	bool prev_cr;     /* last output byte was CR (for the wire size) */
+	char last;        /* last output byte */
+	uint64_t flen;    /* output bytes */
+	uint64_t wire;    /* crlf_wire_size() of the output so far */
+	size_t used;
+	char buf[65536];
+};
+
+static void lw_flush(struct lf_writer *w)
+{
+	size_t done = 0;
+	while (!w->err && done < w->used) {
+		ssize_t r = write(w->fd, w->buf + done, w->used - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			w->err = errno;
+		else
+			done += (size_t)r;
+	}
+	w->used = 0;
+}
+
+static inline void lw_out(struct lf_writer *w, char c)
+{
+	if (c == '\n' && !w->prev_cr)
+		w->wire++;
+	w->wire++;
+	w->prev_cr = c == '\r';
+	w->last = c;
+	w->flen++;
+	w->buf[w->used++] = c;
+	if (w->used == sizeof w->buf)
+		lw_flush(w);
+}
+
+static void lw_in(struct lf_writer *w, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (w->pending_cr) {
+			w->pending_cr = false;
+			if (c == '\n') {
+				lw_out(w, '\n');
+				continue;
+			}
+			lw_out(w, '\r');
+		}
+		if (c == '\r')
+			w->pending_cr = true;
+		else
+			lw_out(w, c);
+	}
+}
+
+static void lw_finish(struct lf_writer *w)
+{
+	if (w->pending_cr)
+		lw_out(w, '\r');
+	w->pending_cr = false;
+	if (w->flen > 0 && w->last != '\n')
+		lw_out(w, '\n');
+	lw_flush(w);
+}
+
+/* Streams the pieces into a new file at tmp: open, write, mtime, fsync,
+ * close; on failure the file is unlinked. */
+static int write_pieces(const char *tmp, const struct iovec *iov,
+			size_t iovcnt, int64_t internal_date,
+			uint64_t *flen, uint64_t *wire, char *err, size_t errsz)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		return store_err(err, errsz, store_errno_code(e), "open %s: %s",
+				 tmp, strerror(e));
+	}
+	struct lf_writer *w = xcalloc(1, sizeof *w);
+	w->fd = fd;
+	for (size_t i = 0; i < iovcnt && !w->err; i++)
+		lw_in(w, iov[i].iov_base, iov[i].iov_len);
+	lw_finish(w);
+	int e = w->err;
+	*flen = w->flen;
+	*wire = w->wire;
+	free(w);
+	struct timespec ts[2];
+	ts[0] = ts[1] = (struct timespec){ .tv_sec = (time_t)internal_date };
+	if (!e && (futimens(fd, ts) < 0 || fsync(fd) < 0))
+		e = errno;
+	/* close() can report a delayed write error (NFS): not durable. */
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		return store_err(err, errsz, store_errno_code(e),
+				 "write %s: %s", tmp, strerror(e));
+	}
+	return 0;
+}
+
+int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
+		   int64_t internal_date, char *err, size_t errsz)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	unsigned q = atomic_fetch_add(&deliver_counter, 1);
+	struct buf base = BUF_INIT;
+	buf_printf(&base, "%lld.M%06ldP%ldQ%u.", (long long)tv.tv_sec,
+		   (long)tv.tv_usec, (long)getpid(), q);
+	host_part(&base);
+	buf_cstr(&base);
+
+	char *tmp = xasprintf("%s/tmp/%s", path, base.data);
+	char *dst = NULL;
+	char *newdir = xasprintf("%s/new", path);
+	uint64_t flen = 0, wire = 0;
+	int e;
+	int rc = write_pieces(tmp, iov, iovcnt, internal_date, &flen, &wire,
+			      err, errsz);
+	if (rc < 0) {
+		/* Whatever the cause, the sender keeps the message and retries. */
+		if (rc != STORE_EPERM && rc != STORE_ENOENT)
+			rc = STORE_ETEMP;
+		goto out;
+	}
+	dst = xasprintf("%s/new/%s,S=%llu,W=%llu", path, base.data,
+			(unsigned long long)flen, (unsigned long long)wire);
+	if (link(tmp, dst) < 0 &&
+	    !((errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) &&
+	      rename(tmp, dst) == 0)) {
+		e = errno;
+		rc = store_err(err, errsz,
+			       e == EEXIST ? STORE_ETEMP : store_errno_code(e),
+			       "link %s: %s", dst, strerror(e));
+		unlink(tmp);
+		goto out;
+	}
+	unlink(tmp);
+	rc = store_fsync_dir(newdir, err, errsz);
+	if (rc < 0) {
+		/* Not durable: take it back so nobody says OK for it. */
+		unlink(dst);
+		rc = STORE_ETEMP;
+	}
+out:
+	free(tmp);
+	free(dst);
+	free(newdir);
 	buf_free(&base);
 	return rc;
 }

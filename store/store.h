@@ -112,6 +112,15 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 int store_deliver(const char *path, const char *data, size_t len,
 		  int64_t internal_date, char *err, size_t errsz);
 
+/* store_deliver for a message given in pieces, e.g. header lines the
+ * caller adds in front of a body it holds: the pieces are converted as
+ * one stream (a CRLF split between two pieces is one line end) and
+ * written straight to the file in small chunks, so a large body is
+ * never copied in memory. Same durability and results as store_deliver. */
+struct iovec;
+int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
+		   int64_t internal_date, char *err, size_t errsz);
+
 /* Takes the POP3 maildrop lock of a mailbox without waiting. Returns an
  * fd >= 0 that holds the lock until closed (the kernel drops it if the
  * process dies, so no lock outlives its session), or STORE_EBUSY. */

@@ -595,6 +595,19 @@ UNIT_TEST(test_login_touch)
 	CHECK_EQ_INT(store_pop3_login_touch(md, 1600000000, 0), 0);
 }
 
+/* The target is "well under 100 ms" for the real (release) build; the
+ * sanitizer build runs the same code several times slower. */
+#if defined(__SANITIZE_ADDRESS__)
+#define OPEN_100K_BOUND_MS 400.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OPEN_100K_BOUND_MS 400.0
+#endif
+#endif
+#ifndef OPEN_100K_BOUND_MS
+#define OPEN_100K_BOUND_MS 100.0
+#endif
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -654,7 +667,7 @@ UNIT_TEST(test_open_100k)
 	store_mailbox_close(&mb);
 	printf("100k messages: build %.0f ms, first open (sync) %.0f ms, "
 	       "second open %.1f ms\n", build, first, second);
-	CHECK(second < 100.0);
+	CHECK(second < OPEN_100K_BOUND_MS);
 }
 
 /* A Maildir that Dovecot used: its UIDVALIDITY and UIDs are taken over
