@@ -30,4 +30,28 @@
 /* Default size limit for a delivered message (config: max_message_size). */
 #define DEFAULT_MAX_MESSAGE_SIZE (50u * 1024 * 1024)
 
+/* SMTP (RFC 5321 section 4.5.3.1 gives the minimum sizes every server
+ * must accept; larger ones are refused so one address cannot grow
+ * without bound). */
+/* 4.5.3.1.1: a local part is at most 64 octets. */
+#define SMTP_LOCAL_MAX 64
+/* 4.5.3.1.2: a domain is at most 255 octets. */
+#define SMTP_DOMAIN_MAX 255
+/* 4.5.3.1.3: a reverse- or forward-path is at most 256 octets,
+ * including the punctuation ("<", ">", "@", source route). */
+#define SMTP_PATH_MAX 256
+/* 4.5.3.1.4: a command line is at most 512 octets including CRLF. */
+#define SMTP_LINE_MAX 512
+/* RFC 1870 section 3 (SIZE adds 26), RFC 4954 section 4 (AUTH= adds
+ * 500), RFC 3461 (DSN): MAIL and RCPT lines with parameters may be
+ * longer than SMTP_LINE_MAX; this bounds them. */
+#define SMTP_LINE_EXT_MAX 2048
+/* 4.5.3.1.6: a text line of message data is at most 1000 octets
+ * including CRLF; longer lines are flagged by the DATA reader. */
+#define SMTP_TEXT_LINE_MAX 1000
+/* RFC 1870 section 3: size-value ::= 1*20DIGIT. */
+#define SMTP_SIZE_DIGITS_MAX 20
+/* RFC 4954 section 4: the AUTH= parameter may add up to 500 octets. */
+#define SMTP_AUTH_PARAM_MAX 500
+
 #endif
