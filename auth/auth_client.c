@@ -3,7 +3,8 @@
  * failure. Requests wait in a small hash table by id; on a disconnect
  * they all move to a failed list that a deferred event drains, so done()
  * never runs inside auth_client_verify() or in the middle of our own
- * bookkeeping. */
+ * bookkeeping. Password checks and recipient lookups share the table and
+ * one id space; each request remembers which callback it has. */
 #include "auth/auth_client.h"
 
 #include <errno.h>
@@ -27,8 +28,12 @@ struct ac_req {
 	struct ac_req *hnext;          /* bucket chain, or failed list */
 	struct ac_req *qnext;          /* out queue */
 	uint64_t id;
-	auth_done_fn done;
+	auth_done_fn done;             /* password check, or */
+	auth_rcpt_fn rdone;            /* recipient lookup */
 	void *arg;
+	/* Recipient lookups the client refuses itself (address over the
+	 * wire limit) fail with this instead of TEMPFAIL. */
+	const char *fail_reason;
 	bool queued;                   /* message still in the out queue */
 	bool cancelled;                /* freed once it leaves the queue */
 	struct buf msg;
@@ -130,13 +135,25 @@ static void on_fail(evutil_socket_t fd, short what, void *arg)
 			.pop3_dele_mode = POP3_DELE_EXPUNGE,
 			.reason = "auth_unavailable",
 		};
+		struct auth_rcpt_result rres = {
+			.status = r->fail_reason ? AUTH_RCPT_UNKNOWN :
+						   AUTH_RCPT_TEMPFAIL,
+			.users = NULL,
+			.n_users = 0,
+			.reason = r->fail_reason ? r->fail_reason :
+						   "auth_unavailable",
+		};
 		auth_done_fn done = r->done;
+		auth_rcpt_fn rdone = r->rdone;
 		void *arg2 = r->arg;
 		if (r->queued)
 			r->cancelled = true; /* freed when dequeued */
 		else
 			req_free(r);
-		done(arg2, &res);
+		if (rdone)
+			rdone(arg2, &rres);
+		else
+			done(arg2, &res);
 	}
 	ac->busy--;
 	ac_maybe_free(ac);
@@ -178,6 +195,66 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		ac_disconnect(ac, "send_failed");
 }
 
+/* A reply of the wrong kind for its id: the auth process is broken. The
+ * request fails like every other pending one. */
+static void mismatch(struct auth_client *ac, struct ac_req *r)
+{
+	r->hnext = ac->failed;
+	ac->failed = r;
+	ac_disconnect(ac, "bad_reply");
+}
+
+/* One recipient reply; -1 if the connection was dropped. */
+static int rcpt_reply(struct auth_client *ac, const char *msg, size_t n)
+{
+	struct auth_proto_rcpt_reply rep;
+	if (auth_proto_decode_rcpt_reply(msg, n, &rep) < 0) {
+		ac_disconnect(ac, "bad_reply");
+		return -1;
+	}
+	struct ac_req *r = take(ac, rep.id);
+	if (!r)
+		return 0; /* cancelled meanwhile */
+	if (!r->rdone) {
+		mismatch(ac, r);
+		return -1;
+	}
+	/* NUL-terminated copies of the names, and the array of them. */
+	char reason[AUTH_PROTO_REASON_MAX + 1];
+	memcpy(reason, rep.reason.p, rep.reason.len);
+	reason[rep.reason.len] = '\0';
+	const char **users = NULL;
+	char *names = NULL;
+	if (rep.n_users) {
+		users = xmalloc(rep.n_users * sizeof *users);
+		names = xmalloc(n + rep.n_users); /* names + NULs < that */
+		size_t pos = 0, out = 0;
+		for (size_t i = 0; i < rep.n_users; i++) {
+			struct str u = auth_proto_rcpt_user(&rep, i, &pos);
+			memcpy(names + out, u.p, u.len);
+			names[out + u.len] = '\0';
+			users[i] = names + out;
+			out += u.len + 1;
+		}
+	}
+	struct auth_rcpt_result res = {
+		.status = rep.status,
+		.users = users,
+		.n_users = rep.n_users,
+		.reason = reason,
+	};
+	auth_rcpt_fn done = r->rdone;
+	void *arg2 = r->arg;
+	if (r->queued)
+		r->cancelled = true;
+	else
+		req_free(r);
+	done(arg2, &res);
+	free(users);
+	free(names);
+	return 0;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct auth_client *ac = arg;
@@ -195,6 +272,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			ac_disconnect(ac, n == 0 ? "eof" : "recv_failed");
 			break;
 		}
+		if ((size_t)n <= IPC_MSG_MAX &&
+		    auth_proto_type(msg, (size_t)n) == AUTH_MSG_RCPT_REPLY) {
+			if (rcpt_reply(ac, msg, (size_t)n) < 0)
+				break;
+			continue;
+		}
 		if ((size_t)n > IPC_MSG_MAX ||
 		    auth_proto_decode_reply(msg, (size_t)n, &rep) < 0) {
 			ac_disconnect(ac, "bad_reply");
@@ -203,6 +286,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		struct ac_req *r = take(ac, rep.id);
 		if (!r)
 			continue; /* cancelled meanwhile */
+		if (!r->done) {
+			mismatch(ac, r);
+			break;
+		}
 		char user[AUTH_NAME_MAX + 1], reason[AUTH_PROTO_REASON_MAX + 1];
 		memcpy(user, rep.user.p, rep.user.len);
 		user[rep.user.len] = '\0';
@@ -272,17 +359,31 @@ struct auth_client *auth_client_new(struct event_base *base,
 	return ac;
 }
 
-uint64_t auth_client_verify(struct auth_client *ac,
-			    const struct auth_request *req,
-			    auth_done_fn done, void *arg)
+/* Is the session id one the wire accepts? (Else it is the caller's bug.) */
+static bool cs_ok(const char *sid)
+{
+	size_t n = sid ? strlen(sid) : 0;
+	if (n > AUTH_PROTO_SID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)sid[i] <= 0x20 || (unsigned char)sid[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static struct ac_req *req_new(struct auth_client *ac, void *arg)
 {
 	struct ac_req *r = xcalloc(1, sizeof *r);
 	r->id = ac->next_id++;
 	if (ac->next_id == 0)
 		ac->next_id = 1;
-	r->done = done;
 	r->arg = arg;
-	bool bad = auth_proto_encode_request(&r->msg, r->id, req) < 0;
+	return r;
+}
+
+/* Sends r (its message encoded unless bad) or fails it, later. */
+static uint64_t submit(struct auth_client *ac, struct ac_req *r, bool bad)
+{
 	/* Into the table first, so a failure below fails it like any other
 	 * pending request: asynchronously. */
 	r->hnext = *bucket(ac, r->id);
@@ -290,7 +391,9 @@ uint64_t auth_client_verify(struct auth_client *ac,
 	if (bad) {
 		/* Over-long fields: the worker checks lengths, so this is
 		 * a bug there; answer "unavailable" rather than crash. */
-		log_kv(LOG_ERR, "event=auth_client_error reason=request_too_long");
+		if (!r->fail_reason)
+			log_kv(LOG_ERR, "event=auth_client_error "
+					"reason=request_too_long");
 		take(ac, r->id);
 		r->hnext = ac->failed;
 		ac->failed = r;
@@ -320,6 +423,31 @@ uint64_t auth_client_verify(struct auth_client *ac,
 	if (ac->oq_len == 1 && ac_flush(ac) < 0)
 		ac_disconnect(ac, "send_failed");
 	return r->id;
+}
+
+uint64_t auth_client_verify(struct auth_client *ac,
+			    const struct auth_request *req,
+			    auth_done_fn done, void *arg)
+{
+	struct ac_req *r = req_new(ac, arg);
+	r->done = done;
+	bool bad = auth_proto_encode_request(&r->msg, r->id, req) < 0;
+	return submit(ac, r, bad);
+}
+
+uint64_t auth_client_lookup_rcpt(struct auth_client *ac, struct str address,
+				 const char *session_id, auth_rcpt_fn done,
+				 void *arg)
+{
+	struct ac_req *r = req_new(ac, arg);
+	r->rdone = done;
+	bool bad = auth_proto_encode_rcpt(&r->msg, r->id, address,
+					  session_id) < 0;
+	if (bad && address.len > AUTH_PROTO_ADDRESS_MAX)
+		r->fail_reason = "address_too_long";
+	else if (bad && cs_ok(session_id))
+		r->fail_reason = "bad_address"; /* control characters */
+	return submit(ac, r, bad);
 }
 
 void auth_client_cancel(struct auth_client *ac, uint64_t id)

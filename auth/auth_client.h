@@ -66,6 +66,30 @@ uint64_t auth_client_verify(struct auth_client *ac,
 			    const struct auth_request *req,
 			    auth_done_fn done, void *arg);
 void auth_client_cancel(struct auth_client *ac, uint64_t id);
+
+/* Recipient lookup for SMTP RCPT / LMTP and the submission sender check:
+ * the auth process resolves the address with deliver/resolve.h (local
+ * domains, plus-addressing, aliases). No secret is involved, so there is
+ * no failure delay and the limiter is not touched. */
+enum auth_rcpt_status {
+	AUTH_RCPT_LOCAL,      /* users[] holds the canonical user names */
+	AUTH_RCPT_NOT_LOCAL,  /* the domain is not ours */
+	AUTH_RCPT_UNKNOWN,    /* local domain, no such user or alias */
+	AUTH_RCPT_ERROR,      /* alias loop or dangling alias: temporary */
+	AUTH_RCPT_TEMPFAIL,   /* auth process unreachable */
+};
+struct auth_rcpt_result {
+	enum auth_rcpt_status status;
+	const char *const *users; /* valid only during the callback */
+	size_t n_users;
+	const char *reason;       /* for logs */
+};
+typedef void (*auth_rcpt_fn)(void *arg, const struct auth_rcpt_result *res);
+/* address: "local@domain" or "postmaster" (no angle brackets, local part
+ * unquoted). Same id/cancel/callback rules as auth_client_verify. */
+uint64_t auth_client_lookup_rcpt(struct auth_client *ac, struct str address,
+				 const char *session_id, auth_rcpt_fn done,
+				 void *arg);
 /* Pending requests are dropped without calling their done(). */
 void auth_client_free(struct auth_client **ac);
 

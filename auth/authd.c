@@ -19,6 +19,8 @@
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
+#include "deliver/aliases.h"
+#include "deliver/resolve.h"
 
 /* Bounds what a broken or flooding worker can make us hold. */
 #define AUTHD_MAX_JOBS 10000
@@ -74,6 +76,12 @@ struct authd {
 	struct stat users_st;
 	bool have_st;
 	time_t last_check;
+	/* The aliases file; have_ast: it existed at the last check. */
+	struct aliases aliases;
+	struct stat aliases_st;
+	bool have_ast;
+	/* Borrows users and aliases: rebuilt whenever either changes. */
+	struct resolver *resolver;
 	char *dummy;
 	uid_t uid;
 	int listen_fd;
@@ -128,25 +136,24 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static void log_load_errors(struct buf *err)
+static void log_load_errors(struct buf *err, const char *event)
 {
 	char esc[LOG_ESC_MAX];
 	const char *p = buf_cstr(err);
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		log_kv(LOG_ERR, "event=users_load_failed error=%s",
+		log_kv(LOG_ERR, "event=%s error=%s", event,
 		       log_esc(esc, sizeof esc, p, n));
 		p += n + (nl ? 1 : 0);
 	}
 }
 
-static void users_reload(struct authd *d, bool force)
+/* Re-reads the users file if it changed (or force). On a successful load
+ * the previous set is moved to *old (the resolver still points into it)
+ * and true is returned. */
+static bool users_check(struct authd *d, bool force, struct users *old)
 {
-	time_t now = mono_sec();
-	if (!force && d->have_st && now == d->last_check)
-		return;
-	d->last_check = now;
 	struct stat st;
 	if (stat(d->cfg->users_file, &st) < 0) {
 		if (force || d->have_st) {
@@ -158,10 +165,10 @@ static void users_reload(struct authd *d, bool force)
 			       strerror(errno));
 		}
 		d->have_st = false;
-		return;
+		return false;
 	}
 	if (!force && d->have_st && same_file(&st, &d->users_st))
-		return;
+		return false;
 	/* Remember what we saw even if it is broken: an admin's fix
 	 * changes it again, and we do not log the same error every
 	 * second. */
@@ -169,19 +176,105 @@ static void users_reload(struct authd *d, bool force)
 	d->have_st = true;
 	struct users nu;
 	struct buf err = BUF_INIT;
+	bool changed = false;
 	users_init(&nu);
 	if (users_load(&nu, d->cfg->users_file, &err) < 0) {
-		log_load_errors(&err);
+		log_load_errors(&err, "users_load_failed");
 		log_kv(LOG_ERR, "event=users_reload result=failed "
 				"reason=invalid_file kept=%zu",
 		       d->users.n);
 	} else {
 		users_swap(&d->users, &nu);
+		users_swap(old, &nu);
+		changed = true;
 		log_kv(LOG_INFO, "event=users_reload result=ok users=%zu",
 		       d->users.n);
 	}
 	users_free(&nu);
 	buf_free(&err);
+	return changed;
+}
+
+/* The same for the aliases file; a missing file is no aliases. */
+static bool aliases_check(struct authd *d, bool force, struct aliases *old)
+{
+	const char *path = d->cfg->aliases_file ? d->cfg->aliases_file : "";
+	char esc[LOG_ESC_MAX];
+	struct stat st;
+	bool missing = false;
+	if (!*path || stat(path, &st) < 0) {
+		if (*path && errno != ENOENT) {
+			if (force || d->have_ast)
+				log_kv(LOG_ERR,
+				       "event=aliases_load_failed file=%s "
+				       "error=%s",
+				       log_esc(esc, sizeof esc, path,
+					       strlen(path)),
+				       strerror(errno));
+			d->have_ast = false;
+			return false;
+		}
+		missing = true;
+	}
+	if (missing) {
+		bool was = d->have_ast;
+		d->have_ast = false;
+		if (!force && !was)
+			return false;
+		aliases_swap(&d->aliases, old); /* old was empty */
+		log_kv(LOG_INFO, "event=aliases_reload result=ok aliases=0 "
+				 "file=missing");
+		return true;
+	}
+	if (!force && d->have_ast && same_file(&st, &d->aliases_st))
+		return false;
+	d->aliases_st = st;
+	d->have_ast = true;
+	struct aliases na;
+	struct buf err = BUF_INIT;
+	bool changed = false;
+	aliases_init(&na);
+	if (aliases_load(path, &na, &err) < 0) {
+		log_load_errors(&err, "aliases_load_failed");
+		log_kv(LOG_ERR, "event=aliases_reload result=failed "
+				"reason=invalid_file kept=%zu",
+		       d->aliases.n);
+	} else {
+		aliases_swap(&d->aliases, &na);
+		aliases_swap(old, &na);
+		changed = true;
+		log_kv(LOG_INFO, "event=aliases_reload result=ok aliases=%zu",
+		       d->aliases.n);
+	}
+	aliases_free(&na);
+	buf_free(&err);
+	return changed;
+}
+
+/* Checks both files (at most once a second unless forced) and rebuilds
+ * the resolver if either changed. The old resolver is freed before the
+ * old sets it borrowed. */
+static void files_reload(struct authd *d, bool force)
+{
+	time_t now = mono_sec();
+	if (!force && d->have_st && now == d->last_check && d->resolver)
+		return;
+	d->last_check = now;
+	struct users old_users;
+	struct aliases old_aliases;
+	users_init(&old_users);
+	aliases_init(&old_aliases);
+	bool u = users_check(d, force, &old_users);
+	bool a = aliases_check(d, force, &old_aliases);
+	if (u || a || !d->resolver) {
+		struct resolver *nr = resolver_new(d->cfg, &d->users,
+						   &d->aliases);
+		struct resolver *or = d->resolver;
+		d->resolver = nr;
+		resolver_free(&or);
+	}
+	users_free(&old_users);
+	aliases_free(&old_aliases);
 }
 
 /* ---- connections ---- */
@@ -462,7 +555,7 @@ static void handle_request(struct aconn *c, const struct auth_proto_request *r,
 		job_finish(j);
 		return;
 	}
-	users_reload(d, false);
+	files_reload(d, false);
 	switch (limiter_check(d->lim, j->ip, r->user, mono_sec())) {
 	case LIMITER_OK:
 		break;
@@ -496,6 +589,82 @@ static void handle_request(struct aconn *c, const struct auth_proto_request *r,
 	threadpool_submit(d->tp, job_work, job_done, j);
 }
 
+static enum auth_rcpt_status rcpt_status(enum resolve_status st,
+					 const char **reason)
+{
+	switch (st) {
+	case RESOLVE_LOCAL:
+		*reason = "";
+		return AUTH_RCPT_LOCAL;
+	case RESOLVE_NOT_LOCAL_DOMAIN:
+		*reason = "not_local";
+		return AUTH_RCPT_NOT_LOCAL;
+	case RESOLVE_UNKNOWN_USER:
+		*reason = "unknown_user";
+		return AUTH_RCPT_UNKNOWN;
+	case RESOLVE_ERROR:
+		break;
+	}
+	*reason = "alias_error";
+	return AUTH_RCPT_ERROR;
+}
+
+static const char *rcpt_status_name(enum auth_rcpt_status s)
+{
+	switch (s) {
+	case AUTH_RCPT_LOCAL:
+		return "local";
+	case AUTH_RCPT_NOT_LOCAL:
+		return "not_local";
+	case AUTH_RCPT_UNKNOWN:
+		return "unknown";
+	case AUTH_RCPT_ERROR:
+		return "error";
+	case AUTH_RCPT_TEMPFAIL:
+		return "tempfail";
+	}
+	return "?";
+}
+
+/* Recipient lookup: in memory and fast, so answered at once: no delay,
+ * no limiter, no thread pool (no secret is involved). */
+static void handle_rcpt(struct aconn *c, const struct auth_proto_rcpt *r)
+{
+	struct authd *d = c->d;
+	files_reload(d, false);
+	struct resolve_result res;
+	resolver_resolve(d->resolver, r->address, &res);
+	struct auth_proto_rcpt_reply rep = { .id = r->id };
+	const char *reason;
+	rep.status = rcpt_status(res.status, &reason);
+	rep.reason = str_from_cstr(reason);
+	rep.users = res.users;
+	rep.n_users = res.n_users;
+	struct buf msg = BUF_INIT;
+	if (auth_proto_encode_rcpt_reply(&msg, &rep) < 0) {
+		rep.status = AUTH_RCPT_ERROR;
+		rep.reason = STR_LIT("too_many_targets");
+		rep.users = NULL;
+		rep.n_users = 0;
+		if (auth_proto_encode_rcpt_reply(&msg, &rep) < 0)
+			log_fatal("event=bug reason=rcpt_reply");
+	}
+	/* Debug only: one line per lookup would flood the log at info. */
+	char sid[LOG_ESC_MAX], addr[LOG_ESC_MAX], why[LOG_ESC_MAX];
+	log_kv(LOG_DEBUG,
+	       "event=rcpt_lookup sid=%s address=%s result=%s users=%zu%s%.*s%s%s",
+	       log_esc(sid, sizeof sid, r->session_id.p, r->session_id.len),
+	       log_esc(addr, sizeof addr, r->address.p, r->address.len),
+	       rcpt_status_name(rep.status), rep.n_users,
+	       rep.reason.len ? " reason=" : "", (int)rep.reason.len,
+	       rep.reason.p, res.why[0] ? " why=" : "",
+	       res.why[0] ? log_esc(why, sizeof why, res.why, strlen(res.why)) :
+			    "");
+	resolve_result_free(&res);
+	conn_send(c, &msg);
+	buf_free(&msg);
+}
+
 static void on_conn_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct aconn *c = arg;
@@ -519,6 +688,13 @@ static void on_conn_read(evutil_socket_t fd, short what, void *arg)
 		struct timespec arrival;
 		clock_gettime(CLOCK_MONOTONIC, &arrival);
 		struct auth_proto_request r;
+		struct auth_proto_rcpt rc;
+		if ((size_t)n <= IPC_MSG_MAX &&
+		    auth_proto_type(msg, (size_t)n) == AUTH_MSG_RCPT &&
+		    auth_proto_decode_rcpt(msg, (size_t)n, &rc) == 0) {
+			handle_rcpt(c, &rc);
+			continue;
+		}
 		if ((size_t)n > IPC_MSG_MAX ||
 		    auth_proto_decode_request(msg, (size_t)n, &r) < 0) {
 			log_kv(LOG_ERR, "event=auth_conn_closed "
@@ -581,7 +757,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGHUP) {
 		log_kv(LOG_INFO, "event=users_reload trigger=sighup");
-		users_reload(d, true);
+		files_reload(d, true);
 	} else {
 		log_kv(LOG_INFO, "event=auth_stop signal=%d", (int)sig);
 		event_base_loopbreak(d->base);
@@ -601,6 +777,7 @@ int authd_run(const struct config *cfg, int listen_fd)
 	int rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	users_init(&d.users);
+	aliases_init(&d.aliases);
 	d.dummy = passwd_dummy_hash();
 	if (!d.dummy) {
 		log_kv(LOG_CRIT, "event=auth_start_failed reason=dummy_hash");
@@ -615,7 +792,7 @@ int authd_run(const struct config *cfg, int listen_fd)
 	d.lim = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
 			    cfg->auth_block_time, LIMITER_DEFAULT_ENTRIES);
 	d.tp = threadpool_new(d.base, pool_size());
-	users_reload(&d, true);
+	files_reload(&d, true);
 	d.lev = event_new(d.base, listen_fd, EV_READ | EV_PERSIST, on_accept,
 			  &d);
 	d.hup_ev = evsignal_new(d.base, SIGHUP, on_signal, &d);
@@ -646,7 +823,9 @@ out:
 		event_base_free(d.base);
 	close(listen_fd);
 	limiter_free(&d.lim);
+	resolver_free(&d.resolver);
 	users_free(&d.users);
+	aliases_free(&d.aliases);
 	free(d.dummy);
 	return rc;
 }

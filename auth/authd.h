@@ -9,6 +9,10 @@
  *  - the users file is re-read when it changes (checked at most once a
  *    second, when a request comes) and on SIGHUP; a broken new file is
  *    logged and the old one kept.
+ *  - recipient lookups (AUTH_MSG_RCPT) are resolved with deliver/resolve.h
+ *    over the users and the aliases file (aliases_file; missing = none,
+ *    reloaded on the same triggers as the users file) and answered at
+ *    once: no delay, no limiter, logged at debug level only.
  * One log line per outcome: event=auth ... result=ok|failed|blocked. */
 #ifndef POSTERN_AUTHD_H
 #define POSTERN_AUTHD_H

@@ -139,9 +139,10 @@ int cmd_init(int argc, char **argv)
 		fprintf(stderr, "postern init: --user is only used when run as root; ignoring it\n");
 
 	char tlsdir[PATH_MAX], mail[PATH_MAX], users[PATH_MAX], cert[PATH_MAX],
-		key[PATH_MAX];
+		key[PATH_MAX], aliases[PATH_MAX];
 	if (path_join(tlsdir, dir, "tls") < 0 || path_join(mail, dir, "mail") < 0 ||
 	    path_join(users, dir, "users") < 0 ||
+	    path_join(aliases, dir, "aliases") < 0 ||
 	    path_join(cert, tlsdir, "cert.pem") < 0 ||
 	    path_join(key, tlsdir, "key.pem") < 0) {
 		fprintf(stderr, "postern init: %s: path too long\n", dir);
@@ -163,9 +164,15 @@ int cmd_init(int argc, char **argv)
 	static const char users_head[] =
 		"# postern users: Dovecot passwd-file format, name:{SCHEME}hash[:...]\n"
 		"# Edit with `postern user add|passwd|del|list`.\n";
+	static const char aliases_head[] =
+		"# postern aliases: \"source: target[, target...]\", one per line.\n"
+		"# A bare source (info) works at every local domain; targets are users\n"
+		"# or other aliases. RFC 5321 wants a postmaster, for example:\n"
+		"# postmaster: alice\n";
 	struct buf text = BUF_INIT;
 	config_write_default(&text, dir, base, root ? pw.pw_name : "");
 	if (write_file(users, users_head, sizeof users_head - 1, 0600) < 0 ||
+	    write_file(aliases, aliases_head, sizeof aliases_head - 1, 0644) < 0 ||
 	    write_file(conf, text.data, text.len, 0644) < 0) {
 		fprintf(stderr, "postern init: cannot write in %s: %s\n", dir,
 			strerror(errno));
@@ -174,7 +181,7 @@ int cmd_init(int argc, char **argv)
 	}
 	buf_free(&text);
 	if (root) {
-		const char *owned[] = { mail, users, key, tlsdir };
+		const char *owned[] = { mail, users, aliases, key, tlsdir };
 		for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
 			if (chown(owned[i], pw.pw_uid, pw.pw_gid) < 0) {
 				fprintf(stderr, "postern init: chown %s: %s\n",

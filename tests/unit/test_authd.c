@@ -22,6 +22,7 @@
 
 static char dir[] = "/tmp/postern-authd-XXXXXX";
 static char users_path[128];
+static char aliases_path[128];
 static char sock_name[64];
 static struct config cfg;
 static pid_t child = -1;
@@ -69,6 +70,46 @@ static void write_users(const char *text)
 	fputs(text, f);
 	fclose(f);
 	rename(tmp, users_path);
+}
+
+static void write_aliases(const char *text)
+{
+	char tmp[160];
+	snprintf(tmp, sizeof tmp, "%s.new", aliases_path);
+	FILE *f = fopen(tmp, "w");
+	fputs(text, f);
+	fclose(f);
+	rename(tmp, aliases_path);
+}
+
+/* 40 users with 250-octet names: "big" expands to more than one reply
+ * can carry. */
+#define LONG_USERS 40
+static void long_name(char *out, int i)
+{
+	snprintf(out, 252, "u%02d", i);
+	memset(out + 3, 'x', 247);
+	out[250] = '\0';
+}
+
+static const char *aliases_text(const char *team)
+{
+	static struct buf b = BUF_INIT;
+	char name[256];
+	buf_clear(&b);
+	buf_printf(&b, "# test aliases\nteam: %s\n", team);
+	buf_appends(&b, "loop1: loop2\nloop2: loop1\n"
+			"info@test.example: bob\n"
+			"big: big1, big2\n");
+	for (int h = 0; h < 2; h++) {
+		buf_printf(&b, "big%d:", h + 1);
+		for (int i = h * LONG_USERS / 2; i < (h + 1) * LONG_USERS / 2; i++) {
+			long_name(name, i);
+			buf_printf(&b, " %s", name);
+		}
+		buf_appends(&b, "\n");
+	}
+	return buf_cstr(&b);
 }
 
 static void start_authd(void)
@@ -165,17 +206,29 @@ static void setup(void)
 	snprintf(sock_name, sizeof sock_name, "postern-test-authd-%ld",
 		 (long)getpid());
 	char *y = passwd_hash(PASSWD_YESCRYPT, STR_LIT("yes-pw"));
-	char text[1024];
-	snprintf(text, sizeof text,
+	struct buf text = BUF_INIT;
+	buf_printf(&text,
 		 "# test users\n"
 		 "Alice:%s\n"
 		 "bob:{PLAIN}tanstaaf::::::pop3_dele=hide\n"
 		 "carol:{SHA512-CRYPT}$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/\n"
-		 "tim:{PLAIN}tanstaaftanstaaf\n",
+		 "tim:{PLAIN}tanstaaftanstaaf\n"
+		 "sam@example.org:{PLAIN}sam-pw\n",
 		 y);
+	for (int i = 0; i < LONG_USERS; i++) {
+		char name[256];
+		long_name(name, i);
+		buf_printf(&text, "%s:{PLAIN}pw\n", name);
+	}
 	free(y);
-	write_users(text);
+	write_users(buf_cstr(&text));
+	buf_free(&text);
+	snprintf(aliases_path, sizeof aliases_path, "%s/aliases", dir);
+	write_aliases(aliases_text("alice, Bob"));
 	cfg.users_file = users_path;
+	cfg.aliases_file = aliases_path;
+	cfg.local_domains = "";
+	cfg.recipient_delimiter = "+";
 	cfg.hostname = "test.example";
 	cfg.auth_fail_delay_ms = DELAY_MS;
 	cfg.auth_fail_limit = 3;
@@ -356,6 +409,214 @@ UNIT_TEST(test_reload)
 	buf_free(&text);
 }
 
+/* ---- recipient lookups ---- */
+
+struct rcpt_outcome {
+	int calls;
+	bool in_call;
+	enum auth_rcpt_status status;
+	size_t n;
+	char users[4][300];
+	char reason[80];
+};
+
+static void on_rcpt(void *arg, const struct auth_rcpt_result *res)
+{
+	struct rcpt_outcome *o = arg;
+	o->calls++;
+	o->in_call = inside_verify;
+	o->status = res->status;
+	o->n = res->n_users;
+	for (size_t i = 0; i < res->n_users && i < 4; i++)
+		snprintf(o->users[i], sizeof o->users[i], "%s", res->users[i]);
+	snprintf(o->reason, sizeof o->reason, "%s", res->reason);
+}
+
+static uint64_t rcpt_start(struct rcpt_outcome *o, const char *addr)
+{
+	memset(o, 0, sizeof *o);
+	inside_verify = true;
+	uint64_t id = auth_client_lookup_rcpt(ac, str_from_cstr(addr), "r1",
+					      on_rcpt, o);
+	inside_verify = false;
+	CHECK(id != 0);
+	return id;
+}
+
+static void rcpt_wait(struct rcpt_outcome *o)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (o->calls == 0 && ms_since(&t0) < 10000)
+		event_base_loop(base, EVLOOP_ONCE);
+	CHECK_EQ_INT(o->calls, 1);
+	CHECK(!o->in_call);
+}
+
+static void rcpt(struct rcpt_outcome *o, const char *addr)
+{
+	rcpt_start(o, addr);
+	rcpt_wait(o);
+}
+
+UNIT_TEST(test_rcpt)
+{
+	struct rcpt_outcome o;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rcpt(&o, "alice@localhost");
+	CHECK(ms_since(&t0) < DELAY_MS); /* no failure delay */
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_INT(o.n, 1);
+	CHECK_EQ_STR(o.users[0], "Alice");
+	rcpt(&o, "postmaster");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_UNKNOWN);
+	rcpt(&o, "tim");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "tim");
+	/* A user named as an address; its domain is local. */
+	rcpt(&o, "SAM@example.org");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "sam@example.org");
+	/* Plus-addressing, at the hostname. */
+	rcpt(&o, "alice+lists@test.example");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "Alice");
+	/* An alias with two targets. */
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_INT(o.n, 2);
+	CHECK_EQ_STR(o.users[0], "Alice");
+	CHECK_EQ_STR(o.users[1], "bob");
+	rcpt(&o, "info@test.example");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "bob");
+	/* Unknown at a local domain; a domain that is not ours. */
+	rcpt(&o, "nobody@example.org");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_UNKNOWN);
+	CHECK_EQ_INT(o.n, 0);
+	CHECK_EQ_STR(o.reason, "unknown_user");
+	rcpt(&o, "alice@elsewhere.test");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_NOT_LOCAL);
+	CHECK_EQ_INT(o.n, 0);
+	/* An alias loop is an error of the aliases file. */
+	rcpt(&o, "loop1@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_ERROR);
+	CHECK_EQ_INT(o.n, 0);
+	CHECK_EQ_STR(o.reason, "alias_error");
+	/* 40 names of 250 octets do not fit one IPC message. */
+	rcpt(&o, "big@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_ERROR);
+	CHECK_EQ_STR(o.reason, "too_many_targets");
+	rcpt(&o, "big1@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_INT(o.n, LONG_USERS / 2);
+	/* Refused by the client itself, still never from inside the call. */
+	char longaddr[600];
+	memset(longaddr, 'a', sizeof longaddr - 1);
+	longaddr[sizeof longaddr - 1] = '\0';
+	rcpt(&o, longaddr);
+	CHECK_EQ_INT(o.status, AUTH_RCPT_UNKNOWN);
+	CHECK_EQ_STR(o.reason, "address_too_long");
+	rcpt(&o, "a\r\nb@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_UNKNOWN);
+	/* Password checks and lookups interleave on one connection. */
+	struct outcome v;
+	char ip[32];
+	next_ip(ip, sizeof ip);
+	start(&v, AUTH_MECH_PASSWORD, "bob", "tanstaaf", NULL, ip, NULL);
+	rcpt(&o, "bob");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	struct outcome *p = &v;
+	wait_for(&p, 1);
+	CHECK_EQ_INT(v.status, AUTH_OK);
+}
+
+UNIT_TEST(test_rcpt_cancel)
+{
+	struct rcpt_outcome a, b;
+	uint64_t id = rcpt_start(&a, "alice@localhost");
+	rcpt_start(&b, "bob@localhost");
+	CHECK(b.calls == 0);
+	auth_client_cancel(ac, id);
+	rcpt_wait(&b);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 100)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ_INT(a.calls, 0);
+	CHECK_EQ_INT(b.status, AUTH_RCPT_LOCAL);
+}
+
+UNIT_TEST(test_rcpt_reload)
+{
+	struct rcpt_outcome o;
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.n, 2);
+	usleep(1100 * 1000);
+	write_aliases(aliases_text("carol"));
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_INT(o.n, 1);
+	CHECK_EQ_STR(o.users[0], "carol");
+	/* A broken file is logged and the old set kept. */
+	usleep(1100 * 1000);
+	write_aliases("team: carol\nteam: bob\n");
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "carol");
+	/* SIGHUP re-reads at once. */
+	write_aliases(aliases_text("tim"));
+	kill(child, SIGHUP);
+	usleep(200 * 1000);
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_STR(o.users[0], "tim");
+	/* A removed file is no aliases; users still resolve. */
+	usleep(1100 * 1000);
+	unlink(aliases_path);
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_UNKNOWN);
+	rcpt(&o, "tim@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	/* A users file change rebuilds the resolver too. */
+	usleep(1100 * 1000);
+	write_aliases(aliases_text("alice, bob"));
+	struct buf text = BUF_INIT;
+	CHECK(users_read_file(users_path, USERS_FILE_MAX, &text) == 0);
+	buf_appends(&text, "frank:{PLAIN}f-pw\n");
+	write_users(buf_cstr(&text));
+	buf_free(&text);
+	rcpt(&o, "frank@test.example");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+	CHECK_EQ_STR(o.users[0], "frank");
+	rcpt(&o, "team@localhost");
+	CHECK_EQ_INT(o.n, 2);
+}
+
+UNIT_TEST(test_rcpt_unavailable)
+{
+	struct rcpt_outcome o;
+	/* A lookup in flight when the auth process dies. */
+	kill(child, SIGSTOP);
+	rcpt_start(&o, "alice@localhost");
+	usleep(50 * 1000);
+	kill(child, SIGKILL);
+	int st;
+	waitpid(child, &st, 0);
+	child = -1;
+	rcpt_wait(&o);
+	CHECK_EQ_INT(o.status, AUTH_RCPT_TEMPFAIL);
+	CHECK_EQ_STR(o.reason, "auth_unavailable");
+	/* Nobody listening. */
+	rcpt(&o, "alice@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_TEMPFAIL);
+	/* Back again. */
+	start_authd();
+	usleep(100 * 1000);
+	rcpt(&o, "alice@localhost");
+	CHECK_EQ_INT(o.status, AUTH_RCPT_LOCAL);
+}
+
 UNIT_TEST(test_unavailable)
 {
 	struct outcome o;
@@ -386,8 +647,10 @@ UNIT_TEST(test_unavailable)
 	event_base_free(base);
 	CHECK_EQ_INT(o.calls, 0);
 	unlink(users_path);
+	unlink(aliases_path);
 	rmdir(dir);
 }
 
 UNIT_MAIN(test_ok, test_failed_timing, test_apop_cram, test_blocked,
-	  test_authzid, test_cancel, test_reload, test_unavailable)
+	  test_authzid, test_cancel, test_reload, test_rcpt, test_rcpt_cancel,
+	  test_rcpt_reload, test_rcpt_unavailable, test_unavailable)
