@@ -7,6 +7,7 @@
 #include "core/threadpool.h"
 #include "net/conn.h"
 #include "pop3/pop3.h"
+#include "smtp/smtp.h"
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -29,6 +30,13 @@ static const struct protocol protocols[] = {
 	{ LISTEN_POP3, pop3_session_start, false,
 	  "-ERR [SYS/TEMP] Too many connections from your address\r\n" },
 	{ LISTEN_POP3S, pop3_session_start, true, NULL },
+	{ LISTEN_SMTP, smtp_session_start, false,
+	  "421 4.7.0 Too many connections from your address\r\n" },
+	{ LISTEN_SUBMISSION, smtp_session_start, false,
+	  "421 4.7.0 Too many connections from your address\r\n" },
+	{ LISTEN_SUBMISSIONS, smtp_session_start, true, NULL },
+	{ LISTEN_LMTP, smtp_session_start, false,
+	  "421 4.7.0 Too many connections from your address\r\n" },
 };
 #define NPROTO (sizeof protocols / sizeof protocols[0])
 

@@ -338,6 +338,21 @@ void conn_discard_input(struct conn *c)
 	c->skipping_long_line = false;
 }
 
+size_t conn_peek(struct conn *c, const char **p)
+{
+	struct evbuffer_iovec v;
+	*p = NULL;
+	if (evbuffer_peek(bufferevent_get_input(c->bev), -1, NULL, &v, 1) < 1)
+		return 0;
+	*p = v.iov_base;
+	return v.iov_len;
+}
+
+void conn_drain(struct conn *c, size_t n)
+{
+	evbuffer_drain(bufferevent_get_input(c->bev), n);
+}
+
 void conn_write(struct conn *c, const void *p, size_t n)
 {
 	if (c->closing)

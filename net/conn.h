@@ -82,6 +82,13 @@ enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
 size_t conn_input_len(const struct conn *c);
 /* Drops everything the client has sent that was not yet read. */
 void conn_discard_input(struct conn *c);
+/* Raw input for byte-counted readers (SMTP DATA/BDAT): *p points at the
+ * first contiguous run of buffered input, whose length is returned (0:
+ * nothing buffered). Valid until the next call into conn. conn_drain
+ * then removes n <= conn_input_len() bytes; bytes left stay for
+ * conn_read_line (pipelined commands). */
+size_t conn_peek(struct conn *c, const char **p);
+void conn_drain(struct conn *c, size_t n);
 
 void conn_write(struct conn *c, const void *p, size_t n);
 void conn_writes(struct conn *c, const char *s);

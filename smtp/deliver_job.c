@@ -1,0 +1,230 @@
+/* The end of a message: the verdict of the DATA/BDAT reader, the trace
+ * headers (RFC 5321 4.4), Message-ID and Date on submission (RFC 6409
+ * section 8), and delivery on the thread pool. The reply is sent only
+ * from the job's done(), after deliver_local() has made the message
+ * durable (STYLE 11). */
+#include "smtp/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "deliver/local.h"
+#include "net/conn.h"
+
+struct smtp_job {
+	struct smtp_session *s;
+	const struct config *cfg;
+	struct buf headers;
+	struct buf msg;
+	char **users;
+	size_t n_users;
+	struct deliver_result *results;
+	int64_t now;
+	char qid[48];
+};
+
+static const char *proto(const struct smtp_session *s)
+{
+	return config_listener_name(s->kind);
+}
+
+static void rfc5322_date(char *out, size_t n, time_t t)
+{
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* Is there a header field `name` (with its colon) in the header
+ * section, i.e. before the first empty line? */
+static bool has_header(const struct buf *msg, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = msg->data, *end = msg->data + msg->len;
+	while (p && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			return false; /* end of the header section */
+		if (len > nl && p[nl] == ':' &&
+		    str_eq_nocase(str_make(p, nl), name))
+			return true;
+		p = eol ? eol + 1 : NULL;
+	}
+	return false;
+}
+
+static void build_headers(struct smtp_session *s, struct smtp_job *j)
+{
+	char date[64];
+	rfc5322_date(date, sizeof date, (time_t)j->now);
+	struct buf *h = &j->headers;
+	buf_printf(h, "Return-Path: <%s>\r\n", s->sender ? s->sender : "");
+	const char *with = s->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(h, "Received: from %s (%s)\r\n\tby %s (postern) with %s%s%s "
+		      "id %s",
+		   s->helo ? s->helo : "unknown", s->c->remote_ip,
+		   s->cfg->hostname, with, s->c->tls ? "S" : "",
+		   s->auth_user ? "A" : "", j->qid);
+	if (s->n_rcpts == 1)
+		buf_printf(h, "\r\n\tfor <%s>", s->rcpts[0].addr);
+	buf_printf(h, ";\r\n\t%s\r\n", date);
+	if (!s->submission)
+		return;
+	/* RFC 6409 section 8.2 and 8.3: a submission server may add them. */
+	if (!has_header(&j->msg, "Date"))
+		buf_printf(h, "Date: %s\r\n", date);
+	if (!has_header(&j->msg, "Message-ID")) {
+		unsigned char r[8] = { 0 };
+		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+			memset(r, 0, sizeof r);
+		buf_printf(h, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x%02x%02x@%s>\r\n",
+			   j->qid, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+			   r[7], s->cfg->hostname);
+	}
+}
+
+static void job_work(void *arg)
+{
+	struct smtp_job *j = arg;
+	deliver_local(j->cfg, buf_str(&j->headers),
+		      j->msg.data ? j->msg.data : "", j->msg.len, j->now,
+		      (const char *const *)j->users, j->n_users, j->results);
+}
+
+static void job_free(struct smtp_job *j)
+{
+	buf_free(&j->headers);
+	buf_free(&j->msg);
+	for (size_t i = 0; i < j->n_users; i++)
+		free(j->users[i]);
+	free(j->users);
+	free(j->results);
+	free(j);
+}
+
+/* The worst status among a recipient's mailboxes. */
+static enum deliver_status rcpt_status(const struct smtp_job *j,
+				       const struct smtp_rcpt *r)
+{
+	enum deliver_status st = DELIVER_OK;
+	for (size_t i = 0; i < r->n_uidx; i++) {
+		enum deliver_status u = j->results[r->uidx[i]].status;
+		if (u == DELIVER_TEMP)
+			return DELIVER_TEMP;
+		if (u == DELIVER_PERM)
+			st = DELIVER_PERM;
+	}
+	return st;
+}
+
+static void log_failures(struct smtp_session *s, const struct smtp_job *j)
+{
+	for (size_t i = 0; i < j->n_users; i++) {
+		if (j->results[i].status == DELIVER_OK)
+			continue;
+		char u[LOG_ESC_MAX], why[LOG_ESC_MAX];
+		smtp_log_value(u, sizeof u, j->users[i]);
+		smtp_log_value(why, sizeof why, j->results[i].why);
+		log_kv(LOG_WARN, "event=delivery_failed proto=%s sid=%s id=%s "
+		       "user=%s status=%s reason=%s", proto(s), s->c->id,
+		       j->qid, u, deliver_status_name(j->results[i].status),
+		       why);
+	}
+}
+
+static void job_done(void *arg)
+{
+	struct smtp_job *j = arg;
+	struct smtp_session *s = j->s;
+	if (s->dead || !s->c) {
+		/* The client is gone: it never got a 250 and will retry. */
+		job_free(j);
+		smtp_job_done(s);
+		return;
+	}
+	log_failures(s, j);
+	size_t ok = 0, temp = 0;
+	for (size_t i = 0; i < s->n_rcpts; i++) {
+		enum deliver_status st = rcpt_status(j, &s->rcpts[i]);
+		ok += st == DELIVER_OK;
+		temp += st == DELIVER_TEMP;
+		if (!s->lmtp)
+			continue;
+		/* RFC 2033 section 4.2: one reply per recipient. */
+		if (st == DELIVER_OK)
+			conn_printf(s->c, "250 2.1.5 <%s> OK: queued as %s\r\n",
+				    s->rcpts[i].addr, j->qid);
+		else if (st == DELIVER_TEMP)
+			conn_printf(s->c, "452 4.3.1 <%s> Temporary delivery "
+					  "failure\r\n", s->rcpts[i].addr);
+		else
+			conn_printf(s->c, "550 5.2.0 <%s> Mailbox "
+					  "unavailable\r\n", s->rcpts[i].addr);
+	}
+	if (!s->lmtp) {
+		/* SMTP has one reply for every recipient: all or nothing.
+		 * Recipients already delivered to get the message again
+		 * when the client retries after a 451. */
+		if (ok == s->n_rcpts)
+			conn_printf(s->c, "250 2.0.0 Ok: queued as %s\r\n",
+				    j->qid);
+		else if (temp > 0 || ok > 0)
+			smtp_reply(s, "451 4.3.0 Temporary delivery failure; "
+				      "try again later");
+		else
+			smtp_reply(s, "550 5.2.0 Mailbox unavailable");
+	}
+	log_kv(LOG_INFO, "event=message %s proto=%s sid=%s id=%s size=%zu "
+	       "recipients=%zu delivered=%zu",
+	       ok == s->n_rcpts ? "result=accepted" : "result=failed",
+	       proto(s), s->c->id, j->qid, j->msg.len, s->n_rcpts, ok);
+	job_free(j);
+	smtp_reset_transaction(s);
+	smtp_job_done(s);
+	smtp_resume(s);
+}
+
+static void refuse(struct smtp_session *s, enum smtp_err e)
+{
+	log_kv(LOG_INFO, "event=message result=refused proto=%s sid=%s "
+	       "size=%llu recipients=%zu reason=%s",
+	       proto(s), s->c->id, (unsigned long long)s->data.size,
+	       s->n_rcpts, smtp_err_name(e));
+	size_t n = s->lmtp ? s->n_rcpts : 1;
+	for (size_t i = 0; i < n; i++)
+		smtp_reply(s, smtp_err_reply(e));
+	smtp_reset_transaction(s);
+}
+
+void smtp_message_done(struct smtp_session *s)
+{
+	enum smtp_err e = smtp_data_verdict(&s->data);
+	if (e != SMTP_OK) {
+		refuse(s, e);
+		return;
+	}
+	struct smtp_job *j = xcalloc(1, sizeof *j);
+	j->s = s;
+	j->cfg = s->cfg;
+	j->now = (int64_t)time(NULL);
+	snprintf(j->qid, sizeof j->qid, "%s.%u", s->c->id, ++s->n_messages);
+	buf_init(&j->headers);
+	j->msg = s->msg; /* moved: the job owns the bytes */
+	buf_init(&s->msg);
+	build_headers(s, j);
+	j->n_users = s->n_users;
+	j->users = xcalloc(s->n_users, sizeof *j->users);
+	for (size_t i = 0; i < s->n_users; i++)
+		j->users[i] = xstrdup(s->users[i]);
+	j->results = xcalloc(s->n_users, sizeof *j->results);
+	smtp_set_wait(s, SMTP_WAIT_DELIVER);
+	smtp_job_submit(s, job_work, job_done, j);
+}

@@ -1,0 +1,338 @@
+"""SMTP, submission, LMTP: scripted conversations against the real daemon."""
+
+import smtplib
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import PASSWORD, IO_TIMEOUT, client_tls_context, simple_message
+
+HOST = "127.0.0.1"
+
+
+class SmtpRaw:
+    """A byte-exact SMTP client; replies are read whole (multi-line)."""
+
+    def __init__(self, port, tls=False):
+        self.sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
+        if tls:
+            self.sock = client_tls_context().wrap_socket(self.sock)
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("closed; buffered %r" % self.buf)
+            self.buf += chunk
+        i = self.buf.index(b"\r\n") + 2
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def reply(self):
+        lines = [self.line()]
+        while lines[-1][3:4] == b"-":
+            lines.append(self.line())
+        return b"".join(lines)
+
+    def cmd(self, c):
+        self.send(c + "\r\n" if isinstance(c, str) else c + b"\r\n")
+        return self.reply()
+
+    def starttls(self):
+        self.sock = client_tls_context().wrap_socket(self.sock)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def wait_messages(inst, user, n, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(inst.message_files(user)) >= n:
+            break
+        time.sleep(0.05)
+    return inst.message_files(user)
+
+
+def pop3_messages(inst):
+    p = inst.login()
+    try:
+        count = p.stat()[0]
+        out = []
+        for i in range(1, count + 1):
+            resp, lines, octets = p.retr(i)
+            out.append(b"\r\n".join(lines) + b"\r\n")
+        return out
+    finally:
+        p.quit()
+
+
+def smtp(inst, name="smtp"):
+    return smtplib.SMTP(HOST, inst.port(name), timeout=IO_TIMEOUT)
+
+
+def test_smtp_greeting_and_ehlo(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    assert r.greeting.startswith(b"220 ") and b"ESMTP postern" in r.greeting
+    ehlo = r.cmd("EHLO client.example")
+    for kw in (b"PIPELINING", b"SIZE ", b"8BITMIME", b"ENHANCEDSTATUSCODES",
+               b"SMTPUTF8", b"CHUNKING", b"STARTTLS"):
+        assert kw in ehlo, ehlo
+    assert b"AUTH" not in ehlo
+    assert r.cmd("VRFY alice").startswith(b"252 2.5.2")
+    assert r.cmd("EXPN staff").startswith(b"502 5.5.1")
+    assert r.cmd("NOOP").startswith(b"250 2.0.0")
+    assert r.cmd("AUTH PLAIN").startswith(b"502 5.5.1")
+    assert r.cmd("DATA").startswith(b"503 5.5.1")
+    assert r.cmd("X" * 600).startswith(b"500 5.5.2")
+    assert r.cmd("QUIT").startswith(b"221 2.0.0")
+    r.close()
+
+
+def test_smtp_deliver_and_read_back(srv):
+    msg = simple_message(1).replace(b"\n", b"\r\n")
+    s = smtp(srv)
+    s.ehlo("client.example")
+    s.sendmail("bob@example.org", ["alice@localhost"], msg)
+    s.quit()
+    got = pop3_messages(srv)
+    assert len(got) == 1
+    m = got[0]
+    assert m.startswith(b"Return-Path: <bob@example.org>\r\nReceived: from "
+                        b"client.example (127.0.0.1)")
+    assert b"for <alice@localhost>;" in m
+    # the original message, byte for byte, after the trace headers
+    assert m.endswith(msg), m
+    assert b"with ESMTP " in m
+
+
+def test_smtp_unknown_user_and_relay(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"250 2.1.0")
+    assert r.cmd("RCPT TO:<nobody@localhost>").startswith(b"550 5.1.1")
+    assert r.cmd("RCPT TO:<x@remote.example>").startswith(b"554 5.7.1")
+    for bad in ("<alice%remote.example@localhost>",
+                "<@relay.example:alice@localhost>",
+                "<\"alice\"@localhost>", "<remote.example!alice@localhost>"):
+        assert r.cmd("RCPT TO:" + bad).startswith(b"550 5.7.1"), bad
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250 2.1.5")
+    r.close()
+
+
+def test_smtp_size_limit(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<b@example.org> SIZE=999999999999"
+                 ).startswith(b"552 5.3.4")
+    r.close()
+    srv.stop()
+    srv.configure(max_message_size=2048)
+    srv.start()
+    big = b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 3000
+    s = smtp(srv)
+    with pytest.raises(smtplib.SMTPSenderRefused) as e:
+        s.sendmail("b@example.org", ["alice@localhost"], big)
+    assert e.value.smtp_code == 552
+    s.quit()
+    # without SIZE=: the data is read to its end, then refused
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    r.cmd("MAIL FROM:<b@example.org>")
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    assert r.cmd("DATA").startswith(b"354")
+    r.send(big + b".\r\n")
+    assert r.reply().startswith(b"552 5.3.4")
+    assert r.cmd("NOOP").startswith(b"250")
+    r.close()
+    assert srv.message_files("alice") == []
+
+
+def test_smtp_pipelining(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    r.send("MAIL FROM:<b@example.org>\r\nRCPT TO:<nobody@localhost>\r\n"
+           "RCPT TO:<alice@localhost>\r\nDATA\r\n")
+    assert r.reply().startswith(b"250 2.1.0")
+    assert r.reply().startswith(b"550 5.1.1")
+    assert r.reply().startswith(b"250 2.1.5")
+    assert r.reply().startswith(b"354")
+    r.send("Subject: p\r\n\r\nbody\r\n.\r\nMAIL FROM:<c@example.org>\r\n"
+           "RSET\r\nQUIT\r\n")
+    assert r.reply().startswith(b"250 2.0.0 Ok: queued as")
+    assert r.reply().startswith(b"250 2.1.0")
+    assert r.reply().startswith(b"250 2.0.0")
+    assert r.reply().startswith(b"221")
+    r.close()
+    assert len(wait_messages(srv, "alice", 1)) == 1
+
+
+def test_smtp_bdat(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    r.cmd("MAIL FROM:<b@example.org>")
+    r.cmd("RCPT TO:<alice@localhost>")
+    part1 = b"Subject: chunked\r\n\r\nfirst "
+    part2 = b"second\r\n.\r\nnot an end\r\n"
+    r.send(b"BDAT %d\r\n" % len(part1) + part1 +
+           b"BDAT %d LAST\r\n" % len(part2) + part2 + b"NOOP\r\n")
+    assert r.reply().startswith(b"250 2.0.0")
+    assert r.reply().startswith(b"250 2.0.0 Ok: queued as")
+    assert r.reply().startswith(b"250 2.0.0")
+    # an empty LAST chunk ends a message too; BDAT before RCPT is
+    # read and discarded (RFC 3030 section 2)
+    r.send(b"BDAT 6\r\nQUIT\r\nNOOP\r\n")
+    assert r.reply().startswith(b"503 5.5.1")
+    assert r.reply().startswith(b"250 2.0.0")
+    r.cmd("MAIL FROM:<b@example.org>")
+    r.cmd("RCPT TO:<alice@localhost>")
+    r.send(b"BDAT 11\r\nSubject: \r\nBDAT 0 LAST\r\n")
+    assert r.reply().startswith(b"250 2.0.0")
+    assert r.reply().startswith(b"250 2.0.0 Ok: queued as")
+    r.close()
+    got = pop3_messages(srv)
+    assert len(got) == 2
+    assert got[0].endswith(part1 + part2)
+
+
+def test_smtp_starttls_discards_pipelined(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    r.send("STARTTLS\r\nRSET\r\n")
+    assert r.reply().startswith(b"220 2.0.0")
+    assert r.buf == b""
+    r.starttls()
+    r.sock.settimeout(1.0)
+    with pytest.raises(socket.timeout):
+        r.reply()
+    r.sock.settimeout(IO_TIMEOUT)
+    # state is back to before EHLO
+    assert r.cmd("MAIL FROM:<b@example.org>").startswith(b"503 5.5.1")
+    ehlo = r.cmd("EHLO c")
+    assert b"STARTTLS" not in ehlo
+    assert r.cmd("STARTTLS").startswith(b"503")
+    r.close()
+
+
+def test_submission_requires_auth(srv):
+    r = SmtpRaw(srv.port("submission"))
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<alice@localhost>").startswith(b"530 5.7.0")
+    r.close()
+
+
+def test_submission_auth_after_starttls(srv):
+    s = smtp(srv, "submission")
+    s.ehlo("c")
+    s.starttls(context=client_tls_context())
+    s.ehlo("c")
+    assert "auth" in s.esmtp_features
+    code, _ = s.login("alice", PASSWORD)
+    assert code == 235
+    code, resp = s.mail("someone@example.org")
+    assert code == 553 and resp.startswith(b"5.7.1"), resp
+    s.rset()
+    s.sendmail("alice@localhost", ["alice@localhost"],
+               b"Subject: no id\r\n\r\nhello\r\n")
+    s.quit()
+    m = pop3_messages(srv)[0]
+    head = m.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nMessage-ID: <" in head and b"\r\nDate: " in head
+    assert b"with ESMTPSA" in m
+
+
+def test_submission_bad_password(srv):
+    s = smtp(srv, "submission")
+    s.ehlo("c")
+    with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+        s.login("alice", "wrong")
+    assert e.value.smtp_code == 535
+    s.close()
+
+
+def test_submissions_implicit_tls(srv):
+    s = smtplib.SMTP_SSL(HOST, srv.port("submissions"),
+                         context=client_tls_context(), timeout=IO_TIMEOUT)
+    s.ehlo("c")
+    assert "starttls" not in s.esmtp_features
+    s.login("alice", PASSWORD)
+    s.sendmail("alice@localhost", ["alice@localhost"],
+               b"Subject: tls\r\n\r\nhi\r\n")
+    s.quit()
+    assert len(wait_messages(srv, "alice", 1)) == 1
+
+
+def test_lmtp_per_recipient(srv):
+    r = SmtpRaw(srv.port("lmtp"))
+    assert b"LMTP postern" in r.greeting
+    assert r.cmd("EHLO c").startswith(b"500")
+    assert r.cmd("LHLO c").startswith(b"250")
+    assert r.cmd("MAIL FROM:<b@example.org>").startswith(b"250")
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250 2.1.5")
+    assert r.cmd("RCPT TO:<postmaster@localhost>")[:1] in (b"2", b"5")
+    assert r.cmd("RCPT TO:<nobody@localhost>").startswith(b"550 5.1.1")
+    r.close()
+    l = smtplib.LMTP(HOST, srv.port("lmtp"), timeout=IO_TIMEOUT)
+    refused = l.sendmail("b@example.org", ["alice@localhost",
+                                          "nobody@localhost"],
+                         b"Subject: lmtp\r\n\r\nhi\r\n")
+    assert list(refused) == ["nobody@localhost"]
+    l.quit()
+    assert len(wait_messages(srv, "alice", 1)) == 1
+
+
+SMUGGLE = [b"\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r\r\n"]
+
+
+@pytest.mark.parametrize("seq", SMUGGLE)
+def test_smtp_smuggling(srv, seq):
+    r = SmtpRaw(srv.port("smtp"))
+    r.cmd("EHLO c")
+    r.cmd("MAIL FROM:<b@example.org>")
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    assert r.cmd("DATA").startswith(b"354")
+    r.send(b"Subject: s\r\n\r\nbefore" + seq +
+           b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<alice@localhost>\r\n"
+           b"DATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n")
+    rep = r.reply()
+    assert rep.startswith(b"550 5.6.11") or rep.startswith(b"250 2.0.0"), rep
+    r.cmd("QUIT")
+    r.close()
+    files = wait_messages(srv, "alice", 1, timeout=1.0)
+    assert len(files) == (0 if rep.startswith(b"550") else 1)
+
+
+def test_smtp_too_many_errors(srv):
+    r = SmtpRaw(srv.port("smtp"))
+    for _ in range(9):
+        assert r.cmd("BOGUS").startswith(b"500 5.5.1")
+    assert r.cmd("BOGUS").startswith(b"421 4.7.0")
+    r.close()
+
+
+def test_swaks_submission_starttls_auth(srv):
+    import subprocess
+    r = subprocess.run(["/usr/bin/swaks", "--server", HOST, "--port",
+                        str(srv.port("submission")), "--tls",
+                        "--auth", "PLAIN", "--auth-user", "alice",
+                        "--auth-password", PASSWORD, "--from",
+                        "alice@localhost", "--to", "alice@localhost",
+                        "--pipeline", "--body", "hello from swaks"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, out
+    assert "250 2.0.0 Ok: queued as" in out, out
+    assert len(wait_messages(srv, "alice", 1)) == 1
