@@ -8,6 +8,7 @@
  * releases what the job took (pop3_job_done frees the session). */
 #include "pop3/session.h"
 
+#include <event2/event.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/threadpool.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
 #include "store/store.h"
@@ -36,6 +38,7 @@ struct login_job {
 	enum pop3_dele_mode dele_mode;
 	/* out */
 	enum login_result result;
+	int lock_tries;
 	struct mailbox *mb;
 	int lock_fd;
 	uint32_t *idx;
@@ -154,10 +157,40 @@ static void login_job_free(struct login_job *j)
 	free(j);
 }
 
+/* A client that sends QUIT and reconnects without waiting for the reply
+ * can reach another worker before its first session has let go of the
+ * maildrop; like Dovecot, wait a moment for the lock before saying
+ * [IN-USE]. The retries run from a loop timer, so no thread sleeps. */
+#define POP3_LOCK_TRIES 10
+#define POP3_LOCK_RETRY_MS 100
+
+static void login_done(void *arg);
+
+static void login_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct login_job *j = arg;
+	struct pop3_session *s = j->s;
+	if (s->dead) {
+		login_job_free(j);
+		pop3_job_done(s);
+		return;
+	}
+	/* Still counted in s->pending_jobs: resubmit without a new count. */
+	threadpool_submit(s->env->pool, login_work, login_done, j);
+}
+
 static void login_done(void *arg)
 {
 	struct login_job *j = arg;
 	struct pop3_session *s = j->s;
+	if (!s->dead && j->result == LOGIN_IN_USE &&
+	    ++j->lock_tries < POP3_LOCK_TRIES) {
+		struct timeval tv = { 0, POP3_LOCK_RETRY_MS * 1000 };
+		event_base_once(s->env->base, -1, EV_TIMEOUT, login_retry, j, &tv);
+		return;
+	}
 	if (s->dead) {
 		login_job_free(j);
 		pop3_job_done(s);

@@ -295,6 +295,26 @@ def test_apop_disabled_by_default(inst):
 
 # ---- mailbox locking, login delay, expire --------------------------------
 
+def test_login_waits_briefly_for_a_quitting_session(srv):
+    """A client that QUITs and reconnects at once may reach another worker
+    before the first session has let go of the maildrop: the new login
+    waits for the lock a moment instead of failing with [IN-USE]."""
+    srv.deliver_ok("alice", simple_message(1))
+    a = srv.raw()
+    a.login()
+    b = srv.raw()
+    b.cmd_ok("USER alice")
+    t0 = time.monotonic()
+    b.send(("PASS %s\r\n" % PASSWORD).encode())
+    time.sleep(0.3)
+    a.cmd_ok("QUIT")
+    resp = b.line()
+    assert resp.startswith(b"+OK"), resp
+    assert time.monotonic() - t0 < 2.0
+    b.cmd_ok("STAT")
+    b.cmd_ok("QUIT")
+
+
 def test_in_use(srv):
     srv.deliver_ok("alice", simple_message(1))
     a = srv.raw()
