@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { K_STR, K_PATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
+enum key_type { K_STR, K_PATH, K_SOCKPATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
 		K_DELE };
 
 struct config_key {
@@ -46,6 +46,8 @@ static const struct config_key keys[] = {
 	{ "tls_cert", K_PATH, OFF(tls_cert), 0, 0, "tls/cert.pem",
 	  "PEM certificate chain" },
 	{ "tls_key", K_PATH, OFF(tls_key), 0, 0, "tls/key.pem", "PEM key" },
+	{ "lmtp_socket", K_SOCKPATH, OFF(lmtp_socket), 0, 0, "off",
+	  "LMTP on a Unix socket (Postfix: lmtp:unix:PATH), or off" },
 	{ "run_user", K_STR, OFF(run_user), 0, 64, "",
 	  "system user to run as when started as root (owns the mail)" },
 	{ "workers", K_INT, OFF(workers), 0, 256, "0",
@@ -205,6 +207,16 @@ static bool set_value(struct config *cfg, const struct config_key *k,
 		}
 		free(*(char **)base);
 		*(char **)base = resolve_path(dir, v);
+		return true;
+	case K_SOCKPATH:
+		free(*(char **)base);
+		*(char **)base = !strcmp(v, "off") ? xstrdup("") : resolve_path(dir, v);
+		/* sockaddr_un's sun_path holds 108 bytes with the NUL. */
+		if (strlen(*(char **)base) >= 108) {
+			snprintf(why, whysz, "%s is too long for a Unix socket (%zu bytes, at most 107)",
+				 k->name, strlen(*(char **)base));
+			return false;
+		}
 		return true;
 	case K_BOOL:
 		if (!parse_bool(v, &b)) {
@@ -378,7 +390,8 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (keys[i].type == K_STR || keys[i].type == K_PATH) {
+		if (keys[i].type == K_STR || keys[i].type == K_PATH ||
+		    keys[i].type == K_SOCKPATH) {
 			char **p = (char **)((char *)cfg + keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -402,6 +415,12 @@ void config_write_default(struct buf *out, const char *dir, int port_base,
 		const char *v = keys[i].def;
 		if (!strcmp(keys[i].name, "run_user"))
 			v = run_user;
+		/* The instance's own LMTP socket, where its path fits in a
+		 * sockaddr_un (108 bytes with the NUL). */
+		char abs[PATH_MAX];
+		if (!strcmp(keys[i].name, "lmtp_socket") && realpath(dir, abs) &&
+		    strlen(abs) + sizeof "/lmtp.sock" <= 108)
+			v = "lmtp.sock";
 		buf_printf(out, "# %s\n%s = %s\n", keys[i].help, keys[i].name, v);
 	}
 }

@@ -44,6 +44,7 @@ struct config {
 	char *tls_cert;   /* absolute, PEM */
 	char *tls_key;    /* absolute, PEM */
 	char *run_user;   /* system user to run as when started as root; "" = none */
+	char *lmtp_socket; /* absolute path of the LMTP Unix socket; "" = off */
 	struct listener_conf listen[LISTEN__COUNT];
 	int workers;      /* 0 = one per core */
 	int log_level;    /* enum log_level */

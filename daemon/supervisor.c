@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -36,7 +38,7 @@ struct child {
 struct supervisor {
 	const char *conf_path;
 	struct config cfg;
-	int listen_fds[LISTEN__COUNT];
+	struct worker_sockets socks;
 	int auth_fd;
 	char auth_name[64];
 	struct ssl_ctx_st *tls;
@@ -79,6 +81,42 @@ static int bind_listener(const struct listener_conf *l, enum listener_kind kind)
 		fd = -1;
 	}
 	freeaddrinfo(ai);
+	return fd;
+}
+
+/* LMTP for the host's own MTA (Postfix: lmtp:unix:PATH). A stale socket
+ * left by a crash is replaced; anything else at the path is an error, so
+ * a typo can never delete a file. Mode 0660: the MTA's user must be put
+ * in run_user's group (or given the path through its own ACL). */
+static int bind_unix_listener(const char *path, const char *run_user)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"exists and is not a socket\"",
+			       path);
+			return -1;
+		}
+		unlink(path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	mode_t old = umask(0117);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
+		 listen(fd, 128) == 0;
+	umask(old);
+	struct passwd *pw = ok && geteuid() == 0 && run_user[0] ?
+				    getpwnam(run_user) : NULL;
+	if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+		ok = 0;
+	if (!ok) {
+		log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"%s\"",
+		       path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -129,8 +167,10 @@ static pid_t spawn_auth(struct supervisor *s)
 	child_reset_signals();
 	log_init("auth");
 	for (int k = 0; k < LISTEN__COUNT; k++)
-		if (s->listen_fds[k] >= 0)
-			close(s->listen_fds[k]);
+		if (s->socks.tcp[k] >= 0)
+			close(s->socks.tcp[k]);
+	if (s->socks.lmtp_unix >= 0)
+		close(s->socks.lmtp_unix);
 	_exit(authd_run(&s->cfg, s->auth_fd));
 }
 
@@ -141,7 +181,7 @@ static pid_t spawn_worker(struct supervisor *s)
 		return pid;
 	child_reset_signals();
 	close(s->auth_fd);
-	_exit(worker_run(&s->cfg, s->listen_fds, s->tls, s->auth_name));
+	_exit(worker_run(&s->cfg, &s->socks, s->tls, s->auth_name));
 }
 
 static void start_workers(struct supervisor *s)
@@ -249,8 +289,11 @@ static void reload(struct supervisor *s)
 		config_free(&next);
 		return;
 	}
-	if (!listeners_equal(&s->cfg, &next))
+	if (!listeners_equal(&s->cfg, &next) ||
+	    strcmp(s->cfg.lmtp_socket, next.lmtp_socket) != 0)
 		log_kv(LOG_WARN, "event=reload_warning reason=\"listener changes need a restart\"");
+	free(next.lmtp_socket);
+	next.lmtp_socket = xstrdup(s->cfg.lmtp_socket);
 	/* run_user can't change without root; keep the one in force. */
 	free(next.run_user);
 	next.run_user = xstrdup(s->cfg.run_user);
@@ -344,12 +387,24 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	log_init("supervisor");
 	signal(SIGPIPE, SIG_IGN);
 	int rc = EX_OK;
+	s->socks.lmtp_unix = -1;
+	s->auth_fd = -1;
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		s->socks.tcp[k] = -1;
+	if (s->cfg.lmtp_socket[0] && worker_serves(LISTEN_LMTP)) {
+		s->socks.lmtp_unix = bind_unix_listener(s->cfg.lmtp_socket,
+							s->cfg.run_user);
+		if (s->socks.lmtp_unix < 0) {
+			rc = EX_OSERR;
+			goto out;
+		}
+	}
 	for (int k = 0; k < LISTEN__COUNT; k++) {
-		s->listen_fds[k] = -1;
+		s->socks.tcp[k] = -1;
 		if (!s->cfg.listen[k].enabled || !worker_serves((enum listener_kind)k))
 			continue;
-		s->listen_fds[k] = bind_listener(&s->cfg.listen[k], (enum listener_kind)k);
-		if (s->listen_fds[k] < 0) {
+		s->socks.tcp[k] = bind_listener(&s->cfg.listen[k], (enum listener_kind)k);
+		if (s->socks.tcp[k] < 0) {
 			rc = EX_OSERR;
 			goto out;
 		}
@@ -386,10 +441,13 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	s->auth_pid = spawn_auth(s);
 	start_workers(s);
 	for (int k = 0; k < LISTEN__COUNT; k++)
-		if (s->listen_fds[k] >= 0)
+		if (s->socks.tcp[k] >= 0)
 			log_kv(LOG_INFO, "event=listening proto=%s addr=%s:%d",
 			       config_listener_name((enum listener_kind)k),
 			       s->cfg.listen[k].host, s->cfg.listen[k].port);
+	if (s->socks.lmtp_unix >= 0)
+		log_kv(LOG_INFO, "event=listening proto=lmtp addr=%s",
+		       s->cfg.lmtp_socket);
 	log_kv(LOG_INFO, "event=started workers=%d uid=%ld", s->nworkers,
 	       (long)getuid());
 
@@ -410,9 +468,13 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	log_kv(LOG_INFO, "event=stopped");
 out:
 	for (int k = 0; k < LISTEN__COUNT; k++)
-		if (s->listen_fds[k] >= 0)
-			close(s->listen_fds[k]);
-	if (s->auth_fd > 0)
+		if (s->socks.tcp[k] >= 0)
+			close(s->socks.tcp[k]);
+	if (s->socks.lmtp_unix >= 0) {
+		close(s->socks.lmtp_unix);
+		unlink(s->cfg.lmtp_socket);
+	}
+	if (s->auth_fd >= 0)
 		close(s->auth_fd);
 	tls_ctx_free(&s->tls);
 	config_free(&s->cfg);

@@ -44,7 +44,7 @@ struct worker {
 	struct event_base *base;
 	const struct config *cfg;
 	struct session_env env;
-	struct evconnlistener *listeners[LISTEN__COUNT];
+	struct evconnlistener *listeners[LISTEN__COUNT + 1]; /* + LMTP Unix */
 	struct event *sig_term, *sig_retire, *sig_int, *stop_timer, *idle_check;
 	bool stopping;
 };
@@ -66,7 +66,7 @@ struct listener_arg {
 	struct worker *w;
 	const struct protocol *proto;
 };
-static struct listener_arg listener_args[LISTEN__COUNT];
+static struct listener_arg listener_args[LISTEN__COUNT + 1];
 
 static void worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
@@ -79,7 +79,9 @@ static void worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 				     p->implicit_tls ? w->env.tls : NULL);
 	if (!c)
 		return;
-	if (conn_count_ip(c->remote_ip) > (size_t)w->cfg->max_connections_per_ip) {
+	/* Local (Unix socket) peers are the host's own MTA: no IP budget. */
+	if (sa->sa_family != AF_UNIX &&
+	    conn_count_ip(c->remote_ip) > (size_t)w->cfg->max_connections_per_ip) {
 		log_kv(LOG_WARN, "event=refused proto=%s sid=%s ip=%s reason=too_many_connections limit=%d",
 		       config_listener_name(p->kind), c->id, c->remote_ip,
 		       w->cfg->max_connections_per_ip);
@@ -93,7 +95,7 @@ static void worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 
 static void worker_stop_listening(struct worker *w)
 {
-	for (int k = 0; k < LISTEN__COUNT; k++)
+	for (int k = 0; k <= LISTEN__COUNT; k++)
 		if (w->listeners[k]) {
 			evconnlistener_free(w->listeners[k]);
 			w->listeners[k] = NULL;
@@ -153,7 +155,19 @@ static void worker_on_retire(evutil_socket_t sig, short what, void *arg)
 	worker_begin_stop(w);
 }
 
-int worker_run(const struct config *cfg, const int listen_fds[LISTEN__COUNT],
+static void worker_listen(struct worker *w, int slot, int fd,
+			  const struct protocol *p)
+{
+	listener_args[slot].w = w;
+	listener_args[slot].proto = p;
+	w->listeners[slot] = evconnlistener_new(w->base, worker_accept,
+						&listener_args[slot], 0, -1, fd);
+	if (!w->listeners[slot])
+		log_fatal("event=listener_failed proto=%s",
+			  config_listener_name(p->kind));
+}
+
+int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	       struct ssl_ctx_st *tls, const char *auth_socket)
 {
 	log_init("worker");
@@ -171,17 +185,12 @@ int worker_run(const struct config *cfg, const int listen_fds[LISTEN__COUNT],
 	w.env.auth = auth_client_new(w.base, auth_socket);
 	for (int k = 0; k < LISTEN__COUNT; k++) {
 		const struct protocol *p = protocol_for((enum listener_kind)k);
-		if (listen_fds[k] < 0 || !p)
-			continue;
-		listener_args[k].w = &w;
-		listener_args[k].proto = p;
-		w.listeners[k] = evconnlistener_new(w.base, worker_accept,
-						    &listener_args[k], 0, -1,
-						    listen_fds[k]);
-		if (!w.listeners[k])
-			log_fatal("event=listener_failed proto=%s",
-				  config_listener_name((enum listener_kind)k));
+		if (socks->tcp[k] >= 0 && p)
+			worker_listen(&w, k, socks->tcp[k], p);
 	}
+	if (socks->lmtp_unix >= 0)
+		worker_listen(&w, LISTEN__COUNT, socks->lmtp_unix,
+			      protocol_for(LISTEN_LMTP));
 	w.sig_term = evsignal_new(w.base, SIGTERM, worker_on_term, &w);
 	w.sig_int = evsignal_new(w.base, SIGINT, worker_on_term, &w);
 	w.sig_retire = evsignal_new(w.base, SIGUSR2, worker_on_retire, &w);

@@ -8,12 +8,18 @@
 
 struct ssl_ctx_st;
 
+/* The listening sockets a worker serves; -1 where there is none. */
+struct worker_sockets {
+	int tcp[LISTEN__COUNT]; /* by listener kind */
+	int lmtp_unix;          /* LMTP on cfg->lmtp_socket */
+};
+
 /* Does this build serve the listener kind? (Others are not bound.) */
 bool worker_serves(enum listener_kind kind);
 /* Runs until SIGTERM (graceful stop within cfg->shutdown_timeout) or
  * SIGUSR2 (retire after a reload: stop accepting, exit when the last
  * session ends). Returns the process exit code. */
-int worker_run(const struct config *cfg, const int listen_fds[LISTEN__COUNT],
+int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	       struct ssl_ctx_st *tls, const char *auth_socket);
 
 #endif

@@ -170,6 +170,8 @@ static void conn_set_callbacks(struct conn *c)
 
 static bool addr_is_loopback(const struct sockaddr *sa)
 {
+	if (sa->sa_family == AF_UNIX)
+		return true; /* a local socket: this host's own programs */
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
 		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -188,7 +190,7 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t n,
 			int *port)
 {
 	*port = 0;
-	snprintf(ip, n, "unknown");
+	snprintf(ip, n, sa->sa_family == AF_UNIX ? "unix" : "unknown");
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
 		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)n);

@@ -1,8 +1,10 @@
 """SMTP, submission, LMTP: scripted conversations against the real daemon."""
 
+import os
 import smtplib
 import socket
 import ssl
+import stat
 import time
 
 import pytest
@@ -336,3 +338,24 @@ def test_swaks_submission_starttls_auth(srv):
     assert r.returncode == 0, out
     assert "250 2.0.0 Ok: queued as" in out, out
     assert len(wait_messages(srv, "alice", 1)) == 1
+
+
+def test_lmtp_unix_socket(srv):
+    """LMTP on the Unix socket (Postfix: mailbox_transport =
+    lmtp:unix:PATH): mode 0660, mail delivered, socket gone after stop."""
+    path = os.path.join(os.path.dirname(srv.conf), "lmtp.sock")
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    l = smtplib.LMTP(path, timeout=IO_TIMEOUT)
+    refused = l.sendmail("b@example.org", ["alice@localhost",
+                                          "nobody@localhost"],
+                         b"Subject: over unix\r\n\r\nhi\r\n")
+    assert list(refused) == ["nobody@localhost"]
+    l.quit()
+    assert len(wait_messages(srv, "alice", 1)) == 1
+    msgs = pop3_messages(srv)
+    assert len(msgs) == 1 and b"Subject: over unix\r\n\r\nhi\r\n" in msgs[0]
+    assert "proto=lmtp sid=" in srv.log() and "ip=unix" in srv.log()
+    srv.stop()
+    assert not os.path.exists(path)
