@@ -198,8 +198,10 @@ int cmd_init(int argc, char **argv)
 	}
 	printf("postern: instance created in %s\n"
 	       "  config:  %s\n"
-	       "  POP3:    127.0.0.1:%d (STLS), POP3S 127.0.0.1:%d\n"
+	       "  POP3:    127.0.0.1:%d (STLS), POP3S 127.0.0.1:%d; SMTP 127.0.0.1:%d,\n"
+	       "  submission 127.0.0.1:%d (STARTTLS) and %d (TLS), LMTP 127.0.0.1:%d\n"
 	       "next: postern -c %s user add NAME; postern -c %s serve\n",
-	       dir, conf, base + 110, base + 995, conf, conf);
+	       dir, conf, base + 110, base + 995, base + 25, base + 587,
+	       base + 465, base + 24, conf, conf);
 	return EX_OK;
 }

@@ -18,7 +18,10 @@ if [ ! -f var/postern.conf ]; then
   password:   $pw     (shown once; change it with: ./postern -c var/postern.conf user passwd demo)
 
   POP3:  127.0.0.1:2110 (STLS)   POP3S: 127.0.0.1:2995
+  SMTP:  127.0.0.1:2025           submission: 127.0.0.1:2587 (STARTTLS), 127.0.0.1:2465 (TLS)
+  LMTP:  127.0.0.1:2024, var/lmtp.sock
   try:   curl -k --user demo:$pw pop3s://127.0.0.1:2995/1
+         swaks --server 127.0.0.1:2025 --to demo@localhost
 
 MSG
 fi
