@@ -11,9 +11,16 @@ struct str str_from_cstr(const char *s)
 	return (struct str){ s, strlen(s) };
 }
 
-static char lower(char c)
+int str_cmp_nocase(struct str a, struct str b)
 {
-	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+	size_t n = a.len < b.len ? a.len : b.len;
+	for (size_t i = 0; i < n; i++) {
+		int d = (unsigned char)ascii_lower(a.p[i]) -
+			(unsigned char)ascii_lower(b.p[i]);
+		if (d)
+			return d;
+	}
+	return a.len < b.len ? -1 : a.len > b.len;
 }
 
 bool str_eq_nocase(struct str a, const char *b)
@@ -22,7 +29,7 @@ bool str_eq_nocase(struct str a, const char *b)
 	if (a.len != n)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (lower(a.p[i]) != lower(b[i]))
+		if (ascii_lower(a.p[i]) != ascii_lower(b[i]))
 			return false;
 	return true;
 }

@@ -16,6 +16,12 @@ static inline struct str str_make(const char *p, size_t len)
 	return (struct str){ p, len };
 }
 struct str str_from_cstr(const char *s);
+static inline char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+/* ASCII case-insensitive ordering (<0, 0, >0), for sorted name tables. */
+int str_cmp_nocase(struct str a, struct str b);
 /* ASCII case-insensitive comparison against a C string. */
 bool str_eq_nocase(struct str a, const char *b);
 bool str_eq(struct str a, const char *b);

@@ -11,20 +11,9 @@
 
 #define ALIASES_ERRORS_MAX 20
 
-static int fold(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-}
-
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t n = alen < blen ? alen : blen;
-	for (size_t i = 0; i < n; i++) {
-		int d = fold((unsigned char)a[i]) - fold((unsigned char)b[i]);
-		if (d)
-			return d;
-	}
-	return alen < blen ? -1 : alen > blen;
+	return str_cmp_nocase(str_make(a, alen), str_make(b, blen));
 }
 
 static int entry_cmp(const void *x, const void *y)

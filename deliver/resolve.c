@@ -19,11 +19,6 @@ struct resolver {
 	char delim[16]; /* recipient_delimiter characters; "" = off */
 };
 
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-}
-
 /* A domain as compared: one trailing dot is not part of it. */
 static struct str domain_norm(struct str d)
 {
@@ -36,7 +31,7 @@ static int dom_cmp_str(struct str a, const char *b)
 {
 	size_t blen = strlen(b), n = a.len < blen ? a.len : blen;
 	for (size_t i = 0; i < n; i++) {
-		int d = (unsigned char)lower(a.p[i]) - (unsigned char)b[i];
+		int d = (unsigned char)ascii_lower(a.p[i]) - (unsigned char)b[i];
 		if (d)
 			return d;
 	}
@@ -59,7 +54,7 @@ static void add_domain(struct resolver *r, size_t *cap, struct str d)
 	}
 	char *s = xstrndup(d.p, d.len);
 	for (char *p = s; *p; p++)
-		*p = lower(*p);
+		*p = ascii_lower(*p);
 	r->domains[r->n_domains++] = s;
 }
 
