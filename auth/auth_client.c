@@ -205,6 +205,18 @@ static void mismatch(struct auth_client *ac, struct ac_req *r)
 }
 
 /* One recipient reply; -1 if the connection was dropped. */
+/* Lets go of an answered request before its callback runs (one still
+ * queued for sending is only marked); returns its callback argument. */
+static void *req_release(struct ac_req *r)
+{
+	void *arg = r->arg;
+	if (r->queued)
+		r->cancelled = true;
+	else
+		req_free(r);
+	return arg;
+}
+
 static int rcpt_reply(struct auth_client *ac, const char *msg, size_t n)
 {
 	struct auth_proto_rcpt_reply rep;
@@ -244,14 +256,38 @@ static int rcpt_reply(struct auth_client *ac, const char *msg, size_t n)
 		.reason = reason,
 	};
 	auth_rcpt_fn done = r->rdone;
-	void *arg2 = r->arg;
-	if (r->queued)
-		r->cancelled = true;
-	else
-		req_free(r);
+	void *arg2 = req_release(r);
 	done(arg2, &res);
 	free(users);
 	free(names);
+	return 0;
+}
+
+/* Answers a password check; -1 when the reply did not fit its request
+ * (the connection is then dropped). */
+static int verify_reply(struct auth_client *ac, const struct auth_proto_reply *rep)
+{
+	struct ac_req *r = take(ac, rep->id);
+	if (!r)
+		return 0; /* cancelled meanwhile */
+	if (!r->done) {
+		mismatch(ac, r);
+		return -1;
+	}
+	char user[AUTH_NAME_MAX + 1], reason[AUTH_PROTO_REASON_MAX + 1];
+	memcpy(user, rep->user.p, rep->user.len);
+	user[rep->user.len] = '\0';
+	memcpy(reason, rep->reason.p, rep->reason.len);
+	reason[rep->reason.len] = '\0';
+	struct auth_result res = {
+		.status = rep->status,
+		.user = user,
+		.pop3_dele_mode = rep->pop3_dele,
+		.reason = reason,
+	};
+	auth_done_fn done = r->done;
+	void *arg2 = req_release(r);
+	done(arg2, &res);
 	return 0;
 }
 
@@ -283,31 +319,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			ac_disconnect(ac, "bad_reply");
 			break;
 		}
-		struct ac_req *r = take(ac, rep.id);
-		if (!r)
-			continue; /* cancelled meanwhile */
-		if (!r->done) {
-			mismatch(ac, r);
+		if (verify_reply(ac, &rep) < 0)
 			break;
-		}
-		char user[AUTH_NAME_MAX + 1], reason[AUTH_PROTO_REASON_MAX + 1];
-		memcpy(user, rep.user.p, rep.user.len);
-		user[rep.user.len] = '\0';
-		memcpy(reason, rep.reason.p, rep.reason.len);
-		reason[rep.reason.len] = '\0';
-		struct auth_result res = {
-			.status = rep.status,
-			.user = user,
-			.pop3_dele_mode = rep.pop3_dele,
-			.reason = reason,
-		};
-		auth_done_fn done = r->done;
-		void *arg2 = r->arg;
-		if (r->queued)
-			r->cancelled = true;
-		else
-			req_free(r);
-		done(arg2, &res);
 	}
 	ac->busy--;
 	ac_maybe_free(ac);
