@@ -83,6 +83,8 @@ static const struct config_key keys[] = {
 	  "10", "bad commands before a session is closed" },
 	{ "login_timeout", K_INT, OFF(login_timeout), 1, 3600, "60",
 	  "seconds a client may stay connected without logging in" },
+	{ "smtp_timeout", K_INT, OFF(smtp_timeout), 1, 3600, "300",
+	  "seconds an SMTP/LMTP client may be silent; RFC 5321 4.5.3.2.7 asks for 300 or more" },
 	{ "shutdown_timeout", K_INT, OFF(shutdown_timeout), 0, 3600, "10",
 	  "seconds SIGTERM waits for open sessions" },
 	{ "max_message_size", K_SIZE, OFF(max_message_size), 1024,

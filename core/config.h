@@ -61,6 +61,7 @@ struct config {
 	int pop3_expire_days;      /* 0 = EXPIRE NEVER */
 	int pop3_login_delay;      /* seconds; 0 = not advertised */
 	enum pop3_dele_mode pop3_dele_mode;
+	int smtp_timeout;          /* seconds; RFC 5321 4.5.3.2.7 wants >= 300 */
 	int pop3_idle_timeout;     /* seconds, >= 600 (RFC 1939 section 3) */
 	int pop3_max_bad_commands;
 

@@ -136,6 +136,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			bufferevent_enable(bev, EV_READ);
 			return;
 		}
+		if (c->handler && c->handler->on_timeout && !c->closing) {
+			c->handler->on_timeout(c->sess);
+			conn_close(c, "timeout");
+			return;
+		}
 		conn_begin_close(c, "timeout", false);
 		return;
 	}

@@ -41,6 +41,10 @@ struct conn_handler {
 	void (*on_drain)(void *sess);   /* output fell below the low mark */
 	void (*on_tls)(void *sess);     /* a STLS handshake completed */
 	void (*on_close)(void *sess, const char *reason);
+	/* Optional: the idle timeout fired. The session may write a last
+	 * reply and must close (conn_close); without it the connection is
+	 * closed at once, in silence. */
+	void (*on_timeout)(void *sess);
 };
 
 struct conn {

@@ -225,7 +225,7 @@ static void process_input(struct smtp_session *s)
 			break;
 		if (!s->first_command_seen) {
 			s->first_command_seen = true;
-			conn_set_timeout(s->c, SMTP_COMMAND_TIMEOUT);
+			conn_set_timeout(s->c, s->cfg->smtp_timeout);
 		}
 		if (st == CONN_LINE_TOO_LONG) {
 			if (sasl)
@@ -312,6 +312,17 @@ static void on_tls(void *arg)
 	smtp_resume(s);
 }
 
+/* RFC 5321 4.5.3.2.7: a server that gives up says so with 421 (as
+ * Postfix does) so that the client knows to retry, not to bounce. */
+static void on_timeout(void *arg)
+{
+	struct smtp_session *s = arg;
+	log_kv(LOG_INFO, "event=timeout proto=%s sid=%s state=%s", proto(s),
+	       s->c->id, s->first_command_seen ? "session" : "greeting");
+	conn_printf(s->c, "421 4.4.2 %s Error: timeout exceeded\r\n",
+		    s->cfg->hostname);
+}
+
 static void on_close(void *arg, const char *reason)
 {
 	struct smtp_session *s = arg;
@@ -334,6 +345,7 @@ static const struct conn_handler smtp_handler = {
 	.on_drain = on_drain,
 	.on_tls = on_tls,
 	.on_close = on_close,
+	.on_timeout = on_timeout,
 };
 
 void smtp_session_start(struct conn *c, const struct session_env *env)

@@ -51,8 +51,6 @@ enum smtp_wait {
 #define SMTP_MAX_ERRORS 10
 /* Failed AUTH attempts on one connection before it is closed. */
 #define SMTP_MAX_FAILED_AUTH 3
-/* RFC 5321 4.5.3.2.7: the server timeout is at least 5 minutes. */
-#define SMTP_COMMAND_TIMEOUT 300
 
 struct smtp_rcpt {
 	char *addr;     /* as given, "local@domain" (for replies/logs) */
