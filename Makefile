@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench
+.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp
 
 all: deps-quiet postern
 
@@ -99,6 +99,9 @@ run: postern
 
 bench: postern
 	@bench/run.sh
+
+bench-smtp: postern
+	@bench/smtp.sh
 
 clean:
 	rm -rf build postern
