@@ -525,6 +525,13 @@ enum imap_parse_result imap_parser_feed_line(struct imap_parser *p,
 		discard_after(p, line);
 		return IMAP_PARSE_MORE;
 	case ST_LITERAL:
+		/* An empty literal needs no feeding: the session, seeing
+		 * nothing remaining, reads the next line. */
+		if (p->remaining == 0 && p->lit.in_memory_ok) {
+			p->st = ST_ARGS;
+			return imap_parser_feed_line(p, line);
+		}
+		break;
 	case ST_DONE:
 	case ST_DISCARD_LITERAL:
 		break;
