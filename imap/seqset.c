@@ -17,8 +17,10 @@ static bool seq_number(const char **pp, const char *end, uint32_t *out,
 		return true;
 	}
 	if (p == end || *p < '1' || *p > '9') {
-		*reason = (p < end && *p == '0') ? "Invalid sequence number 0"
-						 : "Invalid sequence set";
+		bool zero = p < end && *p == '0' &&
+			    (p + 1 == end || p[1] < '0' || p[1] > '9');
+		*reason = zero ? "Invalid sequence number 0"
+			       : "Invalid sequence set";
 		return false;
 	}
 	uint64_t v = 0;
