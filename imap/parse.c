@@ -241,9 +241,15 @@ static size_t atom_end(struct str line, size_t pos, const char **reason)
 	for (i++; i < line.len && line.p[i] != ']'; i++) {
 		unsigned char c = (unsigned char)line.p[i];
 		if (c == '"') {
-			for (i++; i < line.len && line.p[i] != '"'; i++)
+			for (i++; i < line.len && line.p[i] != '"'; i++) {
 				if (line.p[i] == '\\' && i + 1 < line.len)
 					i++;
+				if ((unsigned char)line.p[i] < 0x20 ||
+				    line.p[i] == 0x7f) {
+					*reason = "Invalid character in section";
+					return 0;
+				}
+			}
 			if (i == line.len)
 				break;
 		} else if (c < 0x20 || c >= 0x7f) {
