@@ -256,7 +256,8 @@ static bool key_parse(struct ctx *c, size_t *i, unsigned depth,
 		    memchr(v->s.p, '[', v->s.len) ||
 		    memchr(v->s.p, '%', v->s.len) ||
 		    memchr(v->s.p, '*', v->s.len) ||
-		    memchr(v->s.p, ']', v->s.len))
+		    memchr(v->s.p, ']', v->s.len) ||
+		    memchr(v->s.p, '\\', v->s.len))
 			return fail(c, "Invalid keyword");
 		k->value = copy(v->s);
 		return true;
