@@ -127,7 +127,11 @@ void imap_parser_free(struct imap_parser **p);
  * after any result: a command being discarded stays discarded. */
 void imap_parser_reset(struct imap_parser *p);
 
-/* line: without its CRLF or LF (a stray final CR is dropped too). */
+/* line: without its CRLF or LF (a stray final CR is dropped too).
+ * A line longer than max_line is refused ("Line too long") and, like any
+ * failed line, its end is checked for "{N+}": a session whose reader
+ * will not buffer such a line whole passes its first max_line + 1 bytes
+ * followed by its last 32, which gives the tag and the right skip. */
 enum imap_parse_result imap_parser_feed_line(struct imap_parser *p,
 					     struct str line);
 /* Valid after NEED_LITERAL. */

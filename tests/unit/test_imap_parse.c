@@ -278,6 +278,8 @@ UNIT_TEST(test_limits)
 		{ "a X ((x))\r\n", 0, M_MEM, "D:a X ((x));" },
 		{ "a X (((x)))\r\n", 0, M_MEM, "E:a Lists nested too deep;" },
 		{ "a X 12345678901234567\r\n", 0, M_MEM, "E:a Line too long;" },
+		{ "a X 12345678901234567 {3+}\r\nabc\r\nb NOOP\r\n", 0, M_MEM,
+		  "E:a Line too long +skip;M;D:b NOOP;" },
 		{ "a X {11}\r\n", 0, M_MEM,
 		  "E:a Literal too large [TOOBIG];" },
 		{ "a X {11+}\r\n01234567890\r\nb NOOP\r\n", 0, M_MEM,
