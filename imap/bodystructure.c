@@ -1,0 +1,151 @@
+#include "imap/bodystructure.h"
+
+#include "imap/envelope.h"
+#include "imap/istring.h"
+
+static void nstr(struct buf *out, struct str s, bool utf8)
+{
+	istring_write_nstring(out, s.p ? &s : NULL, utf8);
+}
+
+static void params(struct buf *out, const struct mime_message *m,
+		   uint32_t first, uint32_t count, bool utf8)
+{
+	if (count == 0) {
+		buf_append(out, "NIL", 3);
+		return;
+	}
+	buf_appendc(out, '(');
+	for (uint32_t i = 0; i < count; i++) {
+		if (i)
+			buf_appendc(out, ' ');
+		istring_write(out, m->params[first + i].name, utf8);
+		buf_appendc(out, ' ');
+		istring_write(out, m->params[first + i].value, utf8);
+	}
+	buf_appendc(out, ')');
+}
+
+/* body-fld-lang: NIL, one string, or a list (RFC 3066 tags separated by
+ * commas in Content-Language, RFC 3282). */
+static void language(struct buf *out, struct str v, bool utf8)
+{
+	struct str tags[64];
+	size_t n = 0, i = 0;
+	while (v.p && i < v.len && n < 64) {
+		while (i < v.len && (v.p[i] == ',' || v.p[i] == ' ' ||
+				     v.p[i] == '\t'))
+			i++;
+		size_t s = i;
+		while (i < v.len && v.p[i] != ',' && v.p[i] != ' ' &&
+		       v.p[i] != '\t')
+			i++;
+		if (i > s)
+			tags[n++] = str_make(v.p + s, i - s);
+	}
+	if (n == 0) {
+		buf_append(out, "NIL", 3);
+		return;
+	}
+	if (n == 1) {
+		istring_write(out, tags[0], utf8);
+		return;
+	}
+	buf_appendc(out, '(');
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			buf_appendc(out, ' ');
+		istring_write(out, tags[k], utf8);
+	}
+	buf_appendc(out, ')');
+}
+
+/* disposition, language, location: shared by both body kinds. */
+static void ext_common(struct buf *out, const struct mime_message *m,
+		       const struct mime_part *p, bool utf8)
+{
+	if (p->disposition.p) {
+		buf_appendc(out, '(');
+		istring_write(out, p->disposition, utf8);
+		buf_appendc(out, ' ');
+		params(out, m, p->disp_param_first, p->disp_param_count, utf8);
+		buf_append(out, ") ", 2);
+	} else {
+		buf_append(out, "NIL ", 4);
+	}
+	language(out, p->language, utf8);
+	buf_appendc(out, ' ');
+	nstr(out, p->location, utf8);
+}
+
+static void empty_text(struct buf *out, bool extended)
+{
+	buf_appends(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+			 "\"7bit\" 0 0");
+	if (extended)
+		buf_appends(out, " NIL NIL NIL NIL");
+	buf_appendc(out, ')');
+}
+
+static void part_write(struct buf *out, const struct mime_message *m,
+		       uint32_t idx, bool extended, bool utf8)
+{
+	const struct mime_part *p = &m->parts[idx];
+	buf_appendc(out, '(');
+	if (p->flags & MIME_PART_MULTIPART) {
+		if (p->nchildren == 0)
+			empty_text(out, extended);
+		for (uint32_t c = p->first_child; c != MIME_NONE;
+		     c = m->parts[c].next_sibling)
+			part_write(out, m, c, extended, utf8);
+		buf_appendc(out, ' ');
+		istring_write(out, p->subtype, utf8);
+		if (extended) {
+			buf_appendc(out, ' ');
+			params(out, m, p->param_first, p->param_count, utf8);
+			buf_appendc(out, ' ');
+			ext_common(out, m, p, utf8);
+		}
+		buf_appendc(out, ')');
+		return;
+	}
+	istring_write(out, p->type, utf8);
+	buf_appendc(out, ' ');
+	istring_write(out, p->subtype, utf8);
+	buf_appendc(out, ' ');
+	params(out, m, p->param_first, p->param_count, utf8);
+	buf_appendc(out, ' ');
+	nstr(out, p->id, utf8);
+	buf_appendc(out, ' ');
+	nstr(out, p->description, utf8);
+	buf_appendc(out, ' ');
+	istring_write(out, p->cte.p ? p->cte : STR_LIT("7bit"), utf8);
+	buf_printf(out, " %zu", p->body_len);
+	if (p->flags & MIME_PART_MESSAGE) {
+		const struct mime_part *c = &m->parts[p->first_child];
+		buf_appendc(out, ' ');
+		imap_envelope_write(out, mime_part_header(m, c), utf8);
+		buf_appendc(out, ' ');
+		part_write(out, m, p->first_child, extended, utf8);
+		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
+	} else if (str_eq_nocase(p->type, "text")) {
+		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
+	}
+	if (extended) {
+		buf_appendc(out, ' ');
+		nstr(out, p->md5, utf8);
+		buf_appendc(out, ' ');
+		ext_common(out, m, p, utf8);
+	}
+	buf_appendc(out, ')');
+}
+
+void imap_bodystructure_write(struct buf *out, const struct mime_message *m,
+			      uint32_t part, bool extended, bool utf8)
+{
+	if (part >= m->nparts) {
+		empty_text(out, extended);
+		return;
+	}
+	part_write(out, m, part, extended, utf8);
+}

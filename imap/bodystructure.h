@@ -1,0 +1,20 @@
+/* IMAP BODY and BODYSTRUCTURE (RFC 9051 section 7.5.2, formal syntax
+ * "body" in section 9) from a parsed message. Sizes are byte counts of
+ * the buffer the message was parsed from; line counts are LF counts of
+ * a body (a last line without LF is not counted, as in Dovecot). A
+ * multipart with no parts (no boundary, or no delimiter line) gets one
+ * empty text/plain part, as Dovecot does: the grammar needs one. */
+#ifndef POSTERN_IMAP_BODYSTRUCTURE_H
+#define POSTERN_IMAP_BODYSTRUCTURE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "mime/message.h"
+
+/* Appends the body structure of part (0: the whole message).
+ * extended: BODYSTRUCTURE (with extension data); else BODY. */
+void imap_bodystructure_write(struct buf *out, const struct mime_message *m,
+			      uint32_t part, bool extended, bool utf8);
+
+#endif
