@@ -8,10 +8,12 @@ static void nstr(struct buf *out, struct str s, bool utf8)
 	istring_write_nstring(out, s.p ? &s : NULL, utf8);
 }
 
+/* add_charset: a text part without a charset parameter gets the RFC
+ * 2045 section 5.2 default spelled out, as Dovecot does. */
 static void params(struct buf *out, const struct mime_message *m,
-		   uint32_t first, uint32_t count, bool utf8)
+		   uint32_t first, uint32_t count, bool add_charset, bool utf8)
 {
-	if (count == 0) {
+	if (count == 0 && !add_charset) {
 		buf_append(out, "NIL", 3);
 		return;
 	}
@@ -23,6 +25,9 @@ static void params(struct buf *out, const struct mime_message *m,
 		buf_appendc(out, ' ');
 		istring_write(out, m->params[first + i].value, utf8);
 	}
+	if (add_charset)
+		buf_appends(out, count ? " \"charset\" \"us-ascii\""
+				       : "\"charset\" \"us-ascii\"");
 	buf_appendc(out, ')');
 }
 
@@ -68,7 +73,8 @@ static void ext_common(struct buf *out, const struct mime_message *m,
 		buf_appendc(out, '(');
 		istring_write(out, p->disposition, utf8);
 		buf_appendc(out, ' ');
-		params(out, m, p->disp_param_first, p->disp_param_count, utf8);
+		params(out, m, p->disp_param_first, p->disp_param_count, false,
+		       utf8);
 		buf_append(out, ") ", 2);
 	} else {
 		buf_append(out, "NIL ", 4);
@@ -102,7 +108,8 @@ static void part_write(struct buf *out, const struct mime_message *m,
 		istring_write(out, p->subtype, utf8);
 		if (extended) {
 			buf_appendc(out, ' ');
-			params(out, m, p->param_first, p->param_count, utf8);
+			params(out, m, p->param_first, p->param_count, false,
+			       utf8);
 			buf_appendc(out, ' ');
 			ext_common(out, m, p, utf8);
 		}
@@ -113,7 +120,9 @@ static void part_write(struct buf *out, const struct mime_message *m,
 	buf_appendc(out, ' ');
 	istring_write(out, p->subtype, utf8);
 	buf_appendc(out, ' ');
-	params(out, m, p->param_first, p->param_count, utf8);
+	bool text = str_eq_nocase(p->type, "text");
+	params(out, m, p->param_first, p->param_count,
+	       text && !mime_part_param(m, p, "charset"), utf8);
 	buf_appendc(out, ' ');
 	nstr(out, p->id, utf8);
 	buf_appendc(out, ' ');
@@ -121,14 +130,18 @@ static void part_write(struct buf *out, const struct mime_message *m,
 	buf_appendc(out, ' ');
 	istring_write(out, p->cte.p ? p->cte : STR_LIT("7bit"), utf8);
 	buf_printf(out, " %zu", p->body_len);
-	if (p->flags & MIME_PART_MESSAGE) {
+	/* message/global is a message only in the IMAP4rev2 grammar; an
+	 * RFC 3501 client would read its envelope as extension data. */
+	bool as_message = (p->flags & MIME_PART_MESSAGE) &&
+			  (utf8 || str_eq_nocase(p->subtype, "rfc822"));
+	if (as_message) {
 		const struct mime_part *c = &m->parts[p->first_child];
 		buf_appendc(out, ' ');
 		imap_envelope_write(out, mime_part_header(m, c), utf8);
 		buf_appendc(out, ' ');
 		part_write(out, m, p->first_child, extended, utf8);
 		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
-	} else if (str_eq_nocase(p->type, "text")) {
+	} else if (text) {
 		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
 	}
 	if (extended) {

@@ -13,8 +13,11 @@
 #include "mime/message.h"
 
 /* Appends the body structure of part (0: the whole message).
- * extended: BODYSTRUCTURE (with extension data); else BODY. */
+ * extended: BODYSTRUCTURE (with extension data); else BODY. rev2: the
+ * client speaks IMAP4rev2 or enabled UTF8=ACCEPT: strings may carry
+ * UTF-8 quoted, and message/global gets envelope and body like
+ * message/rfc822 (RFC 9051 media-message; RFC 3501 has no GLOBAL). */
 void imap_bodystructure_write(struct buf *out, const struct mime_message *m,
-			      uint32_t part, bool extended, bool utf8);
+			      uint32_t part, bool extended, bool rev2);
 
 #endif

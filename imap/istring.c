@@ -19,8 +19,21 @@ bool istring_quotable(struct str s, bool utf8)
 void istring_write(struct buf *out, struct str s, bool utf8)
 {
 	if (!istring_quotable(s, utf8)) {
-		buf_printf(out, "{%zu}\r\n", s.len);
-		buf_append(out, s.p, s.len);
+		/* A literal may not hold NUL (RFC 9051 CHAR8); it becomes
+		 * U+FFFD as in Dovecot. */
+		size_t nuls = 0;
+		for (size_t i = 0; i < s.len; i++)
+			nuls += s.p[i] == '\0';
+		buf_printf(out, "{%zu}\r\n", s.len + 2 * nuls);
+		size_t run = 0;
+		for (size_t i = 0; nuls && i < s.len; i++) {
+			if (s.p[i] != '\0')
+				continue;
+			buf_append(out, s.p + run, i - run);
+			buf_append(out, "\xef\xbf\xbd", 3);
+			run = i + 1;
+		}
+		buf_append(out, s.p + run, s.len - run);
 		return;
 	}
 	buf_reserve(out, s.len + 2);

@@ -16,7 +16,9 @@
  * bytes unless utf8 (RFC 9051 QUOTED-CHAR / UTF8-2..4 after ENABLE
  * UTF8=ACCEPT), and at most ISTRING_QUOTED_MAX bytes. */
 bool istring_quotable(struct str s, bool utf8);
-/* A string: "quoted" (with \" and \\ escaped) or {n}\r\n<bytes>. */
+/* A string: "quoted" (with \" and \\ escaped) or {n}\r\n<bytes>, where
+ * a NUL byte is sent as U+FFFD (literals may not carry NUL; binary data
+ * goes out as literal8 by the caller, not through here). */
 void istring_write(struct buf *out, struct str s, bool utf8);
 /* An nstring: NIL when s is NULL, else istring_write. */
 void istring_write_nstring(struct buf *out, const struct str *s, bool utf8);

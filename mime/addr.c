@@ -264,7 +264,7 @@ static void one(struct parser *ps, bool *in_group)
 				ps->i++;
 				break;
 			}
-			if (phrase.len && phrase.data[phrase.len - 1] != '.')
+			if (phrase.len)
 				buf_appendc(&phrase, ' ');
 			{
 				size_t k = raw.len;

@@ -609,16 +609,27 @@ uint32_t mime_part_find(const struct mime_message *m, const uint32_t *path,
 	if (m->nparts == 0)
 		return MIME_NONE;
 	uint32_t cur = 0;
+	/* The last step was "part 1 of something that is not multipart":
+	 * then a further ".1" is not the part again (Dovecot alike). */
+	bool via_self = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct mime_part *p = &m->parts[cur];
+		uint32_t msg = MIME_NONE;
 		if (i == 0)
-			cur = in_message(m, cur, path[i]);
-		else if (p->flags & MIME_PART_MULTIPART)
-			cur = mime_part_child(m, cur, path[i]);
+			msg = cur;
 		else if (p->flags & MIME_PART_MESSAGE)
-			cur = in_message(m, p->first_child, path[i]);
-		else
+			msg = p->first_child;
+		if (msg != MIME_NONE) {
+			cur = in_message(m, msg, path[i]);
+			via_self = !(m->parts[msg].flags & MIME_PART_MULTIPART);
+		} else if (p->flags & MIME_PART_MULTIPART) {
+			cur = mime_part_child(m, cur, path[i]);
+			via_self = false;
+		} else if (path[i] == 1 && !via_self) {
+			via_self = true; /* x.1 of a leaf is the leaf */
+		} else {
 			cur = MIME_NONE;
+		}
 		if (cur == MIME_NONE)
 			return MIME_NONE;
 	}

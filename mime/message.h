@@ -99,7 +99,9 @@ uint32_t mime_part_child(const struct mime_message *m, uint32_t part,
  * (path = {2,1,3}, n = 3) to a part index; depth 0 is the root. A
  * non-multipart message's part 1 is its own body (the same index as
  * the message); inside a message/rfc822 part the numbers count the
- * parts of the embedded message. MIME_NONE if there is no such part. */
+ * parts of the embedded message; as in Dovecot, x.1 of a leaf part of
+ * a multipart is that part (but not x.1.1). MIME_NONE if there is no
+ * such part. */
 uint32_t mime_part_find(const struct mime_message *m, const uint32_t *path,
 			size_t n);
 
