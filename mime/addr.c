@@ -249,6 +249,7 @@ static void one(struct parser *ps, bool *in_group)
 			*in_group = true;
 			buf_free(&phrase);
 			buf_free(&raw);
+			buf_free(&dom);
 			return;
 		case '@':
 			ps->i++;

@@ -143,6 +143,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 void mime_utf8_sanitize(struct str in, struct buf *out)
 {
+	if (in.len == 0)
+		return; /* in.p may be NULL */
 	const unsigned char *p = (const unsigned char *)in.p;
 	size_t i = 0, run = 0;
 	buf_reserve(out, in.len);
@@ -265,6 +267,8 @@ static void append_plain(struct str plain, struct buf *out)
 
 void mime_header_decode(struct str in, struct buf *out)
 {
+	if (in.len == 0)
+		return; /* in.p may be NULL */
 	size_t i = 0, run = 0;
 	bool after_word = false; /* only whitespace since the last word */
 	/* Adjacent words in one charset are joined before conversion:
