@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "mime/decode.h"
+
 bool istring_quotable(struct str s, bool utf8)
 {
 	if (s.len > ISTRING_QUOTED_MAX)
@@ -13,7 +15,8 @@ bool istring_quotable(struct str s, bool utf8)
 		if (c >= 0x80 && !utf8)
 			return false;
 	}
-	return true;
+	/* RFC 9051 QUOTED-CHAR admits only well-formed UTF-8. */
+	return !utf8 || mime_utf8_valid(s);
 }
 
 void istring_write(struct buf *out, struct str s, bool utf8)

@@ -14,7 +14,8 @@
 
 /* True when s can go out as a quoted string: no NUL, CR or LF, no 8-bit
  * bytes unless utf8 (RFC 9051 QUOTED-CHAR / UTF8-2..4 after ENABLE
- * UTF8=ACCEPT), and at most ISTRING_QUOTED_MAX bytes. */
+ * UTF8=ACCEPT), and then only valid UTF-8; at most ISTRING_QUOTED_MAX
+ * bytes. */
 bool istring_quotable(struct str s, bool utf8);
 /* A string: "quoted" (with \" and \\ escaped) or {n}\r\n<bytes>, where
  * a NUL byte is sent as U+FFFD (literals may not carry NUL; binary data

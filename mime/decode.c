@@ -141,6 +141,15 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+bool mime_utf8_valid(struct str in)
+{
+	const unsigned char *p = (const unsigned char *)in.p;
+	for (size_t i = 0, k; i < in.len; i += k)
+		if ((k = utf8_seq(p + i, in.len - i)) == 0)
+			return false;
+	return true;
+}
+
 void mime_utf8_sanitize(struct str in, struct buf *out)
 {
 	if (in.len == 0)

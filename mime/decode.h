@@ -22,6 +22,8 @@ void mime_base64_decode(struct str in, struct buf *out);
  * U+FFFD. charset is not NUL-terminated; NULL or empty means
  * us-ascii. Returns false when the fallback was used. */
 bool mime_charset_to_utf8(struct str charset, struct str in, struct buf *out);
+/* True when in is valid UTF-8 (RFC 3629). */
+bool mime_utf8_valid(struct str in);
 /* Appends in with every invalid UTF-8 sequence replaced by U+FFFD. */
 void mime_utf8_sanitize(struct str in, struct buf *out);
 /* An unstructured header value (already unfolded or not: line ends are

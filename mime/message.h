@@ -44,7 +44,8 @@ enum {
 struct mime_part {
 	size_t hdr_off, hdr_len;   /* header incl. the blank line */
 	size_t body_off, body_len;
-	uint64_t body_lines;       /* LF count in the body; see below */
+	uint64_t body_lines;       /* LFs in the body: a last line without
+				    * one is not counted (Dovecot alike) */
 	struct str type, subtype;  /* as written, or the default */
 	uint32_t param_first, param_count;
 	struct str cte, id, description, md5, language, location;

@@ -25,6 +25,9 @@ UNIT_TEST(test_strings)
 	istring_write(&o, STR_LIT("\xc3\xa9"), true);
 	CHECK_EQ_STR(buf_cstr(&o), "\"\xc3\xa9\"");
 	buf_clear(&o);
+	istring_write(&o, STR_LIT("\xc3("), true); /* invalid UTF-8 */
+	CHECK_EQ_STR(buf_cstr(&o), "{2}\r\n\xc3(");
+	buf_clear(&o);
 	istring_write(&o, STR_LIT("a\0b"), true);
 	CHECK_EQ_MEM(o.data, o.len, "{5}\r\na\xef\xbf\xbd" "b", 10);
 	buf_clear(&o);
