@@ -134,6 +134,16 @@ int log_reset(struct mailbox *mb, char *err, size_t errsz);
 /* Applies one record to mb (replay and own commits share it). */
 void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state);
 
+/* flags.c: small helpers shared by the IMAP operations. */
+struct store_uid_list;
+void uid_list_push(struct store_uid_list *l, uint32_t uid);
+/* A sorted copy of uids without duplicates (heap). */
+uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
+
+/* append.c: a fresh Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>"
+ * (heap), and placing a file into cur/ with a new UID. */
+char *maildir_unique(void);
+
 /* keywords.c: dovecot-keywords ("<n> <name>" per line, n 0..25 = a..z). */
 int keywords_load(struct mailbox *mb, char *err, size_t errsz);
 /* Bits for the names, adding new names to the file (durably) under the
