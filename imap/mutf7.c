@@ -78,8 +78,10 @@ static int decode_run(const unsigned char *p, size_t n, struct buf *out)
 			hi = u;
 		} else if (u >= 0xdc00 && u <= 0xdfff) {
 			return -1; /* lone low surrogate */
-		} else if (u >= 0x20 && u <= 0x7e) {
-			return -1; /* printable ASCII must stand for itself */
+		} else if ((u >= 0x20 && u <= 0x7e) || u == 0) {
+			/* printable ASCII must stand for itself; NUL is
+			 * refused both ways (names are C strings on disk) */
+			return -1;
 		} else {
 			put_utf8(out, u);
 		}

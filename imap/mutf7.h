@@ -16,8 +16,8 @@
  * -1 (out unchanged) if in is not canonical modified UTF-7: a byte outside
  * 0x20..0x7e, an unterminated or empty "&...-" run other than "&-", a
  * base64 run that encodes printable ASCII, that follows another run
- * directly, has non-zero padding bits, an odd number of octets or an
- * unpaired surrogate. */
+ * directly, has non-zero padding bits, an odd number of octets, an
+ * unpaired surrogate, or encodes NUL. */
 int mutf7_to_utf8(struct str in, struct buf *out);
 
 /* Appends the modified UTF-7 form of a UTF-8 string to out. Returns 0, or

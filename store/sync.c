@@ -567,6 +567,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 			*msg_vec_push(&nm) = mb->msgs.v[e->rec];
 			continue;
 		}
+		/* Before place_entry: it replaces the name mn points into. */
+		uint32_t kw = keywords_of_info(e->mn.info);
 		if (!place_entry(mb, e, curfd, newfd)) {
 			if (e->rec >= 0)
 				mb->highestmodseq++;
@@ -579,7 +581,6 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 			continue;
 		}
 		struct store_msg *m = msg_vec_push(&nm);
-		uint32_t kw = keywords_of_info(e->mn.info);
 		if (e->rec >= 0) {
 			*m = mb->msgs.v[e->rec];
 			if (m->flags != e->mn.flags || m->keywords != kw)
