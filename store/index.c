@@ -310,8 +310,10 @@ int index_write(struct mailbox *mb, char *err, size_t errsz)
 	}
 	char *file = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
 	struct stat st;
-	mb->idx_ino = stat(file, &st) == 0 ? st.st_ino : 0;
-	mb->idx_size = mb->idx_ino ? (uint64_t)st.st_size : 0;
+	if (stat(file, &st) == 0)
+		mailbox_index_note(mb, &st);
+	else
+		mb->idx_ino = 0;
 	free(file);
 	return log_reset(mb, err, errsz);
 }

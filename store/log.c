@@ -157,8 +157,14 @@ bool log_replay(struct mailbox *mb)
 		return false;
 	}
 	uint64_t from = mb->log_off;
-	if (st.st_ino != mb->log_ino) {
-		unsigned char h[LOG_HDR];
+	unsigned char h[LOG_HDR];
+	/* The header is read every time: an inode number alone may be a
+	 * reused one. */
+	bool same = st.st_ino == mb->log_ino &&
+		    pread(fd, h, LOG_HDR, 0) == (ssize_t)LOG_HDR &&
+		    get_u64(h + 8) == mb->log_gen &&
+		    (uint64_t)st.st_size >= mb->log_off;
+	if (!same) {
 		mb->log_ino = st.st_ino;
 		if (pread(fd, h, LOG_HDR, 0) != (ssize_t)LOG_HDR ||
 		    memcmp(h, LOG_MAGIC, 8) != 0 ||

@@ -111,6 +111,22 @@ int mailbox_lock_sync(struct mailbox *mb, char *err, size_t errsz)
 	return lockfd;
 }
 
+bool mailbox_index_same(const struct mailbox *mb, const struct stat *st)
+{
+	return mb->idx_ino != 0 && st->st_ino == mb->idx_ino &&
+	       (uint64_t)st->st_size == mb->idx_size &&
+	       st->st_mtim.tv_sec == mb->idx_mtime.sec &&
+	       st->st_mtim.tv_nsec == mb->idx_mtime.nsec;
+}
+
+void mailbox_index_note(struct mailbox *mb, const struct stat *st)
+{
+	mb->idx_ino = st->st_ino;
+	mb->idx_size = (uint64_t)st->st_size;
+	mb->idx_mtime = (struct store_stamp){ (int64_t)st->st_mtim.tv_sec,
+					      (int64_t)st->st_mtim.tv_nsec };
+}
+
 struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
 {
 	size_t lo = 0, hi = mb->msgs.n;
@@ -185,7 +201,7 @@ bool mailbox_maybe_changed(const struct mailbox *mb)
 {
 	struct stat st;
 	char *f = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
-	bool ch = stat(f, &st) < 0 || st.st_ino != mb->idx_ino;
+	bool ch = stat(f, &st) < 0 || !mailbox_index_same(mb, &st);
 	free(f);
 	if (!ch) {
 		f = xasprintf("%s/" STORE_LOG_NAME, mb->path);

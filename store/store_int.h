@@ -80,6 +80,8 @@ struct mailbox {
 	uint64_t modseq_reserved; /* ceiling in postern-uidstate */
 	uint64_t log_gen;     /* generation of the index loaded */
 	ino_t idx_ino;        /* inode of that index (0: none loaded) */
+	struct store_stamp idx_mtime; /* with idx_size: inode numbers are
+	                                 reused, these tell files apart */
 	ino_t log_ino;        /* inode of the log replayed so far */
 	uint64_t log_off;     /* bytes of it replayed (header included) */
 	uint64_t idx_size;    /* size of the index file, for compaction */
@@ -96,6 +98,10 @@ struct mailbox {
 	struct strpool pool;  /* file names added since the index was read */
 	char *index_data;     /* the index file's bytes: names point here */
 };
+
+/* Is st the index file mb has loaded? */
+bool mailbox_index_same(const struct mailbox *mb, const struct stat *st);
+void mailbox_index_note(struct mailbox *mb, const struct stat *st);
 
 /* Resets a mailbox's contents (not its path) to empty. */
 void mailbox_clear(struct mailbox *mb);

@@ -644,7 +644,7 @@ static bool catch_up(struct mailbox *mb, struct msg_vec *old)
 	struct stat st;
 	bool have = stat(file, &st) == 0;
 	free(file);
-	if (have && mb->idx_ino != 0 && st.st_ino == mb->idx_ino) {
+	if (have && mailbox_index_same(mb, &st)) {
 		log_replay(mb);
 		return true;
 	}
@@ -656,8 +656,10 @@ static bool catch_up(struct mailbox *mb, struct msg_vec *old)
 			old->v[i].filename = NULL;
 	}
 	bool valid = index_read(mb);
-	mb->idx_ino = valid ? st.st_ino : 0;
-	mb->idx_size = valid ? (uint64_t)st.st_size : 0;
+	if (valid)
+		mailbox_index_note(mb, &st);
+	else
+		mb->idx_ino = 0;
 	mb->log_ino = 0;
 	mb->log_off = 0;
 	if (valid)
