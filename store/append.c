@@ -57,27 +57,78 @@ char *maildir_unique(void)
 	return s;
 }
 
-/* Every LF preceded by CR, every CR followed by LF, ends with CRLF. */
-static bool iov_clean(const struct iovec *iov, size_t n, uint64_t *total)
+/* The message: pieces in memory, or a file read from offset 0. */
+struct msg_src {
+	const struct iovec *iov;
+	size_t iovcnt;
+	int fd; /* >= 0: read from here instead */
+};
+
+#define SRC_CHUNK 65536
+
+/* Calls fn for each piece in order; returns 0 or an errno value. */
+static int src_each(const struct msg_src *s,
+		    int (*fn)(void *ctx, const char *p, size_t n), void *ctx)
 {
-	char prev = 0;
-	bool pending_cr = false, clean = true;
-	uint64_t t = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *p = iov[i].iov_base;
-		for (size_t k = 0; k < iov[i].iov_len; k++) {
-			char c = p[k];
-			if (pending_cr && c != '\n')
-				clean = false;
-			if (c == '\n' && prev != '\r')
-				clean = false;
-			pending_cr = c == '\r';
-			prev = c;
+	if (s->fd < 0) {
+		for (size_t i = 0; i < s->iovcnt; i++) {
+			int e = fn(ctx, s->iov[i].iov_base, s->iov[i].iov_len);
+			if (e)
+				return e;
 		}
-		t += iov[i].iov_len;
+		return 0;
 	}
-	*total = t;
-	return clean && !pending_cr && t >= 2 && prev == '\n';
+	char *buf = xmalloc(SRC_CHUNK);
+	off_t off = 0;
+	int e = 0;
+	for (;;) {
+		ssize_t r = pread(s->fd, buf, SRC_CHUNK, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		off += r;
+		if ((e = fn(ctx, buf, (size_t)r)) != 0)
+			break;
+	}
+	free(buf);
+	return e;
+}
+
+struct clean_scan {
+	char prev;
+	bool pending_cr, clean;
+	uint64_t total;
+};
+
+static int clean_piece(void *ctx, const char *p, size_t n)
+{
+	struct clean_scan *c = ctx;
+	for (size_t k = 0; k < n; k++) {
+		char ch = p[k];
+		if (c->pending_cr && ch != '\n')
+			c->clean = false;
+		if (ch == '\n' && c->prev != '\r')
+			c->clean = false;
+		c->pending_cr = ch == '\r';
+		c->prev = ch;
+	}
+	c->total += n;
+	return 0;
+}
+
+/* Every LF preceded by CR, every CR followed by LF, ends with CRLF. */
+static int src_clean(const struct msg_src *s, bool *clean, uint64_t *total)
+{
+	struct clean_scan c = { .clean = true };
+	int e = src_each(s, clean_piece, &c);
+	*total = c.total;
+	*clean = c.clean && !c.pending_cr && c.total >= 2 && c.prev == '\n';
+	return e;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -87,58 +138,64 @@ static int write_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return -1;
+			return errno;
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
+struct msg_writer {
+	int fd;
+	bool clean;
+	uint64_t fsize, pop3;
+	struct crlf_state cs;
+	struct buf out;
+	char *scratch;
+};
+
+static int write_piece(void *ctx, const char *p, size_t len)
+{
+	struct msg_writer *w = ctx;
+	if (w->clean) {
+		/* CRLF -> LF; the message is clean, so a CR is always the
+		 * first half of a CRLF. */
+		buf_clear(&w->out);
+		buf_reserve(&w->out, len);
+		for (size_t k = 0; k < len; k++)
+			if (p[k] != '\r')
+				w->out.data[w->out.len++] = p[k];
+		w->fsize += w->out.len;
+		return w->out.len ? write_all(w->fd, w->out.data, w->out.len)
+				  : 0;
+	}
+	w->fsize += len;
+	/* What POP3 will send: the CRLF-normalised form. */
+	for (size_t off = 0; off < len; off += SRC_CHUNK) {
+		size_t c = len - off < SRC_CHUNK ? len - off : SRC_CHUNK;
+		if (!w->scratch)
+			w->scratch = xmalloc(2 * SRC_CHUNK + 1);
+		w->pop3 += crlf_convert(&w->cs, p + off, c, w->scratch);
+	}
+	return write_all(w->fd, p, len);
+}
+
 /* Writes the message into a new file at tmp; fills the sizes. */
-static int write_msg(const char *tmp, const struct iovec *iov, size_t n,
-		     bool clean, int64_t internal_date, uint64_t *fsize,
-		     uint64_t *pop3, char *err, size_t errsz)
+static int write_msg(const char *tmp, const struct msg_src *src, bool clean,
+		     int64_t internal_date, uint64_t *fsize, uint64_t *pop3,
+		     char *err, size_t errsz)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return store_err(err, errsz, store_errno_code(errno),
 				 "open %s: %s", tmp, strerror(errno));
-	struct buf out = BUF_INIT;
-	struct crlf_state cs;
-	crlf_init(&cs, false);
-	uint64_t fs = 0, ps = 0;
-	int e = 0;
-	char *scratch = NULL;
-	for (size_t i = 0; i < n && !e; i++) {
-		const char *p = iov[i].iov_base;
-		size_t len = iov[i].iov_len;
-		if (clean) {
-			/* CRLF -> LF; the message is clean, so a CR is
-			 * always the first half of a CRLF. */
-			buf_clear(&out);
-			for (size_t k = 0; k < len; k++)
-				if (p[k] != '\r')
-					buf_appendc(&out, p[k]);
-			if (out.len && write_all(fd, out.data, out.len) < 0)
-				e = errno;
-			fs += out.len;
-		} else {
-			if (write_all(fd, p, len) < 0)
-				e = errno;
-			fs += len;
-			/* What POP3 will send: the CRLF-normalised form. */
-			for (size_t off = 0; off < len; off += 65536) {
-				size_t c = len - off < 65536 ? len - off : 65536;
-				if (!scratch)
-					scratch = xmalloc(2 * 65536 + 1);
-				ps += crlf_convert(&cs, p + off, c, scratch);
-			}
-		}
-	}
+	struct msg_writer w = { .fd = fd, .clean = clean };
+	crlf_init(&w.cs, false);
+	int e = src_each(src, write_piece, &w);
 	char fin[2];
-	ps += crlf_finish(&cs, fin);
-	free(scratch);
-	buf_free(&out);
+	w.pop3 += crlf_finish(&w.cs, fin);
+	free(w.scratch);
+	buf_free(&w.out);
 	struct timespec ts[2];
 	ts[0] = ts[1] = (struct timespec){ .tv_sec = (time_t)internal_date };
 	if (!e && (futimens(fd, ts) < 0 || fsync(fd) < 0))
@@ -150,10 +207,15 @@ static int write_msg(const char *tmp, const struct iovec *iov, size_t n,
 		return store_err(err, errsz, store_errno_code(e),
 				 "write %s: %s", tmp, strerror(e));
 	}
-	*fsize = fs;
-	*pop3 = ps;
+	*fsize = w.fsize;
+	*pop3 = w.pop3;
 	return 0;
 }
+
+static int append_src(const char *path, const struct msg_src *src,
+		      uint32_t flags, const struct str *keywords,
+		      size_t n_keywords, int64_t internal_date, uint32_t *uid,
+		      uint32_t *uidvalidity, char *err, size_t errsz);
 
 int store_mailbox_append(const char *path, const struct iovec *iov,
 			 size_t iovcnt, uint32_t flags,
@@ -161,17 +223,41 @@ int store_mailbox_append(const char *path, const struct iovec *iov,
 			 int64_t internal_date, uint32_t *uid,
 			 uint32_t *uidvalidity, char *err, size_t errsz)
 {
+	struct msg_src src = { .iov = iov, .iovcnt = iovcnt, .fd = -1 };
+	return append_src(path, &src, flags, keywords, n_keywords,
+			  internal_date, uid, uidvalidity, err, errsz);
+}
+
+int store_mailbox_append_fd(const char *path, int fd, uint32_t flags,
+			    const struct str *keywords, size_t n_keywords,
+			    int64_t internal_date, uint32_t *uid,
+			    uint32_t *uidvalidity, char *err, size_t errsz)
+{
+	struct msg_src src = { .fd = fd };
+	return append_src(path, &src, flags, keywords, n_keywords,
+			  internal_date, uid, uidvalidity, err, errsz);
+}
+
+static int append_src(const char *path, const struct msg_src *src,
+		      uint32_t flags, const struct str *keywords,
+		      size_t n_keywords, int64_t internal_date, uint32_t *uid,
+		      uint32_t *uidvalidity, char *err, size_t errsz)
+{
 	if (flags & ~STORE_F_ALL)
 		return store_err(err, errsz, STORE_EINVAL, "unknown flags");
-	uint64_t total, fsize = 0, pop3 = 0;
-	bool clean = iov_clean(iov, iovcnt, &total);
+	uint64_t total = 0, fsize = 0, pop3 = 0;
+	bool clean = false;
+	int e = src_clean(src, &clean, &total);
+	if (e)
+		return store_err(err, errsz, STORE_ETEMP, "read: %s",
+				 strerror(e));
 	char *base = maildir_unique();
 	char *tmp = xasprintf("%s/tmp/%s", path, base);
 	char *name = NULL, *dst = NULL, *cdir = xasprintf("%s/cur", path);
 	struct mailbox mb = { .path = (char *)path };
 	int lockfd = -1;
-	int rc = write_msg(tmp, iov, iovcnt, clean, internal_date, &fsize,
-			   &pop3, err, errsz);
+	int rc = write_msg(tmp, src, clean, internal_date, &fsize, &pop3, err,
+			   errsz);
 	if (rc < 0)
 		goto out;
 	if (clean)
@@ -205,7 +291,7 @@ int store_mailbox_append(const char *path, const struct iovec *iov,
 	if (link(tmp, dst) < 0 &&
 	    !((errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) &&
 	      rename(tmp, dst) == 0)) {
-		int e = errno;
+		e = errno;
 		rc = store_err(err, errsz, store_errno_code(e), "link %s: %s",
 			       dst, strerror(e));
 		goto out;

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -116,6 +118,57 @@ static int link_msg(int srcfd, const char *name, int dstfd, const char *dst)
 	return rc;
 }
 
+/* When the file system refuses a hard link (another mount, a link
+ * count limit): a real copy through the destination's tmp/, keeping the
+ * file's mtime (the internal date). */
+static int copy_bytes(int srcfd, const char *name, const char *dst_path,
+		      int dstfd, const char *dst)
+{
+	int in = openat(srcfd, name, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	char *base = maildir_unique();
+	char *tmp = xasprintf("%s/tmp/%s", dst_path, base);
+	free(base);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int e = out < 0 ? errno : 0;
+	char *buf = xmalloc(65536);
+	while (!e) {
+		ssize_t r = read(in, buf, 65536);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = r < 0 ? errno : 0;
+			break;
+		}
+		for (ssize_t done = 0; !e && done < r;) {
+			ssize_t w = write(out, buf + done, (size_t)(r - done));
+			if (w < 0 && errno != EINTR)
+				e = errno;
+			else if (w > 0)
+				done += w;
+		}
+	}
+	free(buf);
+	struct stat st;
+	if (!e && fstat(in, &st) == 0) {
+		struct timespec ts[2] = { st.st_mtim, st.st_mtim };
+		(void)futimens(out, ts);
+	}
+	if (!e && fsync(out) < 0)
+		e = errno;
+	if (out >= 0 && close(out) < 0 && !e)
+		e = errno;
+	close(in);
+	if (!e && renameat(AT_FDCWD, tmp, dstfd, dst) < 0)
+		e = errno;
+	if (e)
+		unlink(tmp);
+	free(tmp);
+	errno = e;
+	return e ? -1 : 0;
+}
+
 struct copy_item {
 	struct store_msg m;  /* source record (filename owned) */
 	char *kwnames[STORE_KEYWORDS_MAX];
@@ -206,7 +259,11 @@ int store_mailbox_copy(struct mailbox *mb, const uint32_t *uids,
 		free(base);
 		c->dst_name = xstrdup(buf_cstr(&nb));
 		buf_free(&nb);
-		if (link_msg(sfd, c->m.filename, dfd, c->dst_name) < 0) {
+		if (link_msg(sfd, c->m.filename, dfd, c->dst_name) < 0 &&
+		    !((errno == EXDEV || errno == EPERM || errno == EMLINK ||
+		       errno == EOPNOTSUPP || errno == ENOSYS) &&
+		      copy_bytes(sfd, c->m.filename, dst_path, dfd,
+				 c->dst_name) == 0)) {
 			int e = errno;
 			rc = store_err(err, errsz,
 				       e == ENOENT ? STORE_ENOENT

@@ -194,13 +194,21 @@ int store_mailbox_set_flags(struct mailbox *mb,
  * CRLF) is stored LF-form like deliveries; anything else (bare LF, bare
  * CR, no final CRLF, empty) is stored verbatim, named with W= equal to
  * S=, and store_msg_read_wire returns it unchanged. \Recent does not
- * exist here (IMAP4rev2). */
+ * exist here (IMAP4rev2). STORE_ENOENT: no such mailbox (IMAP's
+ * [TRYCREATE]). */
 struct iovec;
 int store_mailbox_append(const char *path, const struct iovec *iov,
 			 size_t iovcnt, uint32_t flags,
 			 const struct str *keywords, size_t n_keywords,
 			 int64_t internal_date, uint32_t *uid,
 			 uint32_t *uidvalidity, char *err, size_t errsz);
+/* The same for a message the caller spooled to a file (a large literal):
+ * fd is read from offset 0 to its end with pread (its offset is left
+ * alone); the caller keeps and closes it. */
+int store_mailbox_append_fd(const char *path, int fd, uint32_t flags,
+			    const struct str *keywords, size_t n_keywords,
+			    int64_t internal_date, uint32_t *uid,
+			    uint32_t *uidvalidity, char *err, size_t errsz);
 
 /* IMAP EXPUNGE / UID EXPUNGE / CLOSE: removes the messages with the
  * given UIDs (all messages if uids is NULL) that have \Deleted at the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -394,6 +395,123 @@ UNIT_TEST(test_copy_move)
 	store_mailbox_close(&mb);
 }
 
+UNIT_TEST(test_append_fd)
+{
+	const char *md = new_maildir();
+	char tmpf[] = "/tmp/postern-test-append-XXXXXX";
+	int fd = mkstemp(tmpf);
+	CHECK(fd >= 0);
+	unlink(tmpf);
+	/* Large, with bare LFs spread over several read chunks. */
+	struct buf msg = BUF_INIT;
+	for (int i = 0; i < 20000; i++)
+		buf_appends(&msg, i % 1000 == 7 ? "bare line\n" : "a line\r\n");
+	CHECK(write(fd, msg.data, msg.len) == (ssize_t)msg.len);
+	uint32_t uid = 0, uv = 0;
+	CHECK_EQ_INT(store_mailbox_append_fd(md, fd, STORE_F_DRAFT, NULL, 0,
+					     1600000000, &uid, &uv, errbuf,
+					     sizeof errbuf), 0);
+	close(fd);
+	struct mailbox *mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_count(mb), 1);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->uid, uid);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->size, msg.len);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->pop3_size, msg.len + 20);
+	struct buf out = BUF_INIT;
+	CHECK_EQ_INT(store_msg_read_wire(mb, 0, &out, errbuf, sizeof errbuf), 0);
+	CHECK_EQ_MEM(out.data, out.len, msg.data, msg.len);
+	/* Streaming in small pieces gives the same octets. */
+	struct store_wire_reader *r;
+	struct buf pieces = BUF_INIT;
+	CHECK_EQ_INT(store_wire_open(mb, 0, &r, errbuf, sizeof errbuf), 0);
+	int rc;
+	while ((rc = store_wire_read(r, &pieces, 100, errbuf, sizeof errbuf)) > 0)
+		;
+	CHECK_EQ_INT(rc, 0);
+	store_wire_close(&r);
+	CHECK_EQ_MEM(pieces.data, pieces.len, msg.data, msg.len);
+	buf_free(&pieces);
+	buf_free(&out);
+	buf_free(&msg);
+	store_mailbox_close(&mb);
+	/* No such mailbox: ENOENT (IMAP's TRYCREATE). */
+	char nope[400];
+	snprintf(nope, sizeof nope, "%s/.Nope", md);
+	struct iovec iov = { "x\r\n", 3 };
+	CHECK_EQ_INT(store_mailbox_append(nope, &iov, 1, 0, NULL, 0, 1, &uid,
+					  &uv, errbuf, sizeof errbuf),
+		     STORE_ENOENT);
+}
+
+/* Two processes change flags at once; a third handle follows through
+ * the log and through compactions (index rewrites). */
+UNIT_TEST(test_concurrent_and_compaction)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 20);
+	struct mailbox *watch = open_mb(md);
+	enum { ROUNDS = 800 };
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			struct mailbox *mb = open_mb(md);
+			for (int r = 0; r < ROUNDS; r++) {
+				uint32_t uid = (uint32_t)(1 + k * 10 + r % 10);
+				if (set_flags(mb, uid,
+					      (r / 10) % 2 ? STORE_FLAGS_REMOVE
+							   : STORE_FLAGS_ADD,
+					      k ? STORE_F_FLAGGED
+						: STORE_F_SEEN, NULL) != 0)
+					_exit(1);
+			}
+			store_mailbox_close(&mb);
+			_exit(0);
+		}
+	}
+	/* Refresh while they work: every report is consistent. */
+	uint64_t last = store_mailbox_highestmodseq(watch);
+	for (int i = 0; i < 50; i++) {
+		struct store_changes ch;
+		CHECK_EQ_INT(store_mailbox_refresh(watch, &ch, errbuf,
+						   sizeof errbuf), 0);
+		CHECK(store_mailbox_highestmodseq(watch) >= last);
+		last = store_mailbox_highestmodseq(watch);
+		CHECK_EQ_INT(ch.expunged.n + ch.n_new, 0);
+		store_changes_free(&ch);
+		usleep(2000);
+	}
+	for (int k = 0; k < 2; k++) {
+		int st;
+		waitpid(kids[k], &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	struct store_changes ch;
+	CHECK_EQ_INT(store_mailbox_refresh(watch, &ch, errbuf, sizeof errbuf),
+		     0);
+	store_changes_free(&ch);
+	/* Each did an even number of add/remove pairs: flags are back. */
+	struct mailbox *fresh = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_count(watch), 20);
+	CHECK_EQ_INT(store_mailbox_highestmodseq(fresh),
+		     store_mailbox_highestmodseq(watch));
+	for (size_t i = 0; i < 20; i++) {
+		CHECK_EQ_INT(store_mailbox_msg(watch, i)->flags, 0);
+		CHECK_EQ_INT(store_mailbox_msg(watch, i)->modseq,
+			     store_mailbox_msg(fresh, i)->modseq);
+	}
+	/* 1600 changes, one MODSEQ each. */
+	CHECK(store_mailbox_highestmodseq(fresh) >= 2 * ROUNDS);
+	/* The log was folded into the index at least once. */
+	char f[400];
+	struct stat st;
+	snprintf(f, sizeof f, "%s/postern-log", md);
+	CHECK_EQ_INT(stat(f, &st), 0);
+	CHECK(st.st_size < 2 * ROUNDS * 150);
+	store_mailbox_close(&fresh);
+	store_mailbox_close(&watch);
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -483,4 +601,5 @@ UNIT_TEST(test_cleanup)
 
 UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_append_byte_exact, test_expunge_and_refresh, test_copy_move,
+	  test_append_fd, test_concurrent_and_compaction,
 	  test_store_100k_bench, test_cleanup)
