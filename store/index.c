@@ -16,8 +16,9 @@
  *   count records, ascending UID (64 bytes + name), see rec_put()
  *   u32 crc32 (zlib) of everything before it.
  * Anything that does not check out makes the index invalid, and the
- * caller rebuilds it from the file names. Version 1 indexes (no
- * keywords) are rebuilt the same way; UIDs survive (U= in the names).
+ * caller rebuilds it from the file names. Version 1 indexes (72-byte
+ * header, 52-byte records: no keyword bits, no POP3 size) are read too,
+ * and written back as version 2 at the next index write.
  *
  * postern-uidstate: "<uidvalidity> <uidnext> <modseq>\n". modseq is a
  * ceiling: no MODSEQ above it was ever recorded, so an index rebuilt after
@@ -41,6 +42,8 @@
 #define IDX_MAGIC "PSTNIDX"
 #define IDX_VERSION 2u
 #define IDX_HDR 80u
+#define IDX_HDR_V1 72u
+#define IDX_REC_V1 52u
 #define IDX_NAME_MAX 255u
 
 void put_u16(unsigned char *p, uint16_t v)
@@ -97,6 +100,9 @@ static bool invalid(const char *path, const char *why)
 	return false;
 }
 
+static size_t rec_get_v1(const unsigned char *r, size_t avail,
+			 struct store_msg *m, uint8_t *state);
+
 bool index_read(struct mailbox *mb)
 {
 	char *file = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
@@ -113,13 +119,23 @@ bool index_read(struct mailbox *mb)
 	const unsigned char *p = (const unsigned char *)data;
 	bool ok = false;
 	const char *why = "truncated";
-	if (len < IDX_HDR + 4)
+	if (len < IDX_HDR_V1 + 4)
 		goto out;
 	why = "bad checksum";
 	if (crc_of(p, len - 4) != get_u32(p + len - 4))
 		goto out;
 	why = "bad magic or version";
-	if (memcmp(p, IDX_MAGIC, 8) != 0 || get_u32(p + 8) != IDX_VERSION)
+	uint32_t version = get_u32(p + 8);
+	if (memcmp(p, IDX_MAGIC, 8) != 0 ||
+	    (version != IDX_VERSION && version != 1))
+		goto out;
+	/* Version 1 (POP3 only) is read once and written as version 2, so
+	 * an upgrade keeps POP3's hidden and first-retrieval marks, which
+	 * only the index holds. */
+	size_t hdr = version == 1 ? IDX_HDR_V1 : IDX_HDR;
+	size_t recsz = version == 1 ? IDX_REC_V1 : STORE_REC_SIZE;
+	why = "truncated";
+	if (len < hdr + 4)
 		goto out;
 	mb->uidvalidity = get_u32(p + 12);
 	mb->uidnext = get_u32(p + 16);
@@ -129,14 +145,14 @@ bool index_read(struct mailbox *mb)
 	mb->cur_stamp.nsec = (int64_t)get_u64(p + 48);
 	mb->new_stamp.sec = (int64_t)get_u64(p + 56);
 	mb->new_stamp.nsec = (int64_t)get_u64(p + 64);
-	mb->log_gen = get_u64(p + 72);
+	mb->log_gen = version == 1 ? 0 : get_u64(p + 72);
 	why = "bad header";
 	if (mb->uidvalidity == 0 || mb->uidnext == 0)
 		goto out;
 
-	size_t off = IDX_HDR, end = len - 4;
+	size_t off = hdr, end = len - 4;
 	why = "bad count";
-	if (count > (end - off) / (STORE_REC_SIZE + 2))
+	if (count > (end - off) / (recsz + 2))
 		goto out;
 	msg_vec_reserve(&mb->msgs, count);
 	uint32_t prev_uid = 0;
@@ -144,7 +160,9 @@ bool index_read(struct mailbox *mb)
 	for (uint32_t i = 0; i < count; i++) {
 		struct store_msg m;
 		uint8_t state;
-		size_t used = rec_get(p + off, end - off, &m, &state);
+		size_t used = version == 1
+				      ? rec_get_v1(p + off, end - off, &m, &state)
+				      : rec_get(p + off, end - off, &m, &state);
 		if (used == 0 || m.uid <= prev_uid || m.uid >= mb->uidnext ||
 		    state > 1)
 			goto out;
@@ -164,6 +182,38 @@ out:
 	}
 	mb->index_data = data;
 	return true;
+}
+
+/* Version 1 records: the first 52 bytes of rec_put's layout (no keyword
+ * bits, no POP3 size), then the name. Keywords come from the name's
+ * letters; POP3 size was the wire size then (no verbatim appends). */
+static size_t rec_get_v1(const unsigned char *r, size_t avail,
+			 struct store_msg *m, uint8_t *state)
+{
+	if (avail < IDX_REC_V1)
+		return 0;
+	size_t nlen = get_u16(r + 50);
+	*state = r[49];
+	if (*state > 1 || r[48] > 1 || nlen == 0 || nlen > IDX_NAME_MAX ||
+	    avail - IDX_REC_V1 < nlen + 1)
+		return 0;
+	const char *name = (const char *)r + IDX_REC_V1;
+	if (memchr(name, '/', nlen) || strlen(name) != nlen)
+		return 0;
+	memset(m, 0, sizeof *m);
+	m->uid = get_u32(r);
+	m->flags = get_u32(r + 4);
+	m->size = m->pop3_size = get_u64(r + 8);
+	m->file_size = get_u64(r + 16);
+	m->internal_date = (int64_t)get_u64(r + 24);
+	m->modseq = get_u64(r + 32);
+	m->pop3_first_retr = (int64_t)get_u64(r + 40);
+	m->pop3_hidden = r[48] != 0;
+	m->filename = (char *)name;
+	struct mname mn;
+	mname_parse(name, &mn);
+	m->keywords = keywords_of_info(mn.info);
+	return m->uid ? IDX_REC_V1 + nlen + 1 : 0;
 }
 
 static void put_stamp(unsigned char *p, struct store_stamp s)

@@ -250,6 +250,10 @@ int store_mailbox_copy(struct mailbox *mb, const uint32_t *uids,
  *     store_mailbox_count(mb) - n_new is where they start.
  *   uidvalidity_changed: the index was rebuilt with a new UIDVALIDITY:
  *     the view is replaced wholesale; an IMAP session must end.
+ * Between reports, other calls on mb may append new messages at the end
+ * of the view (never reorder or remove): a session addresses only the
+ * messages it has announced. STORE_ENOENT: the mailbox was deleted or
+ * renamed (an IMAP session should end its selection).
  * The caller frees the lists with store_changes_free. */
 struct store_changes {
 	struct store_uid_list expunged;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "store/store.h"
@@ -512,6 +513,68 @@ UNIT_TEST(test_concurrent_and_compaction)
 	store_mailbox_close(&watch);
 }
 
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* An index as version 1 (POP3-only postern) wrote it survives the
+ * upgrade with its POP3 marks. */
+UNIT_TEST(test_index_v1_upgrade)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 2);
+	struct mailbox *mb = open_mb(md);
+	struct buf b = BUF_INIT;
+	unsigned char h[72] = { 0 };
+	memcpy(h, "PSTNIDX", 8);
+	put_le(h + 8, 1, 4);
+	put_le(h + 12, store_mailbox_uidvalidity(mb), 4);
+	put_le(h + 16, store_mailbox_uidnext(mb), 4);
+	put_le(h + 20, 2, 4);
+	put_le(h + 32, 7, 8);
+	buf_append(&b, h, sizeof h);
+	for (size_t i = 0; i < 2; i++) {
+		const struct store_msg *m = store_mailbox_msg(mb, i);
+		unsigned char r[52] = { 0 };
+		put_le(r, m->uid, 4);
+		put_le(r + 8, m->size, 8);
+		put_le(r + 16, m->file_size, 8);
+		put_le(r + 24, (uint64_t)m->internal_date, 8);
+		put_le(r + 32, 3, 8);
+		put_le(r + 40, i == 0 ? 1700000123 : 0, 8);
+		r[48] = i == 1; /* hidden from POP3 */
+		put_le(r + 50, strlen(m->filename), 2);
+		buf_append(&b, r, sizeof r);
+		buf_append(&b, m->filename, strlen(m->filename) + 1);
+	}
+	unsigned char c[4];
+	put_le(c, crc32(0, (const unsigned char *)b.data, (unsigned)b.len), 4);
+	buf_append(&b, c, 4);
+	store_mailbox_close(&mb);
+	char f[400];
+	snprintf(f, sizeof f, "%s/postern-index", md);
+	int fd = open(f, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len);
+	close(fd);
+	snprintf(f, sizeof f, "%s/postern-log", md);
+	unlink(f);
+	buf_free(&b);
+	mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_count(mb), 2);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->pop3_first_retr, 1700000123);
+	CHECK(store_mailbox_msg(mb, 1)->pop3_hidden);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 1)->pop3_size,
+		     store_mailbox_msg(mb, 1)->size);
+	CHECK_EQ_INT(set_flags(mb, 1, STORE_FLAGS_ADD, STORE_F_SEEN, NULL), 0);
+	store_mailbox_close(&mb);
+	mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_msg(mb, 0)->flags, STORE_F_SEEN);
+	CHECK(store_mailbox_msg(mb, 1)->pop3_hidden);
+	store_mailbox_close(&mb);
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -602,4 +665,5 @@ UNIT_TEST(test_cleanup)
 UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_append_byte_exact, test_expunge_and_refresh, test_copy_move,
 	  test_append_fd, test_concurrent_and_compaction,
+	  test_index_v1_upgrade,
 	  test_store_100k_bench, test_cleanup)
