@@ -150,6 +150,28 @@ uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
  * (heap), and placing a file into cur/ with a new UID. */
 char *maildir_unique(void);
 
+/* subscriptions.c: sorted sets of names (INBOX first, then octets) and
+ * the subscriptions file. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+void names_add(struct names *ns, const char *s, size_t len);
+void names_sort_uniq(struct names *ns);
+bool names_has(const struct names *ns, const char *s);
+void names_free(struct names *ns);
+/* Reads the subscribed names (canonical, sorted); a missing file is an
+ * empty set. */
+int subs_read(const char *maildir, struct names *ns);
+int subs_write(const char *maildir, const struct names *ns, char *err,
+	       size_t errsz);
+/* The caller holds the root's index lock. */
+int subs_set_locked(const char *maildir, const char *canon, bool on,
+		    char *err, size_t errsz);
+/* Subscriptions of from and its children now name to. */
+int subs_rename(const char *maildir, const char *from, const char *to,
+		char *err, size_t errsz);
+
 /* keywords.c: dovecot-keywords ("<n> <name>" per line, n 0..25 = a..z). */
 int keywords_load(struct mailbox *mb, char *err, size_t errsz);
 /* Bits for the names, adding new names to the file (durably) under the
