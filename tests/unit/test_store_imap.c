@@ -513,6 +513,38 @@ UNIT_TEST(test_concurrent_and_compaction)
 	store_mailbox_close(&watch);
 }
 
+/* A new UIDVALIDITY under an open session: the view is replaced. */
+UNIT_TEST(test_uidvalidity_change)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 2);
+	struct mailbox *mb = open_mb(md);
+	CHECK_EQ_INT(set_flags(mb, 1, STORE_FLAGS_ADD, STORE_F_DELETED, NULL),
+		     0);
+	struct store_uid_list ex;
+	CHECK_EQ_INT(store_mailbox_expunge(mb, NULL, 0, &ex, errbuf,
+					   sizeof errbuf), 0);
+	CHECK_EQ_INT(ex.n, 1);
+	store_uid_list_free(&ex);
+	char f[400];
+	snprintf(f, sizeof f, "%s/postern-uidstate", md);
+	int fd = open(f, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, "12345 100 0\n", 12) == 12);
+	close(fd);
+	struct store_changes ch;
+	CHECK_EQ_INT(store_mailbox_refresh(mb, &ch, errbuf, sizeof errbuf), 0);
+	CHECK(ch.uidvalidity_changed);
+	CHECK_EQ_INT(ch.n_new, 1);
+	store_changes_free(&ch);
+	CHECK_EQ_INT(store_mailbox_uidvalidity(mb), 12345);
+	CHECK_EQ_INT(store_mailbox_count(mb), 1);
+	CHECK(!store_mailbox_msg(mb, 0)->expunged);
+	CHECK_EQ_INT(store_mailbox_refresh(mb, &ch, errbuf, sizeof errbuf), 0);
+	CHECK(!ch.uidvalidity_changed);
+	store_changes_free(&ch);
+	store_mailbox_close(&mb);
+}
+
 static void put_le(unsigned char *p, uint64_t v, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -665,5 +697,5 @@ UNIT_TEST(test_cleanup)
 UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_append_byte_exact, test_expunge_and_refresh, test_copy_move,
 	  test_append_fd, test_concurrent_and_compaction,
-	  test_index_v1_upgrade,
+	  test_index_v1_upgrade, test_uidvalidity_change,
 	  test_store_100k_bench, test_cleanup)
