@@ -183,7 +183,8 @@ static void pop3_cmd_list(struct pop3_session *s, struct str *argv, int argc)
 	size_t i;
 	if (!pop3_msg_arg(s, argv[0], &i))
 		return;
-	conn_printf(s->c, "+OK %zu %" PRIu64 "\r\n", i + 1, pop3_msg(s, i)->size);
+	conn_printf(s->c, "+OK %zu %" PRIu64 "\r\n", i + 1,
+		    pop3_msg(s, i)->pop3_size);
 }
 
 static void pop3_cmd_uidl(struct pop3_session *s, struct str *argv, int argc)
@@ -207,7 +208,7 @@ static void pop3_cmd_dele(struct pop3_session *s, struct str *argv, int argc)
 		return;
 	s->marks[i] |= POP3_M_DELETED;
 	s->n_deleted++;
-	s->deleted_size += pop3_msg(s, i)->size;
+	s->deleted_size += pop3_msg(s, i)->pop3_size;
 	s->n_dele++;
 	conn_printf(s->c, "+OK message %zu deleted\r\n", i + 1);
 }

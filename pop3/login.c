@@ -139,7 +139,7 @@ static void login_work(void *arg)
 					   sizeof *expired, cmp_u32)))
 			continue;
 		j->idx[j->n++] = (uint32_t)i;
-		j->total += m->size;
+		j->total += m->pop3_size;
 	}
 	free(expired);
 	j->result = LOGIN_OK;

@@ -104,7 +104,7 @@ static void start_msg(struct pop3_session *s, size_t i, bool top,
 		conn_writes(s->c, "+OK\r\n");
 	} else {
 		conn_printf(s->c, "+OK %" PRIu64 " octets\r\n",
-			    pop3_msg(s, i)->size);
+			    pop3_msg(s, i)->pop3_size);
 	}
 	pop3_set_wait(s, POP3_WAIT_STREAM);
 	reader_next(s, rd);
@@ -158,7 +158,8 @@ static enum pump_result pump_list(struct pop3_session *s)
 			continue;
 		const struct store_msg *m = pop3_msg(s, i);
 		if (st->kind == POP3_STREAM_LIST)
-			conn_printf(s->c, "%zu %" PRIu64 "\r\n", i + 1, m->size);
+			conn_printf(s->c, "%zu %" PRIu64 "\r\n", i + 1,
+				    m->pop3_size);
 		else
 			conn_printf(s->c, "%zu %s\r\n", i + 1,
 				    pop3_uidl(s, i, uidl));

@@ -82,11 +82,153 @@ static int lock_and_sync(struct mailbox *mb, int *lockfd, bool *dirty,
 	if (*lockfd < 0)
 		return *lockfd;
 	int rc = mailbox_sync_locked(mb, dirty, err, errsz);
+	if (rc == 0)
+		rc = keywords_load(mb, err, errsz);
 	if (rc < 0) {
 		close(*lockfd);
 		*lockfd = -1;
 	}
 	return rc;
+}
+
+int mailbox_lock_sync(struct mailbox *mb, char *err, size_t errsz)
+{
+	int lockfd;
+	bool dirty;
+	int rc = lock_and_sync(mb, &lockfd, &dirty, err, errsz);
+	if (rc < 0)
+		return rc;
+	if (dirty) {
+		char werr[256];
+		/* The index is a cache: failing to write it (disk full) must
+		 * not keep a user from reading and deleting mail. */
+		if (index_write(mb, werr, sizeof werr) < 0) {
+			char esc[LOG_ESC_MAX];
+			log_kv(LOG_WARN, "event=index_write_failed detail=%s",
+			       log_esc(esc, sizeof esc, werr, strlen(werr)));
+		}
+	}
+	return lockfd;
+}
+
+bool mailbox_index_same(const struct mailbox *mb, const struct stat *st)
+{
+	return mb->idx_ino != 0 && st->st_ino == mb->idx_ino &&
+	       (uint64_t)st->st_size == mb->idx_size &&
+	       st->st_mtim.tv_sec == mb->idx_mtime.sec &&
+	       st->st_mtim.tv_nsec == mb->idx_mtime.nsec;
+}
+
+void mailbox_index_note(struct mailbox *mb, const struct stat *st)
+{
+	mb->idx_ino = st->st_ino;
+	mb->idx_size = (uint64_t)st->st_size;
+	mb->idx_mtime = (struct store_stamp){ (int64_t)st->st_mtim.tv_sec,
+					      (int64_t)st->st_mtim.tv_nsec };
+}
+
+struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->msgs.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mb->msgs.v[mid].uid == uid)
+			return &mb->msgs.v[mid];
+		if (mb->msgs.v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int mailbox_commit(struct mailbox *mb, const struct log_rec *recs, size_t n,
+		   char *err, size_t errsz)
+{
+	int rc = modseq_reserve(mb, err, errsz);
+	if (rc < 0)
+		return rc;
+	/* Copy first: recs may point into mb->msgs, which log_apply may
+	 * grow (and so move). */
+	struct store_msg *copy = xmalloc((n + 1) * sizeof *copy);
+	for (size_t i = 0; i < n; i++)
+		copy[i] = *recs[i].m;
+	for (size_t i = 0; i < n; i++)
+		log_apply(mb, &copy[i], recs[i].state);
+	free(copy);
+	uint64_t limit = mb->idx_size / 4;
+	if (limit < STORE_LOG_COMPACT_MIN)
+		limit = STORE_LOG_COMPACT_MIN;
+	if (mb->log_off > limit)
+		return index_write(mb, err, errsz);
+	rc = log_append(mb, recs, n, err, errsz);
+	if (rc < 0) {
+		/* mb already shows the change: make the disk agree, or
+		 * make the next sync reload it from disk. */
+		char e2[256];
+		if (index_write(mb, e2, sizeof e2) == 0)
+			return 0;
+		mb->idx_ino = 0;
+	}
+	return rc;
+}
+
+void mailbox_restamp_cur(struct mailbox *mb)
+{
+	if (mb->cur_stamp.sec == 0 && mb->cur_stamp.nsec == 0)
+		return; /* untrusted already: the next sync scans */
+	char *cdir = xasprintf("%s/cur", mb->path);
+	struct stat st;
+	if (stat(cdir, &st) == 0)
+		mb->cur_stamp = (struct store_stamp){ (int64_t)st.st_mtim.tv_sec,
+						      (int64_t)st.st_mtim.tv_nsec };
+	else
+		mb->cur_stamp = (struct store_stamp){ 0, 0 };
+	free(cdir);
+}
+
+static bool stamp_differs(struct store_stamp s, const char *dir)
+{
+	struct stat st;
+	if (s.sec == 0 && s.nsec == 0)
+		return true;
+	if (stat(dir, &st) < 0)
+		return true;
+	return st.st_mtim.tv_sec != s.sec || st.st_mtim.tv_nsec != s.nsec;
+}
+
+bool mailbox_maybe_changed(const struct mailbox *mb)
+{
+	struct stat st;
+	char *f = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
+	bool ch = stat(f, &st) < 0 || !mailbox_index_same(mb, &st);
+	free(f);
+	if (!ch) {
+		f = xasprintf("%s/" STORE_LOG_NAME, mb->path);
+		ch = stat(f, &st) < 0 ? mb->log_ino != 0
+				      : (st.st_ino != mb->log_ino ||
+					 (uint64_t)st.st_size != mb->log_off);
+		free(f);
+	}
+	if (!ch) {
+		f = xasprintf("%s/cur", mb->path);
+		ch = stamp_differs(mb->cur_stamp, f);
+		free(f);
+	}
+	if (!ch) {
+		f = xasprintf("%s/new", mb->path);
+		ch = stamp_differs(mb->new_stamp, f);
+		free(f);
+	}
+	if (!ch) {
+		f = xasprintf("%s/" STORE_KEYWORDS_NAME, mb->path);
+		if (stat(f, &st) == 0)
+			ch = st.st_ino != mb->kw.ino ||
+			     st.st_mtim.tv_sec != mb->kw.file.sec ||
+			     st.st_mtim.tv_nsec != mb->kw.file.nsec;
+		free(f);
+	}
+	return ch;
 }
 
 int store_mailbox_open(const char *path, struct mailbox **out, char *err,
@@ -102,24 +244,16 @@ int store_mailbox_open(const char *path, struct mailbox **out, char *err,
 				 "%s: not a directory", path);
 	struct mailbox *mb = xcalloc(1, sizeof *mb);
 	mb->path = xstrdup(path);
-	int lockfd;
-	bool dirty;
-	int rc = lock_and_sync(mb, &lockfd, &dirty, err, errsz);
-	if (rc < 0) {
+	int lockfd = mailbox_lock_sync(mb, err, errsz);
+	if (lockfd < 0) {
 		store_mailbox_close(&mb);
-		return rc;
-	}
-	if (dirty) {
-		char werr[256];
-		/* The index is a cache: failing to write it (disk full) must
-		 * not keep a user from reading and deleting mail. */
-		if (index_write(mb, werr, sizeof werr) < 0) {
-			char esc[LOG_ESC_MAX];
-			log_kv(LOG_WARN, "event=index_write_failed detail=%s",
-			       log_esc(esc, sizeof esc, werr, strlen(werr)));
-		}
+		return lockfd;
 	}
 	close(lockfd);
+	mb->seen_valid = true;
+	mb->seen_count = mb->msgs.n;
+	mb->seen_modseq = mb->highestmodseq;
+	mb->uidvalidity_changed = false;
 	*out = mb;
 	return 0;
 }
@@ -130,6 +264,8 @@ void store_mailbox_close(struct mailbox **mbp)
 	if (!mb)
 		return;
 	mailbox_clear(mb);
+	for (size_t i = 0; i < mb->kw.n; i++)
+		free(mb->kw.name[i]);
 	free(mb->path);
 	free(mb);
 	*mbp = NULL;
@@ -199,6 +335,9 @@ int store_msg_open(const struct mailbox *mb, size_t i, char *err,
 		   size_t errsz)
 {
 	const struct store_msg *m = store_mailbox_msg(mb, i);
+	if (m->expunged)
+		return store_err(err, errsz, STORE_ENOENT,
+				 "message %u was expunged", (unsigned)m->uid);
 	char *cdir = xasprintf("%s/cur", mb->path);
 	int curfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1, e;
 	if (curfd >= 0) {
@@ -229,21 +368,6 @@ static int cmp_msg_uid(const void *pa, const void *pb)
 	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
-static struct store_msg *by_uid(struct mailbox *mb, uint32_t uid)
-{
-	size_t lo = 0, hi = mb->msgs.n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mb->msgs.v[mid].uid == uid)
-			return &mb->msgs.v[mid];
-		if (mb->msgs.v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 int store_mailbox_pop3_commit(struct mailbox *mb,
 			      const struct store_pop3_update *up, char *err,
 			      size_t errsz)
@@ -262,7 +386,7 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 	}
 
 	for (size_t i = 0; i < up->n_retr; i++) {
-		struct store_msg *m = by_uid(mb, up->retr[i]);
+		struct store_msg *m = mailbox_by_uid(mb, up->retr[i]);
 		if (m && m->pop3_first_retr == 0) {
 			m->pop3_first_retr = up->now > 0 ? up->now : 1;
 			m->modseq = ++mb->highestmodseq;
@@ -270,7 +394,7 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 		}
 	}
 	for (size_t i = 0; i < up->n_hide; i++) {
-		struct store_msg *m = by_uid(mb, up->hide[i]);
+		struct store_msg *m = mailbox_by_uid(mb, up->hide[i]);
 		if (m && !m->pop3_hidden) {
 			m->pop3_hidden = true;
 			m->modseq = ++mb->highestmodseq;
@@ -334,6 +458,10 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 		close(curfd);
 	free(cdir);
 	close(lockfd);
+	/* The session's view becomes the committed state (POP3 keeps no
+	 * view of its own). */
+	for (size_t i = 0; i < live->kw.n; i++)
+		free(live->kw.name[i]);
 	mailbox_clear(live);
 	*live = next;
 	return 0;

@@ -8,13 +8,42 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "core/buf.h"
 #include "store/store.h"
+
+/* A directory's st_mtim as recorded in the index; {0,0} = do not trust. */
+struct store_stamp {
+	int64_t sec;
+	int64_t nsec;
+};
+
+/* A mailbox's keyword names (dovecot-keywords): index i = letter 'a'+i. */
+struct store_keywords {
+	char *name[STORE_KEYWORDS_MAX];
+	size_t n;
+	struct store_stamp file; /* mtime of the file loaded (0: none) */
+	ino_t ino;
+};
 
 #define STORE_INDEX_NAME "postern-index"
 #define STORE_UIDSTATE_NAME "postern-uidstate"
 #define STORE_LOCK_NAME "postern-lock"
 #define STORE_POP3_LOCK_NAME "postern-pop3.lock"
 #define STORE_POP3_LOGIN_NAME "postern-pop3-login"
+#define STORE_LOG_NAME "postern-log"
+#define STORE_KEYWORDS_NAME "dovecot-keywords"
+#define STORE_SUBSCRIPTIONS_NAME "subscriptions"
+#define STORE_UIDVALIDITY_NAME "postern-uidvalidity"
+
+/* Index and log record size without the name (index.c: rec_put). */
+#define STORE_REC_SIZE 64u
+/* How far postern-uidstate's MODSEQ ceiling runs ahead of the highest
+ * MODSEQ in use: one durable write per this many changes. */
+#define STORE_MODSEQ_STEP 4096u
+/* The change log is folded into a new index once it is this large, or
+ * larger than a quarter of the index (a replay must stay cheaper than a
+ * reload). */
+#define STORE_LOG_COMPACT_MIN (256u * 1024u)
 
 /* A directory mtime this close to the moment it was read is not trusted
  * next time: a change in the same clock tick would not change it. */
@@ -35,12 +64,6 @@ struct strpool {
 char *strpool_dup(struct strpool *sp, const char *s, size_t len);
 void strpool_free(struct strpool *sp);
 
-/* A directory's st_mtim as recorded in the index; {0,0} = do not trust. */
-struct store_stamp {
-	int64_t sec;
-	int64_t nsec;
-};
-
 struct msg_vec {
 	struct store_msg *v;
 	size_t n;
@@ -54,6 +77,20 @@ struct mailbox {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
+	uint64_t modseq_reserved; /* ceiling in postern-uidstate */
+	uint64_t log_gen;     /* generation of the index loaded */
+	ino_t idx_ino;        /* inode of that index (0: none loaded) */
+	struct store_stamp idx_mtime; /* with idx_size: inode numbers are
+	                                 reused, these tell files apart */
+	ino_t log_ino;        /* inode of the log replayed so far */
+	uint64_t log_off;     /* bytes of it replayed (header included) */
+	uint64_t idx_size;    /* size of the index file, for compaction */
+	/* What store_mailbox_refresh has reported so far. */
+	uint64_t seen_modseq;
+	size_t seen_count;
+	bool seen_valid;
+	bool uidvalidity_changed;
+	struct store_keywords kw;
 	struct store_stamp cur_stamp; /* as recorded in the index */
 	struct store_stamp new_stamp;
 	struct msg_vec msgs;  /* live messages, ascending UID */
@@ -62,8 +99,107 @@ struct mailbox {
 	char *index_data;     /* the index file's bytes: names point here */
 };
 
+/* Is st the index file mb has loaded? */
+bool mailbox_index_same(const struct mailbox *mb, const struct stat *st);
+void mailbox_index_note(struct mailbox *mb, const struct stat *st);
+
 /* Resets a mailbox's contents (not its path) to empty. */
 void mailbox_clear(struct mailbox *mb);
+/* Message of a UID among mb->msgs (expunged-in-view entries included),
+ * or NULL. */
+struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid);
+/* Takes the index lock and brings mb up to date (log replay, or reload,
+ * or directory scan; a scan writes a fresh index). Messages that left
+ * the store stay in mb->msgs marked expunged until store_mailbox_refresh
+ * reports them. Returns the lock fd, or a negative STORE_E* code. */
+int mailbox_lock_sync(struct mailbox *mb, char *err, size_t errsz);
+/* Records own changes under the lock: appends the records to the log
+ * (durably) or, when the log is large, writes a new index. */
+struct log_rec {
+	const struct store_msg *m;
+	uint8_t state; /* 0 live, 1 tombstone, 2 gone */
+};
+int mailbox_commit(struct mailbox *mb, const struct log_rec *recs, size_t n,
+		   char *err, size_t errsz);
+/* After own changes to cur/ under the lock: the new cur/ time is
+ * recorded as trusted if the old one was (nobody else changed cur/
+ * before us; see ARCHITECTURE.md on the remaining window). */
+void mailbox_restamp_cur(struct mailbox *mb);
+/* Cheap check (stat only): may the mailbox on disk differ from mb? */
+bool mailbox_maybe_changed(const struct mailbox *mb);
+
+/* log.c: postern-log, the append-only change log beside the index. */
+/* Replays the log on top of the loaded index (from mb->log_off, or the
+ * start if the log file was replaced). Returns true if anything was
+ * applied. A torn last transaction is ignored. */
+bool log_replay(struct mailbox *mb);
+int log_append(struct mailbox *mb, const struct log_rec *recs, size_t n,
+	       char *err, size_t errsz);
+/* Replaces the log with an empty one of mb->log_gen. */
+int log_reset(struct mailbox *mb, char *err, size_t errsz);
+/* Applies one record to mb (replay and own commits share it). */
+void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state);
+
+/* flags.c: small helpers shared by the IMAP operations. */
+struct store_uid_list;
+void uid_list_push(struct store_uid_list *l, uint32_t uid);
+/* A sorted copy of uids without duplicates (heap). */
+uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
+
+/* append.c: a fresh Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>"
+ * (heap), and placing a file into cur/ with a new UID. */
+char *maildir_unique(void);
+
+/* subscriptions.c: sorted sets of names (INBOX first, then octets) and
+ * the subscriptions file. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+void names_add(struct names *ns, const char *s, size_t len);
+void names_sort_uniq(struct names *ns);
+bool names_has(const struct names *ns, const char *s);
+void names_free(struct names *ns);
+/* Reads the subscribed names (canonical, sorted); a missing file is an
+ * empty set. */
+int subs_read(const char *maildir, struct names *ns);
+int subs_write(const char *maildir, const struct names *ns, char *err,
+	       size_t errsz);
+/* The caller holds the root's index lock. */
+int subs_set_locked(const char *maildir, const char *canon, bool on,
+		    char *err, size_t errsz);
+/* Subscriptions of from and its children now name to. */
+int subs_rename(const char *maildir, const char *from, const char *to,
+		char *err, size_t errsz);
+
+/* keywords.c: dovecot-keywords ("<n> <name>" per line, n 0..25 = a..z). */
+int keywords_load(struct mailbox *mb, char *err, size_t errsz);
+/* Bits for the names, adding new names to the file (durably) under the
+ * index lock. STORE_EPERM if more than STORE_KEYWORDS_MAX would exist. */
+int keywords_bits(struct mailbox *mb, const struct str *names, size_t n,
+		  bool create, uint32_t *bits, char *err, size_t errsz);
+/* Maildir info letters for flags and keywords: "DFRST" order, then a-z,
+ * plus any letters of old_info that are neither (e.g. 'P'). */
+void flags_info(uint32_t flags, uint32_t keywords, const char *old_info,
+		struct buf *out);
+uint32_t keywords_of_info(const char *info);
+/* The name with its ":2," part replaced by new letters (heap). */
+char *mname_with_info(const char *name, uint32_t flags, uint32_t keywords);
+
+/* Binary-compatible record helpers (index.c). */
+void put_u16(unsigned char *p, uint16_t v);
+void put_u32(unsigned char *p, uint32_t v);
+void put_u64(unsigned char *p, uint64_t v);
+uint16_t get_u16(const unsigned char *p);
+uint32_t get_u32(const unsigned char *p);
+uint64_t get_u64(const unsigned char *p);
+uint32_t crc_of(const unsigned char *p, size_t len);
+struct buf;
+void rec_put(struct buf *b, const struct store_msg *m, uint8_t state);
+/* Parses one record; returns its length or 0 if it does not check out.
+ * m->filename points into r. */
+size_t rec_get(const unsigned char *r, size_t avail, struct store_msg *m,
+	       uint8_t *state);
 
 /* errors.c / fsutil.c */
 int store_err(char *err, size_t errsz, int code, const char *fmt, ...)
@@ -131,11 +267,16 @@ void dovecot_uidlist_free(struct dovecot_uidlist *dl);
 /* Loads postern-index into mb (cleared first). Returns true if the index
  * was present and valid; false leaves mb empty (the reason is logged). */
 bool index_read(struct mailbox *mb);
-int index_write(const struct mailbox *mb, char *err, size_t errsz);
+/* Writes the whole index (a new generation) and an empty log for it. */
+int index_write(struct mailbox *mb, char *err, size_t errsz);
+/* Raises the MODSEQ ceiling in postern-uidstate (durably) if
+ * mb->highestmodseq passed it: call before recording such MODSEQs. */
+int modseq_reserve(struct mailbox *mb, char *err, size_t errsz);
 /* Returns 0 and fills the values, or -1 if missing or unparsable. */
-int uidstate_read(const char *path, uint32_t *uidvalidity, uint32_t *uidnext);
+int uidstate_read(const char *path, uint32_t *uidvalidity, uint32_t *uidnext,
+		  uint64_t *modseq);
 int uidstate_write(const char *path, uint32_t uidvalidity, uint32_t uidnext,
-		   char *err, size_t errsz);
+		   uint64_t modseq, char *err, size_t errsz);
 
 /* sync.c: brings mb (path set, contents loaded or not) in line with the
  * files; the caller holds the index lock. *dirty says whether the index

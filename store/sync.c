@@ -35,6 +35,7 @@ struct entry {
 	bool drop;
 	long rec;          /* matching live record in mb->msgs, or -1 */
 	uint32_t uid;      /* UID claimed from the name, or assigned */
+	uint64_t pop3;     /* pop3_size */
 	struct stat st;
 	struct mname mn;
 };
@@ -125,6 +126,8 @@ static void hash_build(struct name_hash *h, const struct mailbox *mb)
 		h->slot[i] = -1;
 	for (size_t k = 0; k < n; k++) {
 		long v = k < mb->msgs.n ? (long)k : -(long)(k - mb->msgs.n) - 2;
+		if (v >= 0 && mb->msgs.v[v].expunged)
+			continue; /* gone already: only the view keeps it */
 		size_t i = hash_name(hash_key(mb, v)) & h->mask;
 		while (h->slot[i] != -1)
 			i = (i + 1) & h->mask;
@@ -304,8 +307,14 @@ static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid,
 			struct dovecot_uidlist *dv)
 {
 	uint32_t suv, sun;
-	bool have = uidstate_read(mb->path, &suv, &sun) == 0;
+	uint64_t sms = 0;
+	bool have = uidstate_read(mb->path, &suv, &sun, &sms) == 0;
 	*any_uid = false;
+	mb->modseq_reserved = have ? sms : 0;
+	/* MODSEQs never go backwards: a rebuilt index starts at the
+	 * ceiling recorded before any of them was handed out. */
+	if (!*valid && sms > mb->highestmodseq)
+		mb->highestmodseq = sms;
 	if (*valid && have) {
 		if (suv != mb->uidvalidity) {
 			log_mb(LOG_WARN, mb, "index_uidvalidity_mismatch",
@@ -314,6 +323,8 @@ static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid,
 			*valid = false;
 			mb->uidvalidity = suv;
 			mb->uidnext = sun;
+			mb->modseq_reserved = sms;
+			mb->highestmodseq = sms;
 			return false;
 		}
 		if (sun >= mb->uidnext) {
@@ -327,6 +338,8 @@ static bool settle_uids(struct mailbox *mb, bool *valid, bool *any_uid,
 	if (have) {
 		mb->uidvalidity = suv;
 		mb->uidnext = sun;
+		if (sms > mb->highestmodseq)
+			mb->highestmodseq = sms;
 		return false;
 	}
 	if (dovecot_uidlist_read(mb->path, dv)) {
@@ -351,17 +364,29 @@ static bool place_entry(struct mailbox *mb, struct entry *e, int curfd,
 			int newfd)
 {
 	const struct store_msg *rec = e->rec >= 0 ? &mb->msgs.v[e->rec] : NULL;
-	uint64_t fsize = (uint64_t)e->st.st_size, wsize;
+	uint64_t fsize = (uint64_t)e->st.st_size, wsize, crlf = 0;
 	char err[256];
+	int dfd = e->in_new ? newfd : curfd;
 	if (rec && rec->file_size == fsize) {
 		wsize = rec->size;
+		crlf = rec->pop3_size;
 	} else if (e->mn.has_s && e->mn.s == fsize && e->mn.has_w) {
 		wsize = e->mn.w;
-	} else if (store_file_wire_size(e->in_new ? newfd : curfd, e->name,
-					&wsize, &fsize, err, sizeof err) < 0) {
+		/* W= equal to S=: stored with CRLF, or appended verbatim
+		 * (bare CR/LF): only reading tells what POP3 sends. */
+		if (wsize != fsize)
+			crlf = wsize;
+		else if (store_file_wire_size(dfd, e->name, &crlf, &fsize, err,
+					      sizeof err) < 0)
+			crlf = wsize;
+	} else if (store_file_wire_size(dfd, e->name, &wsize, &fsize, err,
+					sizeof err) < 0) {
 		log_mb(LOG_WARN, mb, "message_unreadable", err);
 		return false;
+	} else {
+		crlf = wsize;
 	}
+	e->pop3 = crlf;
 	char *target = mname_format(&e->mn, fsize, wsize, e->uid);
 	if (e->in_new || strcmp(target, e->name) != 0) {
 		if (rename_noreplace(e->in_new ? newfd : curfd, e->name, curfd,
@@ -462,7 +487,7 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 			continue;
 		long r = find_uid(&mb->msgs, e->uid);
 		long t = r < 0 ? find_uid(&mb->tombs, e->uid) : -1;
-		if (r >= 0 && !seen[r] &&
+		if (r >= 0 && !seen[r] && !mb->msgs.v[r].expunged &&
 		    same_unique(mb->msgs.v[r].filename, e->name)) {
 			seen[r] = true; /* renamed, e.g. its flags changed */
 			e->rec = r;
@@ -506,8 +531,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 	}
 	if (write_state || mb->uidnext != first_new) {
 		char serr[256];
-		if (uidstate_write(mb->path, mb->uidvalidity, mb->uidnext, serr,
-				   sizeof serr) < 0) {
+		if (uidstate_write(mb->path, mb->uidvalidity, mb->uidnext,
+				   mb->modseq_reserved, serr, sizeof serr) < 0) {
 			log_mb(LOG_ERR, mb, "uidstate_write_failed", serr);
 			/* Leave new files unnumbered until it can be written. */
 			for (size_t i = 0; i < n_un; i++)
@@ -523,7 +548,16 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 	for (size_t i = 0; i < mb->msgs.n; i++) {
 		if (seen[i])
 			continue;
-		mb->highestmodseq++; /* removed by another program */
+		if (!mb->msgs.v[i].expunged)
+			mb->highestmodseq++; /* removed by another program */
+		/* A session's view keeps it, marked, until
+		 * store_mailbox_refresh reports it. */
+		if (!mb->seen_valid)
+			continue;
+		struct store_msg *m = msg_vec_push(&nm);
+		*m = mb->msgs.v[i];
+		m->expunged = true;
+		m->filename = NULL;
 	}
 	for (size_t i = 0; i < es.n; i++) {
 		struct entry *e = &es.v[i];
@@ -533,15 +567,23 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 			*msg_vec_push(&nm) = mb->msgs.v[e->rec];
 			continue;
 		}
+		/* Before place_entry: it replaces the name mn points into. */
+		uint32_t kw = keywords_of_info(e->mn.info);
 		if (!place_entry(mb, e, curfd, newfd)) {
 			if (e->rec >= 0)
 				mb->highestmodseq++;
+			if (e->rec >= 0 && mb->seen_valid) {
+				struct store_msg *g = msg_vec_push(&nm);
+				*g = mb->msgs.v[e->rec];
+				g->expunged = true;
+				g->filename = NULL;
+			}
 			continue;
 		}
 		struct store_msg *m = msg_vec_push(&nm);
 		if (e->rec >= 0) {
 			*m = mb->msgs.v[e->rec];
-			if (m->flags != e->mn.flags)
+			if (m->flags != e->mn.flags || m->keywords != kw)
 				m->modseq = ++mb->highestmodseq;
 		} else {
 			memset(m, 0, sizeof *m);
@@ -550,8 +592,10 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 			m->modseq = ++mb->highestmodseq;
 		}
 		m->flags = e->mn.flags;
+		m->keywords = kw;
 		m->file_size = (uint64_t)e->st.st_size;
 		m->size = e->mn.w;
+		m->pop3_size = e->pop3;
 		m->filename = strpool_dup(&mb->pool, e->name, strlen(e->name));
 	}
 	if (nm.n > 1)
@@ -589,11 +633,79 @@ out:
 	return rc;
 }
 
+/* Loads what changed since mb was last synced: the log's new
+ * transactions, or, if the index file was replaced (or never loaded),
+ * the whole index and its log. On a reload the previous view is moved to
+ * *old (names dropped) so that keep_markers can carry its messages that
+ * are gone. Returns whether mb holds a valid index state. */
+static bool catch_up(struct mailbox *mb, struct msg_vec *old)
+{
+	char *file = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
+	struct stat st;
+	bool have = stat(file, &st) == 0;
+	free(file);
+	if (have && mailbox_index_same(mb, &st)) {
+		log_replay(mb);
+		return true;
+	}
+	if (mb->msgs.n > 0) {
+		old->v = xmalloc(mb->msgs.n * sizeof *old->v);
+		memcpy(old->v, mb->msgs.v, mb->msgs.n * sizeof *old->v);
+		old->n = old->cap = mb->msgs.n;
+		for (size_t i = 0; i < old->n; i++)
+			old->v[i].filename = NULL;
+	}
+	bool valid = index_read(mb);
+	if (valid)
+		mailbox_index_note(mb, &st);
+	else
+		mb->idx_ino = 0;
+	mb->log_ino = 0;
+	mb->log_off = 0;
+	if (valid)
+		log_replay(mb);
+	return valid;
+}
+
+/* Messages of the previous view that the reloaded state lacks stay in
+ * the view as expunged markers (store.h: store_msg.expunged). */
+static void keep_markers(struct mailbox *mb, const struct msg_vec *old)
+{
+	size_t extra = 0;
+	for (size_t i = 0; i < old->n; i++)
+		if (!mailbox_by_uid(mb, old->v[i].uid))
+			extra++;
+	if (extra == 0)
+		return;
+	size_t n0 = mb->msgs.n;
+	msg_vec_reserve(&mb->msgs, n0 + extra);
+	for (size_t i = 0; i < old->n; i++) {
+		const struct store_msg *o = &old->v[i];
+		size_t lo = 0, hi = n0;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (mb->msgs.v[mid].uid < o->uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n0 && mb->msgs.v[lo].uid == o->uid)
+			continue;
+		struct store_msg *m = msg_vec_push(&mb->msgs);
+		*m = *o;
+		m->expunged = true;
+		m->filename = NULL;
+	}
+	qsort(mb->msgs.v, mb->msgs.n, sizeof *mb->msgs.v, cmp_msg_uid);
+}
+
 int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 			size_t errsz)
 {
 	*dirty = false;
-	bool valid = index_read(mb), any_uid;
+	struct msg_vec old = { 0 };
+	uint32_t old_uv = mb->uidvalidity;
+	bool valid = catch_up(mb, &old), any_uid;
 	struct dovecot_uidlist dv = { 0 };
 	bool write_state = settle_uids(mb, &valid, &any_uid, &dv);
 
@@ -613,7 +725,7 @@ int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 		char serr[256];
 		if (write_state &&
 		    uidstate_write(mb->path, mb->uidvalidity, mb->uidnext,
-				   serr, sizeof serr) < 0)
+				   mb->modseq_reserved, serr, sizeof serr) < 0)
 			log_mb(LOG_WARN, mb, "uidstate_write_failed", serr);
 		goto out;
 	}
@@ -622,6 +734,11 @@ int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 	if (rc == 0)
 		*dirty = true;
 out:
+	if (old.n > 0 && mb->uidvalidity == old_uv && mb->seen_valid)
+		keep_markers(mb, &old);
+	else if (old_uv != 0 && mb->uidvalidity != old_uv)
+		mb->uidvalidity_changed = true;
+	free(old.v);
 	dovecot_uidlist_free(&dv);
 	free(cdir);
 	free(ndir);
