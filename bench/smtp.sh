@@ -114,6 +114,7 @@ inst = pi.PostfixInstance(port, {
     "virtual_minimum_uid": "1",
     "virtual_destination_concurrency_limit": "20",
     "message_size_limit": "52428800",
+    "virtual_mailbox_limit": "0",
 }, smtpd_maxproc=100)
 for d in ("conf", "queue", "data"):
     shutil.move(os.path.join(inst.root, d), os.path.join(root, d))
