@@ -30,10 +30,16 @@ static void deliver_one(const struct config *cfg, const struct iovec *iov,
 		snprintf(res->why, sizeof res->why, "name unusable as a maildir");
 		return;
 	}
-	int rc = store_maildir_create(maildir, res->why, sizeof res->why);
-	if (rc == 0)
-		rc = store_deliverv(maildir, iov, iovcnt, internal_date,
-				    res->why, sizeof res->why);
+	/* The Maildir almost always exists: create it only when delivery
+	 * finds it missing (saves a mkdir per directory per message). */
+	int rc = store_deliverv(maildir, iov, iovcnt, internal_date, res->why,
+				sizeof res->why);
+	if (rc == STORE_ENOENT) {
+		rc = store_maildir_create(maildir, res->why, sizeof res->why);
+		if (rc == 0)
+			rc = store_deliverv(maildir, iov, iovcnt, internal_date,
+					    res->why, sizeof res->why);
+	}
 	res->status = rc == 0 ? DELIVER_OK : DELIVER_TEMP;
 }
 

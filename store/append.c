@@ -33,25 +33,12 @@ char *maildir_unique(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
-	char host[256];
-	if (gethostname(host, sizeof host) < 0 || !host[0])
-		strcpy(host, "localhost");
-	host[sizeof host - 1] = '\0';
 	struct buf b = BUF_INIT;
 	/* 'I' marks IMAP-made names apart from deliver.c's (same scheme). */
 	buf_printf(&b, "%lld.M%06ldP%ldI%u.", (long long)tv.tv_sec,
 		   (long)tv.tv_usec, (long)getpid(),
 		   atomic_fetch_add(&unique_counter, 1));
-	for (const char *p = host; *p && b.len < 200; p++) {
-		if (*p == '/')
-			buf_appends(&b, "\\057");
-		else if (*p == ':')
-			buf_appends(&b, "\\072");
-		else if (*p == ',')
-			buf_appends(&b, "\\054");
-		else
-			buf_appendc(&b, *p);
-	}
+	maildir_host_part(&b);
 	char *s = xstrdup(buf_cstr(&b));
 	buf_free(&b);
 	return s;

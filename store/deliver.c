@@ -1,6 +1,7 @@
 /* Delivery into a Maildir (tmp/ -> fsync -> new/ -> fsync new/). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +20,35 @@
 static atomic_uint deliver_counter;
 
 /* The host part of a Maildir name: '/' and ':' (and our ',') escaped as
- * the Maildir spec says ("\057", "\072"). */
-static void host_part(struct buf *b)
+ * the Maildir spec says ("\057", "\072"). Worked out once per process:
+ * every delivery needs it. */
+static char host_escaped[256 * 4 + 1];
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void)
 {
 	char host[256];
 	if (gethostname(host, sizeof host) < 0 || !host[0])
 		strcpy(host, "localhost");
 	host[sizeof host - 1] = '\0';
+	char *o = host_escaped;
 	for (const char *p = host; *p; p++) {
-		if (*p == '/')
-			buf_appends(b, "\\057");
-		else if (*p == ':')
-			buf_appends(b, "\\072");
-		else if (*p == ',')
-			buf_appends(b, "\\054");
-		else
-			buf_appendc(b, *p);
+		const char *esc = *p == '/' ? "\\057" : *p == ':' ? "\\072" :
+				  *p == ',' ? "\\054" : NULL;
+		if (esc) {
+			memcpy(o, esc, 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
 	}
+	*o = '\0';
+}
+
+void maildir_host_part(struct buf *b)
+{
+	pthread_once(&host_once, host_init);
+	buf_appends(b, host_escaped);
 }
 
 /* The stored form: CRLF -> LF, a final LF added when missing, bare CRs
@@ -154,7 +167,7 @@ int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
 	struct buf base = BUF_INIT;
 	buf_printf(&base, "%lld.M%06ldP%ldQ%u.", (long long)tv.tv_sec,
 		   (long)tv.tv_usec, (long)getpid(), q);
-	host_part(&base);
+	maildir_host_part(&base);
 	buf_cstr(&base);
 
 	char *tmp = xasprintf("%s/tmp/%s", path, base.data);

@@ -149,6 +149,10 @@ uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
 /* append.c: a fresh Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>"
  * (heap), and placing a file into cur/ with a new UID. */
 char *maildir_unique(void);
+/* deliver.c: this host's name as a Maildir unique name ends, with '/', ':'
+ * and ',' escaped; computed once per process. */
+struct buf;
+void maildir_host_part(struct buf *b);
 
 /* subscriptions.c: sorted sets of names (INBOX first, then octets) and
  * the subscriptions file. */
