@@ -183,17 +183,9 @@ static int write_msg(const char *tmp, const struct msg_src *src, bool clean,
 	w.pop3 += crlf_finish(&w.cs, fin);
 	free(w.scratch);
 	buf_free(&w.out);
-	struct timespec ts[2];
-	ts[0] = ts[1] = (struct timespec){ .tv_sec = (time_t)internal_date };
-	if (!e && (futimens(fd, ts) < 0 || fsync(fd) < 0))
-		e = errno;
-	if (close(fd) < 0 && !e)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		return store_err(err, errsz, store_errno_code(e),
-				 "write %s: %s", tmp, strerror(e));
-	}
+	int rc = store_file_finish(fd, tmp, internal_date, e, err, errsz);
+	if (rc < 0)
+		return rc;
 	*fsize = w.fsize;
 	*pop3 = w.pop3;
 	return 0;

@@ -143,19 +143,7 @@ static int write_pieces(const char *tmp, const struct iovec *iov,
 	*flen = w->flen;
 	*wire = w->wire;
 	free(w);
-	struct timespec ts[2];
-	ts[0] = ts[1] = (struct timespec){ .tv_sec = (time_t)internal_date };
-	if (!e && (futimens(fd, ts) < 0 || fsync(fd) < 0))
-		e = errno;
-	/* close() can report a delayed write error (NFS): not durable. */
-	if (close(fd) < 0 && !e)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		return store_err(err, errsz, store_errno_code(e),
-				 "write %s: %s", tmp, strerror(e));
-	}
-	return 0;
+	return store_file_finish(fd, tmp, internal_date, e, err, errsz);
 }
 
 int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,

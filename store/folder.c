@@ -185,15 +185,7 @@ static int make_folder(const char *maildir, const char *path, char *err,
 	free(unique);
 	rc = store_maildir_create(tmpdir, err, errsz);
 	if (rc == 0) {
-		/* The Maildir++ folder marker (Courier, Dovecot quota). */
-		char *marker = xasprintf("%s/maildirfolder", tmpdir);
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			rc = store_err(err, errsz, store_errno_code(errno),
-				       "open %s: %s", marker, strerror(errno));
-		else
-			close(fd);
-		free(marker);
+		rc = store_maildir_folder_mark(tmpdir, err, errsz);
 	}
 	if (rc == 0)
 		rc = uidstate_write(tmpdir, uv, 1, 0, err, errsz);

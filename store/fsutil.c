@@ -73,6 +73,24 @@ int store_fsync_dir(const char *dir, char *err, size_t errsz)
 	return 0;
 }
 
+int store_file_finish(int fd, const char *tmp, int64_t mtime, int e,
+		      char *err, size_t errsz)
+{
+	struct timespec ts[2];
+	ts[0] = ts[1] = (struct timespec){ .tv_sec = (time_t)mtime };
+	if (!e && (futimens(fd, ts) < 0 || fsync(fd) < 0))
+		e = errno;
+	/* close() can report a delayed write error (NFS): not durable. */
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		return store_err(err, errsz, store_errno_code(e),
+				 "write %s: %s", tmp, strerror(e));
+	}
+	return 0;
+}
+
 int store_write_durable(const char *tmp, int oflags, const void *data,
 			size_t len, const struct timespec *mtime, char *err,
 			size_t errsz)

@@ -34,21 +34,6 @@
 #define LOG_HDR 16u
 #define TXN_HDR 48u
 
-static long find_in(const struct msg_vec *mv, uint32_t uid, size_t *ins)
-{
-	size_t lo = 0, hi = mv->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mv->v[mid].uid == uid)
-			return (long)mid;
-		if (mv->v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*ins = lo;
-	return -1;
-}
 
 static struct store_msg *insert_at(struct msg_vec *mv, size_t at)
 {
@@ -62,8 +47,8 @@ static struct store_msg *insert_at(struct msg_vec *mv, size_t at)
 void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state)
 {
 	size_t ins = 0, tins = 0;
-	long i = find_in(&mb->msgs, m->uid, &ins);
-	long t = find_in(&mb->tombs, m->uid, &tins);
+	long i = msg_vec_find(&mb->msgs, m->uid, &ins);
+	long t = msg_vec_find(&mb->tombs, m->uid, &tins);
 	if (state == 0) {
 		struct store_msg *d = i >= 0 ? &mb->msgs.v[i]
 					     : insert_at(&mb->msgs, ins);

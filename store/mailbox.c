@@ -49,6 +49,23 @@ void msg_vec_reserve(struct msg_vec *mv, size_t n)
 	}
 }
 
+long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins)
+{
+	size_t lo = 0, hi = mv->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mv->v[mid].uid == uid)
+			return (long)mid;
+		if (mv->v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ins)
+		*ins = lo;
+	return -1;
+}
+
 struct store_msg *msg_vec_push(struct msg_vec *mv)
 {
 	if (mv->n == mv->cap) {

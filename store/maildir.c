@@ -92,6 +92,20 @@ static int make_subdirs(const char *maildir, char *err, size_t errsz)
 	return any ? store_fsync_dir(maildir, err, errsz) : 0;
 }
 
+int store_maildir_folder_mark(const char *dir, char *err, size_t errsz)
+{
+	char *marker = xasprintf("%s/maildirfolder", dir);
+	int rc = 0;
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		rc = store_err(err, errsz, store_errno_code(errno),
+			       "open %s: %s", marker, strerror(errno));
+	else
+		close(fd);
+	free(marker);
+	return rc;
+}
+
 int store_maildir_create(const char *maildir, char *err, size_t errsz)
 {
 	int rc = mkdir_p(maildir, err, errsz);
@@ -112,14 +126,7 @@ int store_maildir_create(const char *maildir, char *err, size_t errsz)
 		free(root);
 		if (rc < 0)
 			return rc;
-		char *marker = xasprintf("%s/maildirfolder", maildir);
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			rc = store_err(err, errsz, store_errno_code(errno),
-				       "open %s: %s", marker, strerror(errno));
-		else
-			close(fd);
-		free(marker);
+		rc = store_maildir_folder_mark(maildir, err, errsz);
 		if (rc < 0)
 			return rc;
 	}

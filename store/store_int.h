@@ -71,6 +71,12 @@ struct msg_vec {
 };
 struct store_msg *msg_vec_push(struct msg_vec *mv);
 void msg_vec_reserve(struct msg_vec *mv, size_t n);
+/* maildir.c: the Maildir++ "maildirfolder" marker file in a folder
+ * (Courier and Dovecot's quota code look for it). */
+int store_maildir_folder_mark(const char *dir, char *err, size_t errsz);
+/* Binary search of a vector in ascending UID order: the index of uid, or
+ * -1 with *ins (if not NULL) set to where it would go. */
+long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins);
 
 struct mailbox {
 	char *path;
@@ -216,6 +222,11 @@ int store_fsync_dir(const char *dir, char *err, size_t errsz);
 /* Writes a new file at tmp (open flags | oflags, mode 0600), sets its
  * mtime if given, fsyncs and closes it; on any failure it is unlinked. */
 struct timespec;
+/* Finishes a message file written at tmp through fd: mtime (the
+ * internal date), fsync, close. e is the errno of a failed write, or 0.
+ * On any failure the file is unlinked and the STORE_E* code returned. */
+int store_file_finish(int fd, const char *tmp, int64_t mtime, int e,
+		      char *err, size_t errsz);
 int store_write_durable(const char *tmp, int oflags, const void *data,
 			size_t len, const struct timespec *mtime, char *err,
 			size_t errsz);

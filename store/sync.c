@@ -147,20 +147,7 @@ static long hash_find(const struct name_hash *h, const struct mailbox *mb,
 	return -1;
 }
 
-static long find_uid(const struct msg_vec *mv, uint32_t uid)
-{
-	size_t lo = 0, hi = mv->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mv->v[mid].uid == uid)
-			return (long)mid;
-		if (mv->v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
+
 
 static int cmp_ts(const struct timespec *a, const struct timespec *b)
 {
@@ -485,8 +472,8 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 		struct entry *e = un[i];
 		if (e->uid == 0)
 			continue;
-		long r = find_uid(&mb->msgs, e->uid);
-		long t = r < 0 ? find_uid(&mb->tombs, e->uid) : -1;
+		long r = msg_vec_find(&mb->msgs, e->uid, NULL);
+		long t = r < 0 ? msg_vec_find(&mb->tombs, e->uid, NULL) : -1;
 		if (r >= 0 && !seen[r] && !mb->msgs.v[r].expunged &&
 		    same_unique(mb->msgs.v[r].filename, e->name)) {
 			seen[r] = true; /* renamed, e.g. its flags changed */
