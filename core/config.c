@@ -90,7 +90,7 @@ static const struct config_key keys[] = {
 	{ "max_message_size", K_SIZE, OFF(max_message_size), 1024,
 	  (long long)1 << 40, "52428800", "bytes" },
 	{ "max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 1,
-	  1000000, "50", "per worker process" },
+	  1000000, "50", "at once from one address, whole server" },
 	{ "local_domains", K_STR, OFF(local_domains), 0, CONFIG_LINE_MAX, "",
 	  "extra local domains, comma or space separated (see docs/config.md)" },
 	{ "aliases_file", K_PATH, OFF(aliases_file), 0, 0, "aliases",

@@ -7,6 +7,7 @@
 #include "auth/authd.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "net/ipcount.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -222,6 +223,8 @@ static void reap_children(struct supervisor *s)
 	pid_t pid;
 	char how[32];
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* its connections are gone: so are their per-IP counts */
+		ipcount_release(pid);
 		describe_status(status, how, sizeof how);
 		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		if (pid == s->auth_pid) {
@@ -438,6 +441,8 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
+	if (ipcount_init() != 0)
+		log_kv(LOG_WARN, "event=ipcount_unavailable reason=\"mmap failed\" effect=\"max_connections_per_ip counts per worker\"");
 	s->auth_pid = spawn_auth(s);
 	start_workers(s);
 	for (int k = 0; k < LISTEN__COUNT; k++)

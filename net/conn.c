@@ -5,6 +5,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "net/ipcount.h"
 #include "tls/tls.h"
 
 #include <arpa/inet.h>
@@ -95,6 +96,8 @@ static void conn_under_drained(struct evbuffer *buf,
 		bufferevent_trigger(c->bev, EV_WRITE, BEV_OPT_DEFER_CALLBACKS);
 }
 
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
 static void conn_begin_close(struct conn *c, const char *reason, bool flush)
 {
 	if (c->closing)
@@ -106,9 +109,16 @@ static void conn_begin_close(struct conn *c, const char *reason, bool flush)
 		conn_schedule_finish(c);
 		return;
 	}
-	/* Wait for the output to drain, but not forever. */
+	/* Wait for the output to drain, but not forever. A connection
+	 * refused before any session was attached (per-IP budget) has no
+	 * callbacks yet: without the write callback it would linger, and
+	 * count against its address, until the timeout. */
 	struct timeval tv = { CONN_CLOSE_FLUSH_SECS, 0 };
 	event_add(c->close_ev, &tv);
+	if (!c->handler) {
+		bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
 
@@ -209,7 +219,10 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t n,
 
 size_t conn_count_ip(const char *ip)
 {
-	size_t n = 0;
+	size_t n = ipcount_get(ip);
+	if (n != (size_t)-1)
+		return n;
+	n = 0;
 	for (struct conn *c = live_head; c; c = c->next)
 		if (!strcmp(c->remote_ip, ip))
 			n++;
@@ -243,6 +256,10 @@ struct conn *conn_accept(struct event_base *base, int fd,
 	c->tls = tls_ctx != NULL;
 	c->loopback = addr_is_loopback(sa);
 	addr_format(sa, c->remote_ip, sizeof c->remote_ip, &c->remote_port);
+	if (sa->sa_family != AF_UNIX) {
+		ipcount_add(c->remote_ip, +1);
+		c->ip_counted = true;
+	}
 	unsigned char rnd[6];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		memset(rnd, 0, sizeof rnd);
@@ -279,6 +296,8 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	if (c->next)
 		c->next->prev = c->prev;
 	live_count--;
+	if (c->ip_counted)
+		ipcount_add(c->remote_ip, -1);
 	log_kv(LOG_INFO, "event=disconnect proto=%s sid=%s ip=%s reason=%s",
 	       proto_name(c->kind), c->id, c->remote_ip, c->close_reason);
 	if (c->handler)

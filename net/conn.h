@@ -66,6 +66,7 @@ struct conn {
 	bool tls_established;
 	struct evbuffer_cb_entry *under_cb;
 	bool drain_wanted;
+	bool ip_counted;      /* in the shared per-address counts */
 	int timeout_secs;
 	struct event *close_ev;
 	struct conn *next, *prev;
@@ -123,7 +124,9 @@ struct conn *conn_accept(struct event_base *base, int fd,
 			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx);
 void conn_attach(struct conn *c, const struct conn_handler *h, void *sess);
 size_t conn_live_count(void);
-/* Live connections from one address (per-IP budget at accept). */
+/* Live connections from one address in every worker (net/ipcount.h;
+ * this process alone when there is no shared table): the per-IP budget
+ * at accept. */
 size_t conn_count_ip(const char *ip);
 /* Closes every connection now, without waiting for output (shutdown). */
 void conn_close_all(const char *reason);

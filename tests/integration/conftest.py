@@ -344,6 +344,15 @@ class Instance:
         self.signal(signal.SIGHUP)
         time.sleep(settle)
 
+    def wait_log(self, text, timeout=5.0):
+        """Waits until text appears in the server log; True if it did."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def log(self):
         try:
             with open(self.log_path, "rb") as f:

@@ -423,6 +423,7 @@ def test_max_connections_per_ip(inst):
     # documented as a per-worker budget: one worker makes it exact
     inst.configure(max_connections_per_ip=3, workers=1)
     inst.start()
+    assert inst.wait_log("event=disconnect")  # the readiness probe
     conns = [inst.raw() for _ in range(3)]
     s = socket.create_connection(("127.0.0.1", inst.pop3_port), timeout=5)
     s.settimeout(5)
@@ -483,3 +484,69 @@ def test_kill_worker_mid_session_loses_nothing(srv):
     assert b"\r\n".join(lines) + b"\r\n" == before
     p.quit()
     assert len(srv.message_files("alice")) == 3
+
+
+def _greeting(port, timeout=5):
+    """Connects and reads the first line; b"" if closed without one."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = s.recv(512)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return s, data
+
+
+def test_max_connections_per_ip_counts_every_worker(inst):
+    # one budget per address for the whole server, however many workers
+    # share the listeners (net/ipcount.c)
+    inst.configure(max_connections_per_ip=4, workers=3)
+    inst.start()
+    # the readiness probe's own connection must be gone first
+    assert inst.wait_log("event=disconnect")
+    held = []
+    for _ in range(4):
+        s, data = _greeting(inst.pop3_port)
+        assert data.startswith(b"+OK"), data
+        held.append(s)
+    # whichever worker accepts them, the 5th and 6th are over the budget
+    for _ in range(2):
+        s, data = _greeting(inst.pop3_port)
+        s.close()
+        assert not data.startswith(b"+OK"), data
+    assert "reason=too_many_connections" in inst.log()
+    held.pop().close()
+    time.sleep(0.5)
+    s, data = _greeting(inst.pop3_port)
+    assert data.startswith(b"+OK"), data
+    held.append(s)
+
+    # a worker killed with its connections: its counts go with it, and
+    # its replacement starts from zero
+    workers = inst.children()
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    for s in held:
+        s.close()
+    deadline = time.monotonic() + 15
+    ok = 0
+    while time.monotonic() < deadline and ok < 4:
+        ok = 0
+        conns = []
+        for _ in range(4):
+            try:
+                s, data = _greeting(inst.pop3_port, timeout=2)
+            except OSError:
+                break
+            conns.append(s)
+            ok += data.startswith(b"+OK")
+        for s in conns:
+            s.close()
+        if ok < 4:
+            time.sleep(0.3)
+    assert ok == 4, inst.log()[-2000:]
