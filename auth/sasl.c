@@ -1,5 +1,6 @@
 /* SASL decoders and challenge/response digests (see sasl.h). */
 #include "auth/sasl.h"
+#include "core/base64.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,22 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return base64_value(c, '/');
 }
 
 int sasl_b64_decode(struct str in, struct buf *out)
@@ -81,10 +69,10 @@ void sasl_b64_encode(struct buf *out, const void *p, size_t n)
 			w |= (uint32_t)s[i + 1] << 8;
 		if (left > 2)
 			w |= s[i + 2];
-		char o[4] = { b64_alphabet[(w >> 18) & 63],
-			      b64_alphabet[(w >> 12) & 63],
-			      left > 1 ? b64_alphabet[(w >> 6) & 63] : '=',
-			      left > 2 ? b64_alphabet[w & 63] : '=' };
+		char o[4] = { base64_alphabet[(w >> 18) & 63],
+			      base64_alphabet[(w >> 12) & 63],
+			      left > 1 ? base64_alphabet[(w >> 6) & 63] : '=',
+			      left > 2 ? base64_alphabet[w & 63] : '=' };
 		buf_append(out, o, 4);
 	}
 	buf_cstr(out);

@@ -4,24 +4,18 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "imap/mutf7.h"
-
-static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int b64_val(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
+	return base64_value(c, ',');
+}
+
+/* The modified alphabet: ',' for '/' (RFC 3501 section 5.1.3). */
+static char b64_letter(unsigned v)
+{
+	return v == 63 ? ',' : base64_alphabet[v];
 }
 
 static void put_utf8(struct buf *out, uint32_t cp)
@@ -188,12 +182,12 @@ static void flush_run(struct buf *out, const struct buf *u)
 		bits += 16;
 		while (bits >= 6) {
 			bits -= 6;
-			buf_appendc(out, b64[(acc >> bits) & 0x3f]);
+			buf_appendc(out, b64_letter((acc >> bits) & 0x3f));
 		}
 		acc &= (1u << bits) - 1;
 	}
 	if (bits > 0)
-		buf_appendc(out, b64[(acc << (6 - bits)) & 0x3f]);
+		buf_appendc(out, b64_letter((acc << (6 - bits)) & 0x3f));
 	buf_appendc(out, '-');
 }
 

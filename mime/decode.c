@@ -1,4 +1,5 @@
 #include "mime/decode.h"
+#include "core/base64.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -74,17 +75,7 @@ void mime_qp_decode(struct str in, struct buf *out, bool header_q)
 
 static int b64val(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return base64_value(c, '/');
 }
 
 void mime_base64_decode(struct str in, struct buf *out)
