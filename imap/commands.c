@@ -83,6 +83,11 @@ imap_literal_open_fn *imap_command_literal_hook(struct str cmd)
 	return c ? c->literal_open : NULL;
 }
 
+const char *imap_cmd_name(const struct imap_session *s)
+{
+	return s->cmd ? s->cmd->name : "";
+}
+
 enum imap_sync_mode imap_cmd_sync_mode(const struct imap_session *s)
 {
 	if (!s->cmd || (s->cmd->flags & F_NOSYNC))

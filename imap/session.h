@@ -229,8 +229,23 @@ int imap_mboxname_path(const struct imap_session *s, struct str utf8,
 bool imap_mboxname_is_selected(const struct imap_session *s,
 			       const char *canon);
 
+/* ---- msgset.c: sequence sets against the announced view ---- */
+/* Resolves a sequence-set argument (sequence numbers, or UIDs when uid;
+ * "$" is the saved search result, RFC 5182) to the ascending 0-based
+ * view indexes of the announced messages it names (*idx malloc'ed, may
+ * be empty). Sequence numbers past the view are an error (BAD, RFC 9051
+ * section 9: seq-number); UIDs that do not exist are ignored (section
+ * 6.4.8). Expunged-but-unreported messages are included: callers skip
+ * or answer for them. */
+bool imap_msgset_arg(const struct imap_session *s, const struct imap_arg *a,
+		     bool uid, uint32_t **idx, size_t *n, const char **reason);
+/* Replaces view indexes by their UIDs, in place. */
+void imap_msgset_to_uids(const struct imap_session *s, uint32_t *v, size_t n);
+
 /* ---- commands.c ---- */
 void imap_dispatch(struct imap_session *s);
+/* The running command's table name ("SELECT", "UID FETCH"), or "". */
+const char *imap_cmd_name(const struct imap_session *s);
 /* The streaming hook of the command named cmd (NULL: none). */
 imap_literal_open_fn *imap_command_literal_hook(struct str cmd);
 /* What the current command may report at its end: nothing (no mailbox
