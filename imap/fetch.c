@@ -31,28 +31,34 @@ struct fetch_msg {
 	const struct mailbox *mb;
 	size_t i;
 	bool have_wire, parsed;
-	struct buf wire;
+	struct buf owned; /* the file's bytes, when read here */
+	struct str wire;
 	size_t hdr_len; /* valid with have_wire */
 	struct mime_message mime;
 };
+
+static void fetch_msg_set_wire(struct fetch_msg *fm, struct str wire)
+{
+	fm->wire = str_make(wire.p ? wire.p : "", wire.len);
+	fm->have_wire = true;
+	mime_header_split(fm->wire.p, fm->wire.len, &fm->hdr_len);
+}
 
 static int fetch_msg_load(struct fetch_msg *fm, char *err, size_t errsz)
 {
 	if (fm->have_wire)
 		return 0;
-	int rc = store_msg_read_wire(fm->mb, fm->i, &fm->wire, err, errsz);
+	int rc = store_msg_read_wire(fm->mb, fm->i, &fm->owned, err, errsz);
 	if (rc != 0)
 		return rc;
-	fm->have_wire = true;
-	mime_header_split(fm->wire.data, fm->wire.len, &fm->hdr_len);
+	fetch_msg_set_wire(fm, buf_str(&fm->owned));
 	return 0;
 }
 
 static const struct mime_message *fetch_msg_mime(struct fetch_msg *fm)
 {
 	if (!fm->parsed) {
-		mime_message_parse(&fm->mime, fm->wire.data ? fm->wire.data : "",
-				   fm->wire.len);
+		mime_message_parse(&fm->mime, fm->wire.p, fm->wire.len);
 		fm->parsed = true;
 	}
 	return &fm->mime;
@@ -62,12 +68,12 @@ static void fetch_msg_free(struct fetch_msg *fm)
 {
 	if (fm->parsed)
 		mime_message_free(&fm->mime);
-	buf_free(&fm->wire);
+	buf_free(&fm->owned);
 }
 
 static struct str wire_str(const struct fetch_msg *fm)
 {
-	return str_make(fm->wire.data ? fm->wire.data : "", fm->wire.len);
+	return fm->have_wire ? fm->wire : str_make("", 0);
 }
 
 void imap_fetch_write_date(struct buf *out, int64_t t)
@@ -307,6 +313,24 @@ static int write_items(struct buf *out, struct fetch_msg *fm,
 	return 0;
 }
 
+static int fetch_write(struct buf *out, struct fetch_msg *fm,
+		       const struct store_msg *msg, uint32_t seq,
+		       const struct imap_fetch_items *items,
+		       const struct imap_fetch_ctx *ctx, char *err, size_t errsz)
+{
+	size_t start = out->len;
+	buf_printf(out, "* %" PRIu32 " FETCH (", seq);
+	int rc = write_items(out, fm, msg, items, ctx, err, errsz);
+	if (rc != 0) {
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		return rc;
+	}
+	buf_appends(out, ")\r\n");
+	return 0;
+}
+
 int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 		     uint32_t seq, const struct imap_fetch_items *items,
 		     const struct imap_fetch_ctx *ctx, char *err, size_t errsz)
@@ -322,23 +346,24 @@ int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 		return STORE_ENOENT;
 	}
 	struct fetch_msg fm = { .mb = mb, .i = i };
-	if (imap_fetch_needs_file(items)) {
-		int rc = fetch_msg_load(&fm, err, errsz);
-		if (rc != 0) {
-			fetch_msg_free(&fm);
-			return rc;
-		}
-	}
-	size_t start = out->len;
-	buf_printf(out, "* %" PRIu32 " FETCH (", seq);
-	int rc = write_items(out, &fm, msg, items, ctx, err, errsz);
+	int rc = 0;
+	if (imap_fetch_needs_file(items))
+		rc = fetch_msg_load(&fm, err, errsz);
+	if (rc == 0)
+		rc = fetch_write(out, &fm, msg, seq, items, ctx, err, errsz);
 	fetch_msg_free(&fm);
-	if (rc != 0) {
-		out->len = start;
-		if (out->data)
-			out->data[start] = '\0';
-		return rc;
-	}
-	buf_appends(out, ")\r\n");
-	return 0;
+	return rc;
+}
+
+int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
+			  const struct store_msg *msg, struct str wire,
+			  uint32_t seq, const struct imap_fetch_items *items,
+			  const struct imap_fetch_ctx *ctx, char *err,
+			  size_t errsz)
+{
+	struct fetch_msg fm = { .mb = mb };
+	fetch_msg_set_wire(&fm, wire);
+	int rc = fetch_write(out, &fm, msg, seq, items, ctx, err, errsz);
+	fetch_msg_free(&fm);
+	return rc;
 }

@@ -46,6 +46,16 @@ int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 		     uint32_t seq, const struct imap_fetch_items *items,
 		     const struct imap_fetch_ctx *ctx, char *err, size_t errsz);
 
+/* The same for message data the caller holds: wire is msg's wire form
+ * (msg->size octets as store_msg_read_wire gives them). mb may be NULL
+ * (then keywords are not written). No I/O; for tests and fuzzing, and
+ * for a session that already holds the bytes. */
+int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
+			  const struct store_msg *msg, struct str wire,
+			  uint32_t seq, const struct imap_fetch_items *items,
+			  const struct imap_fetch_ctx *ctx, char *err,
+			  size_t errsz);
+
 /* Appends the INTERNALDATE value, quotes included:
  * "dd-Mon-yyyy hh:mm:ss +0000" (day space-padded, RFC 9051
  * date-day-fixed), in UTC. */

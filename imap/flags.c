@@ -125,7 +125,7 @@ void imap_flags_write(struct buf *out, const struct mailbox *mb,
 		buf_appends(out, system_flags[i].name);
 		first = false;
 	}
-	for (size_t i = 0; i < 64 && keywords >> i; i++) {
+	for (size_t i = 0; mb && i < 64 && keywords >> i; i++) {
 		if (!((keywords >> i) & 1))
 			continue;
 		const char *kw = store_mailbox_keyword(mb, i);

@@ -34,7 +34,8 @@ const char *imap_flag_name(uint32_t bit);
 
 /* Appends "(\Seen \Flagged kw1 kw2)" for a message: system flags in the
  * order \Seen \Answered \Flagged \Deleted \Draft, then the keywords set
- * in keywords (bit i = store_mailbox_keyword(mb, i)). */
+ * in keywords (bit i = store_mailbox_keyword(mb, i); none when mb is
+ * NULL). */
 void imap_flags_write(struct buf *out, const struct mailbox *mb,
 		      uint32_t flags, uint64_t keywords);
 

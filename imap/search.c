@@ -31,6 +31,7 @@ struct msgstate {
 	unsigned prog_needs;
 	size_t i;
 	const struct store_msg *msg;
+	const struct str *given; /* the message in memory, or NULL */
 	int loaded; /* 0 nothing, 1 header, 2 whole message */
 	struct buf wire;
 	bool parsed;
@@ -53,7 +54,8 @@ static int64_t days_of(int64_t t)
 
 static uint32_t view_max_uid(const struct imap_search_view *v)
 {
-	return v->count ? store_mailbox_msg(v->mb, v->count - 1)->uid : 0;
+	return v->count && v->mb ? store_mailbox_msg(v->mb, v->count - 1)->uid
+				 : 0;
 }
 
 static void compile(struct node *n, const struct imap_search_key *k,
@@ -71,7 +73,7 @@ static void compile(struct node *n, const struct imap_search_key *k,
 	}
 	case IMAP_SK_KEYWORD:
 	case IMAP_SK_UNKEYWORD: {
-		size_t nk = store_mailbox_keyword_count(v->mb);
+		size_t nk = v->mb ? store_mailbox_keyword_count(v->mb) : 0;
 		for (size_t i = 0; i < nk && i < 32; i++) {
 			const char *name = store_mailbox_keyword(v->mb, i);
 			if (name && str_eq_nocase(k->value, name)) {
@@ -183,7 +185,9 @@ static bool msg_load(struct msgstate *ms, unsigned needs)
 		return true;
 	msgstate_reset(ms);
 	int rc = 0;
-	if (!ms->msg->expunged && ms->msg->filename) {
+	if (ms->given) {
+		buf_append(&ms->wire, ms->given->p, ms->given->len);
+	} else if (!ms->msg->expunged && ms->msg->filename) {
 		rc = want == 2 ? store_msg_read_wire(ms->v->mb, ms->i, &ms->wire,
 						     ms->err, ms->errsz)
 			       : read_header(ms);
@@ -369,6 +373,27 @@ int imap_search_run(const struct imap_search_program *prog,
 	*seqs = res;
 	*n = cnt;
 	return 0;
+}
+
+bool imap_search_match_wire(const struct imap_search_program *prog,
+			    const struct imap_search_view *v, uint32_t seq,
+			    const struct store_msg *msg, struct str wire)
+{
+	struct node root;
+	compile(&root, &prog->root, v);
+	char err[128];
+	struct msgstate ms = { .v = v, .prog_needs = root.needs, .err = err,
+			       .errsz = sizeof err, .i = seq ? seq - 1 : 0,
+			       .msg = msg, .given = &wire };
+	bool hit = eval(&ms, &root);
+	msgstate_reset(&ms);
+	buf_free(&ms.wire);
+	buf_free(&ms.body);
+	buf_free(&ms.text);
+	buf_free(&ms.scratch);
+	buf_free(&ms.scratch2);
+	node_free(&root);
+	return hit && ms.rc == 0;
 }
 
 void imap_search_write_result(struct buf *out,

@@ -45,6 +45,14 @@ int imap_search_run(const struct imap_search_program *prog,
 		    const struct imap_search_view *v, uint32_t **seqs,
 		    size_t *n, char *err, size_t errsz);
 
+/* Does one message match? msg is its index entry, seq its sequence
+ * number, wire its wire form in memory (no I/O: for tests, fuzzing and
+ * a caller that holds the bytes). v gives '*', '$' and keyword names;
+ * v->mb may be NULL (no keywords, '*' of UIDs is 0). */
+bool imap_search_match_wire(const struct imap_search_program *prog,
+			    const struct imap_search_view *v, uint32_t seq,
+			    const struct store_msg *msg, struct str wire);
+
 /* The untagged reply: "* SEARCH 2 5 7\r\n" (RFC 3501 style, when the
  * program has no RETURN and !force_esearch) or
  * "* ESEARCH (TAG "a1") UID MIN 2 MAX 7 COUNT 3 ALL 2,5,7\r\n" per the
