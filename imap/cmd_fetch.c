@@ -190,6 +190,7 @@ static void seen_done(void *arg)
 			log_kv(LOG_WARN, "event=fetch_seen_failed proto=imap "
 			       "sid=%s error=\"%s\"", j->s->c->id, j->err);
 		} else {
+			imap_sync_note_own(j->s, j->changed.v, j->changed.n);
 			f->seen_uids = j->changed.v;
 			f->n_seen = j->changed.n;
 			j->changed.v = NULL;

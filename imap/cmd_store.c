@@ -72,6 +72,7 @@ static void store_done(void *arg)
 		store_job_free(j);
 		return;
 	}
+	imap_sync_note_own(s, j->changed.v, j->changed.n);
 	if (!j->silent) {
 		struct buf b = BUF_INIT;
 		for (size_t k = 0; k < j->n; k++) {

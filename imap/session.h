@@ -105,6 +105,14 @@ struct imap_selected {
 	bool gone;           /* the mailbox was deleted or renamed away */
 	uint32_t *saved;     /* SEARCHRES "$": UIDs ascending */
 	size_t n_saved;
+	/* This session's own flag changes since the last refresh: the
+	 * refresh reports them too, but the client already has them. */
+	struct imap_own_change *own;
+	size_t n_own, cap_own;
+};
+struct imap_own_change {
+	uint32_t uid;
+	uint64_t modseq;
 };
 
 struct imap_session {
@@ -274,6 +282,11 @@ void imap_sync_unwatch(struct imap_session *s);
  * then(s). */
 void imap_sync_report(struct imap_session *s, bool allow_expunge,
 		      void (*then)(struct imap_session *s));
+/* Remembers flag changes this session made and reported itself (uids
+ * ascending, their new state in sel.mb), so the next refresh does not
+ * report them again (STORE .SILENT stays silent). */
+void imap_sync_note_own(struct imap_session *s, const uint32_t *uids,
+			size_t n);
 /* Untagged EXISTS for messages in the view the client does not know. */
 void imap_sync_announce_new(struct imap_session *s);
 /* Frees the selection (mailbox, names, watch). */

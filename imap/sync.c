@@ -89,6 +89,7 @@ void imap_selected_free(struct imap_session *s)
 	free(s->sel.name);
 	free(s->sel.path);
 	free(s->sel.saved);
+	free(s->sel.own);
 	memset(&s->sel, 0, sizeof s->sel);
 	s->sel.watch = -1;
 }
@@ -123,6 +124,48 @@ static long find_uid(const struct mailbox *mb, uint32_t uid)
 	return -1;
 }
 
+void imap_sync_note_own(struct imap_session *s, const uint32_t *uids,
+			size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		long i = find_uid(s->sel.mb, uids[k]);
+		if (i < 0)
+			continue;
+		if (s->sel.n_own == s->sel.cap_own) {
+			s->sel.cap_own = s->sel.cap_own ? 2 * s->sel.cap_own : 16;
+			s->sel.own = xrealloc(s->sel.own,
+					      s->sel.cap_own * sizeof *s->sel.own);
+		}
+		s->sel.own[s->sel.n_own++] = (struct imap_own_change){
+			uids[k], store_mailbox_msg(s->sel.mb, (size_t)i)->modseq
+		};
+	}
+}
+
+static int own_cmp(const void *a, const void *b)
+{
+	const struct imap_own_change *x = a, *y = b;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->modseq < y->modseq ? -1 : x->modseq > y->modseq;
+}
+
+/* The message's current state is one this session made and reported
+ * (sel.own sorted by own_cmp: the last entry of a UID is its latest). */
+static bool is_own(const struct imap_session *s, const struct store_msg *m)
+{
+	size_t lo = 0, hi = s->sel.n_own;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->sel.own[mid].uid <= m->uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && s->sel.own[lo - 1].uid == m->uid &&
+	       s->sel.own[lo - 1].modseq == m->modseq;
+}
+
 /* Writes what a refresh found, in the order that keeps sequence numbers
  * right: EXPUNGEs (from the highest position, each on the view as the
  * client has it), then EXISTS, then FETCH FLAGS on the new numbering. */
@@ -137,13 +180,15 @@ static void report_changes(struct imap_session *s,
 		}
 	}
 	imap_sync_announce_new(s);
+	if (s->sel.n_own)
+		qsort(s->sel.own, s->sel.n_own, sizeof *s->sel.own, own_cmp);
 	struct buf b = BUF_INIT;
 	for (size_t k = 0; k < ch->changed.n; k++) {
 		long i = find_uid(s->sel.mb, ch->changed.v[k]);
 		if (i < 0 || (size_t)i >= s->sel.exists)
 			continue;
 		const struct store_msg *m = store_mailbox_msg(s->sel.mb, (size_t)i);
-		if (m->expunged)
+		if (m->expunged || is_own(s, m))
 			continue;
 		buf_clear(&b);
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", i + 1, m->uid);
@@ -152,6 +197,7 @@ static void report_changes(struct imap_session *s,
 		imap_write_buf(s, &b);
 	}
 	buf_free(&b);
+	s->sel.n_own = 0;
 }
 
 struct refresh_job {
