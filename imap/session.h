@@ -171,7 +171,8 @@ struct imap_session {
 	struct buf done_text;
 
 	/* IDLE. */
-	struct event *idle_timer;     /* keepalive */
+	struct event *idle_timer;     /* keepalive and poll, 1 s ticks */
+	unsigned idle_ticks;
 	bool idle_done;               /* DONE came while a refresh ran */
 
 	/* For the logout line. */
