@@ -98,6 +98,7 @@ void imap_literal_claim(struct imap_session *s, void *cookie)
 /* Called once a command is over (done, refused or failed to parse). */
 static void command_cleanup(struct imap_session *s)
 {
+	s->mid_command = false;
 	sinks_abort_all(s);
 	imap_parser_reset(s->parser);
 }
@@ -174,9 +175,11 @@ static void handle_result(struct imap_session *s, enum imap_parse_result r)
 	case IMAP_PARSE_MORE:
 		return;
 	case IMAP_PARSE_DONE:
+		s->mid_command = false;
 		imap_dispatch(s);
 		return;
 	case IMAP_PARSE_NEED_LITERAL:
+		s->mid_command = true;
 		literal_announced(s, imap_parser_literal(s->parser));
 		return;
 	case IMAP_PARSE_ERROR: {
@@ -196,6 +199,7 @@ static void handle_result(struct imap_session *s, enum imap_parse_result r)
 			conn_printf(s->c, "* BAD %s%s\r\n",
 				    e->toobig ? "[TOOBIG] " : "", e->reason);
 		sinks_abort_all(s);
+		s->mid_command = e->discarding;
 		if (!e->discarding)
 			imap_parser_reset(s->parser);
 		return;
@@ -231,6 +235,35 @@ static bool feed_literal_bytes(struct imap_session *s)
 	return true;
 }
 
+/* The tag of the line at the head of the input, if the parser is at a
+ * command's start and the first bytes hold "tag SP" (tag = ASTRING-CHARs
+ * but '+'): the connection drops a line too long to buffer whole, so the
+ * tag for its BAD is read before. "" otherwise. */
+#define IMAP_TAG_PEEK_MAX 64
+static void peek_tag(struct imap_session *s, char tag[IMAP_TAG_PEEK_MAX + 1])
+{
+	tag[0] = '\0';
+	if (s->wait != IMAP_WAIT_NONE || s->mid_command ||
+	    conn_input_len(s->c) < IMAP_LINE_MAX / 2)
+		return;
+	const char *p;
+	size_t n = conn_peek(s->c, &p);
+	for (size_t i = 0; i < n && i <= IMAP_TAG_PEEK_MAX; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == ' ') {
+			if (i > 0) {
+				memcpy(tag, p, i);
+				tag[i] = '\0';
+			}
+			return;
+		}
+		if (ch <= 0x20 || ch >= 0x7f || ch == '(' || ch == ')' ||
+		    ch == '{' || ch == '%' || ch == '*' || ch == '"' ||
+		    ch == '\\' || ch == '+')
+			return;
+	}
+}
+
 /* Parses every complete command that is buffered, strictly in order,
  * until one of them starts something that must finish first. */
 static void process_input(struct imap_session *s)
@@ -248,6 +281,8 @@ static void process_input(struct imap_session *s)
 		}
 		size_t max = s->wait == IMAP_WAIT_SASL ? IMAP_SASL_LINE_MAX
 						       : IMAP_LINE_MAX;
+		char tag[IMAP_TAG_PEEK_MAX + 1];
+		peek_tag(s, tag);
 		buf_clear(&s->line);
 		enum conn_line_status st = conn_read_line(s->c, &s->line, max);
 		if (st == CONN_LINE_NONE)
@@ -264,9 +299,17 @@ static void process_input(struct imap_session *s)
 				imap_bad_untagged(s, "Line too long");
 				continue;
 			}
-			/* The command it belonged to is lost. */
+			/* The command it belonged to is lost. A command's
+			 * first line gets its tag back, so the client is
+			 * not left waiting for it. */
 			command_cleanup(s);
-			imap_bad_untagged(s, "Line too long");
+			if (tag[0]) {
+				if (!imap_count_bad(s))
+					conn_printf(s->c, "%s BAD Line too long\r\n",
+						    tag);
+			} else {
+				imap_bad_untagged(s, "Line too long");
+			}
 			continue;
 		}
 		struct str line = buf_str(&s->line);

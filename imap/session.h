@@ -137,6 +137,7 @@ struct imap_session {
 	const struct imap_command *cmd;
 	struct buf tag;
 	bool cmd_uid;                 /* a UID command */
+	bool mid_command;             /* the parser is past a literal */
 
 	/* Streamed literals of the command being read. */
 	const struct imap_literal_sink *sink_ops;
