@@ -160,7 +160,12 @@ static void handle_result(struct imap_session *s, enum imap_parse_result r)
 		return;
 	case IMAP_PARSE_NEED_LITERAL: {
 		const struct imap_literal_info *li = imap_parser_literal(s->parser);
-		if (!li->in_memory_ok) {
+		/* An APPEND message over max_message_size is refused before
+		 * "+ OK" even when it would fit in memory (RFC 7889 section
+		 * 4): literal_big asks the command's hook, which says why. */
+		if (!li->in_memory_ok ||
+		    (li->append_message &&
+		     li->size > s->cfg->max_message_size)) {
 			literal_big(s, li);
 			return;
 		}
