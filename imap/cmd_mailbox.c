@@ -24,6 +24,7 @@ struct mbox_job {
 	enum mbox_op op;
 	char *maildir;
 	struct buf name, to;
+	char *canon;        /* the name as the store spells it, or NULL */
 	int rc;
 	char err[256];
 };
@@ -31,6 +32,7 @@ struct mbox_job {
 static void mbox_job_free(struct mbox_job *j)
 {
 	free(j->maildir);
+	free(j->canon);
 	buf_free(&j->name);
 	buf_free(&j->to);
 	free(j);
@@ -60,6 +62,24 @@ static void mbox_work(void *arg)
 	}
 }
 
+/* Whether a successful DELETE or RENAME took the selected mailbox away:
+ * DELETE of it (its children stay), RENAME of it or of a parent
+ * (children move along). RENAME INBOX leaves INBOX in place, empty: the
+ * selection stays and the refresh reports the EXPUNGEs. */
+static bool took_selected(const struct imap_session *s,
+			  const struct mbox_job *j)
+{
+	if (s->state != IMAP_SELECTED || !j->canon || !s->sel.name)
+		return false;
+	if (j->op == OP_DELETE)
+		return strcmp(s->sel.name, j->canon) == 0;
+	if (j->op != OP_RENAME || strcmp(j->canon, "INBOX") == 0)
+		return false;
+	size_t len = strlen(j->canon);
+	return strncmp(s->sel.name, j->canon, len) == 0 &&
+	       (s->sel.name[len] == '\0' || s->sel.name[len] == STORE_MBOX_SEP);
+}
+
 /* The store's reasons for STORE_EINVAL and STORE_EPERM name the rule a
  * name broke and are fit for the client; other errors may carry paths
  * and go to the log only. */
@@ -80,6 +100,14 @@ static void mbox_done(void *arg)
 	}
 	switch (j->rc) {
 	case 0:
+		/* Ending the session with BYE (what the next refresh would
+		 * do) would hide the OK from the client; like Dovecot, close
+		 * the mailbox instead and say so (RFC 9051 7.1, CLOSED). */
+		if (took_selected(s, j)) {
+			imap_selected_free(s);
+			imap_enter_state(s, IMAP_AUTHENTICATED);
+			imap_untagged(s, "OK [CLOSED] The selected mailbox is gone");
+		}
 		imap_cmd_donef(s, IMAP_OK, "%s completed", verb);
 		break;
 	case STORE_EEXIST:
@@ -140,6 +168,13 @@ static void mbox_start(struct imap_session *s, const struct imap_arg *args,
 		strip_trailing_delim(&j->to);
 	buf_cstr(&j->name);
 	buf_cstr(&j->to);
+	struct buf dir = BUF_INIT, canon = BUF_INIT;
+	char err[256];
+	if (store_mboxname_to_dir(buf_str(&j->name), &dir, &canon, err,
+				  sizeof err) == 0)
+		j->canon = xstrdup(buf_cstr(&canon));
+	buf_free(&dir);
+	buf_free(&canon);
 	j->maildir = xstrdup(s->maildir);
 	imap_set_wait(s, IMAP_WAIT_JOB);
 	imap_job_submit(s, mbox_work, mbox_done, j);
