@@ -310,6 +310,33 @@ typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args,
 			 size_t n);
 imap_cmd_fn imap_cmd_select, imap_cmd_close, imap_cmd_unselect,
 	imap_cmd_check, imap_cmd_expunge, imap_cmd_uid_expunge, imap_cmd_fetch,
-	imap_cmd_store, imap_cmd_search, imap_cmd_copy, imap_cmd_move;
+	imap_cmd_store, imap_cmd_search, imap_cmd_copy, imap_cmd_move,
+	imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
+	imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
+	imap_cmd_append;
+/* cmd_append.c: APPEND's hook for message literals too big for memory. */
+imap_literal_open_fn imap_append_literal_open;
+
+/* ---- cmd_status.c: STATUS items, shared with LIST-STATUS ---- */
+struct store_status;
+#define IMAP_STATUS_MESSAGES    0x01u
+#define IMAP_STATUS_UIDNEXT     0x02u
+#define IMAP_STATUS_UIDVALIDITY 0x04u
+#define IMAP_STATUS_UNSEEN      0x08u
+#define IMAP_STATUS_DELETED     0x10u
+#define IMAP_STATUS_SIZE        0x20u
+#define IMAP_STATUS_RECENT      0x40u /* rev1 only; always 0 here */
+#define IMAP_STATUS_APPENDLIMIT 0x80u /* RFC 7889 */
+/* A parenthesized list of status items (RFC 9051 6.3.11), in the order
+ * given: order[0..*n_order) get the item bits (duplicates dropped).
+ * false + static *reason (BAD) for anything else. */
+#define IMAP_STATUS_ITEMS_MAX 8
+bool imap_status_items_parse(const struct imap_arg *list,
+			     unsigned order[IMAP_STATUS_ITEMS_MAX],
+			     size_t *n_order, const char **reason);
+/* "* STATUS <name> (ITEM n ...)\r\n" in the client's mailbox-name form. */
+void imap_status_write(const struct imap_session *s, struct buf *out,
+		       const char *name, const unsigned *order,
+		       size_t n_order, const struct store_status *st);
 
 #endif
