@@ -6,6 +6,7 @@ Python's stock imaplib works end to end.
 """
 
 import base64
+import datetime
 import imaplib
 import os
 import re
@@ -75,6 +76,13 @@ def status_of(r):
             items[k].decode().upper(): int(items[k + 1])
             for k in range(0, len(items), 2)}
     return out
+
+
+def same_instant(a, b):
+    """INTERNALDATE: the zone it is shown in is the server's choice."""
+    fmt = "%d-%b-%Y %H:%M:%S %z"
+    return (datetime.datetime.strptime(a.decode().strip(), fmt) ==
+            datetime.datetime.strptime(b, fmt))
 
 
 def bad_or_no(r):
@@ -254,36 +262,42 @@ def test_unknown_command_and_bad_syntax_go_on(srv):
     # RFC 9051 7.1.5: BAD for unknown commands and syntax errors
     assert c.cmd("FROBNICATE").status == "BAD"
     assert c.cmd('LOGIN "unterminated').status == "BAD"
-    assert c.cmd("LOGIN").status == "BAD"
+    assert c.cmd("NOOP").status == "OK"
+    c.login()
+    assert c.cmd("LIST").status == "BAD"
     c.send(b"\r\n")  # an empty line: BAD (untagged or tagged "*")
     line = c.read_resp()
     assert b"BAD" in line, line
-    assert c.cmd("NOOP").status == "OK"
-    c.login()
-    assert c.cmd("FROBNICATE").status == "BAD"
     assert c.cmd("SELECT").status == "BAD"
-    assert c.cmd("FETCH 1 FLAGS").status in ("BAD", "NO")
+    assert c.cmd("NOOP").status == "OK"
     c.logout()
 
 
 def test_wrong_state(srv):
     deliver_n(srv, 1)
-    c = connect(srv)
-    # RFC 9051 3: commands valid only in later states are refused
+    # RFC 9051 3: commands valid only in later states are refused; one
+    # connection per command so that no bad-command limit interferes
     for cmd in ("SELECT INBOX", "LIST \"\" *", "CREATE x", "STATUS INBOX "
                 "(MESSAGES)", "FETCH 1 FLAGS", "EXPUNGE", "CLOSE",
-                "ENABLE IMAP4rev2", "NAMESPACE", "IDLE"):
+                "ENABLE IMAP4rev2", "NAMESPACE", "IDLE", "APPEND INBOX {1+}"
+                "\r\nx"):
+        c = connect(srv)
         r = c.cmd(cmd)
         assert bad_or_no(r), "%s before login: %r" % (cmd, r)
-    c.login()
-    # RFC 9051 6.2: LOGIN/AUTHENTICATE/STARTTLS only when not authenticated
-    assert bad_or_no(c.cmd("LOGIN alice %s" % quote(PASSWORD)))
-    assert bad_or_no(c.cmd("STARTTLS"))
-    for cmd in ("FETCH 1 FLAGS", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL",
-                "EXPUNGE", "CLOSE", "UNSELECT", "COPY 1 Trash",
-                "MOVE 1 Trash", "UID FETCH 1 FLAGS", "CHECK"):
-        r = c.cmd(cmd)
-        assert bad_or_no(r), "%s without a selected mailbox: %r" % (cmd, r)
+        c.close()
+    cmds = ["LOGIN alice %s" % quote(PASSWORD), "STARTTLS",
+            "FETCH 1 FLAGS", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL",
+            "EXPUNGE", "CLOSE", "UNSELECT", "COPY 1 Trash", "MOVE 1 Trash",
+            "UID FETCH 1 FLAGS", "CHECK"]
+    for i in range(0, len(cmds), 3):
+        c = logged_in(srv)
+        # RFC 9051 6.2: LOGIN/AUTHENTICATE/STARTTLS only when not
+        # authenticated; 6.4: the rest only with a selected mailbox
+        for cmd in cmds[i:i + 3]:
+            r = c.cmd(cmd)
+            assert bad_or_no(r), "%s when authenticated: %r" % (cmd, r)
+        c.close()
+    c = logged_in(srv)
     c.select()
     assert bad_or_no(c.cmd("AUTHENTICATE PLAIN"))
     assert c.cmd("FETCH 1 FLAGS").status == "OK"
@@ -461,7 +475,8 @@ def test_create_delete_rename(srv):
     for n in ("Work", "a", "a/b", "a/b/c", "d"):
         assert n in names, names
     assert "d/" not in names
-    c.append("a/b", b"Subject: x\r\n\r\nbody\r\n")
+    # the superiors are real mailboxes (RFC 9051 6.3.4 SHOULD)
+    assert c.append("a/b", b"Subject: x\r\n\r\nbody\r\n").status == "OK"
     # RENAME moves the hierarchy (6.3.6)
     c.ok("RENAME a z")
     names = list_names(c.ok('LIST "" "*"'))
@@ -637,9 +652,9 @@ def test_append_flags_date_appenduid(srv):
     f, _ = c.fetch(uid, "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
                    uid=True)
     (item,) = f.values()
-    flags = {x.decode().lower() for x in item["FLAGS"]}
+    flags = {x.decode().lower() for x in item["FLAGS"]} - {"\\recent"}
     assert flags == {"\\seen", "$label1"}, item
-    assert item["INTERNALDATE"] == b"05-Mar-2021 13:14:15 +0200", item
+    assert same_instant(item["INTERNALDATE"], "05-Mar-2021 13:14:15 +0200")
     assert int(item["RFC822.SIZE"]) == len(msg)
     assert item["BODY[]"] == msg
     # keyword shows in FLAGS/PERMANENTFLAGS (RFC 9051 2.3.2: persist)
