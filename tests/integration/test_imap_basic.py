@@ -869,3 +869,126 @@ def test_imaplib_imaps_authenticate(srv):
     typ, data = M.namespace()
     assert typ == "OK"
     M.logout()
+
+
+# ---- STORE, UID, pipelining --------------------------------------------
+
+def fetch_flags(c, seqs="1:*"):
+    f, _ = c.fetch(seqs, "(FLAGS)")
+    return {k: {x.decode().lower() for x in v["FLAGS"]} - {"\\recent"}
+            for k, v in f.items()}
+
+
+def test_store_variants(srv):
+    deliver_n(srv, 3)
+    c = logged_in(srv)
+    c.select()
+    # RFC 9051 6.4.6: FLAGS replaces, +FLAGS adds, -FLAGS removes; the
+    # new flags come back in untagged FETCH unless .SILENT
+    r = c.ok("STORE 1 FLAGS (\\Seen \\Answered)")
+    assert {x.decode().lower() for x in r.fetch()[1]["FLAGS"]} - \
+        {"\\recent"} == {"\\seen", "\\answered"}, r
+    r = c.ok("STORE 1 +FLAGS (\\Flagged Custom1)")
+    assert {x.decode().lower() for x in r.fetch()[1]["FLAGS"]} - \
+        {"\\recent"} == {"\\seen", "\\answered", "\\flagged", "custom1"}
+    r = c.ok("STORE 1 -FLAGS (\\Answered)")
+    assert r.fetch()[1]
+    r = c.ok("STORE 2:3 +FLAGS.SILENT (\\Draft)")
+    assert not r.data("FETCH"), "FETCH after .SILENT: %r" % r
+    # a single flag without parentheses (RFC 9051 9: flag-list / 1*flag)
+    c.ok("STORE 3 +FLAGS \\Deleted")
+    assert fetch_flags(c) == {1: {"\\seen", "\\flagged", "custom1"},
+                              2: {"\\draft"},
+                              3: {"\\draft", "\\deleted"}}
+    # UID STORE reports UID in each FETCH (RFC 9051 6.4.9)
+    f, _ = c.fetch("2", "(UID)")
+    uid = int(f[2]["UID"])
+    r = c.ok("UID STORE %d +FLAGS (\\Seen)" % uid)
+    (d,) = r.fetch().values()
+    assert int(d["UID"]) == uid, r
+    # \Recent cannot be stored (RFC 3501 2.3.2); unknown \Xxx is BAD
+    assert c.cmd("STORE 1 +FLAGS (\\Recent)").status == "BAD"
+    assert c.cmd("STORE 1 +FLAGS (\\Bogus)").status == "BAD"
+    assert c.cmd("STORE 1 XFLAGS (\\Seen)").status == "BAD"
+    # keywords persist (issue #4) and are in FLAGS / PERMANENTFLAGS
+    c.logout()
+    c = logged_in(srv)
+    r = c.select()
+    flags_line = [u for u in r.untagged if u.startswith(b"* FLAGS")][0]
+    assert b"Custom1" in flags_line, flags_line
+    assert fetch_flags(c, "1")[1] == {"\\seen", "\\flagged", "custom1"}
+    c.logout()
+
+
+def test_uid_commands_ignore_missing_uids(srv):
+    deliver_n(srv, 2)
+    c = logged_in(srv)
+    c.select()
+    # RFC 9051 6.4.9: a non-existent UID is ignored without error
+    r = c.ok("UID FETCH 9000:9999 (FLAGS)")
+    assert not r.data("FETCH"), r
+    r = c.ok("UID STORE 9000 +FLAGS (\\Seen)")
+    assert not r.data("FETCH"), r
+    r = c.ok("UID SEARCH UID 9000:9999")
+    assert r.data("SEARCH") in ([[]], []), r
+    # n:* with n past the end matches the last message (RFC 9051 6.4.9)
+    r = c.ok("UID FETCH 9000:* (UID)")
+    assert list(r.fetch()) == [2], r
+    r = c.ok("UID COPY 9000 Trash")
+    c.ok("CREATE Empty")
+    c.select("Empty")
+    r = c.ok("UID FETCH 1:* (FLAGS)")
+    assert not r.data("FETCH"), r
+    c.logout()
+
+
+def test_pipelined_commands_in_order(srv):
+    c = logged_in(srv)
+    msg = b"Subject: piped\r\n\r\npipelined\r\n"
+    # RFC 9051 5.5: the client may send several commands without waiting;
+    # results come in order here as every command depends on the previous
+    c.send(b"p1 APPEND INBOX {%d+}\r\n%s\r\np2 SELECT INBOX\r\n"
+           b"p3 FETCH 1 (BODY.PEEK[])\r\np4 NOOP\r\n" % (len(msg), msg)
+           if "LITERAL+" in c.capabilities() else
+           b"p2 SELECT INBOX\r\np3 FETCH 1 (BODY.PEEK[])\r\np4 NOOP\r\n")
+    seen = []
+    fetched = None
+    while True:
+        line = c.read_resp()
+        m = re.match(rb"(p\d) (OK|NO|BAD)", line)
+        if m:
+            seen.append((m.group(1).decode(), m.group(2).decode()))
+            if m.group(1) == b"p4":
+                break
+        elif b"FETCH" in line:
+            fetched = parse(line[2:])
+    tags = [t for t, _ in seen]
+    assert tags == sorted(tags), seen
+    assert all(s == "OK" for _, s in seen), seen
+    if "p1" in tags:
+        assert fetched[2][1] == msg, fetched
+    c.logout()
+
+
+def test_list_extended_return_options(srv):
+    c = logged_in(srv)
+    c.ok("CREATE Top/Sub")
+    c.ok("SUBSCRIBE Top/Sub")
+    c.ok("SUBSCRIBE INBOX")
+    # RFC 5258 4: RETURN (SUBSCRIBED) marks \Subscribed, lists all
+    names = list_names(c.ok('LIST "" "*" RETURN (SUBSCRIBED CHILDREN)'))
+    assert "\\subscribed" in names["Top/Sub"], names
+    assert "\\subscribed" in names["INBOX"], names
+    assert "\\subscribed" not in names["Top"], names
+    assert "\\haschildren" in names["Top"], names
+    assert "\\hasnochildren" in names["Top/Sub"], names
+    # a bad selection option is BAD (RFC 5258 3)
+    assert c.cmd('LIST (NOSUCHOPTION) "" "*"').status == "BAD"
+    # RECURSIVEMATCH alone is BAD (RFC 5258 3)
+    assert c.cmd('LIST (RECURSIVEMATCH) "" "*"').status == "BAD"
+    # a deleted subscribed mailbox: \NonExistent \Subscribed (RFC 5258 3)
+    c.ok("DELETE Top/Sub")
+    names = list_names(c.ok('LIST (SUBSCRIBED) "" "*"'))
+    assert names.get("Top/Sub", set()) >= {"\\subscribed", "\\nonexistent"}, \
+        names
+    c.logout()
