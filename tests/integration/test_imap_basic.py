@@ -10,13 +10,12 @@ import datetime
 import imaplib
 import os
 import re
-import socket
-import ssl
+import time
 
 import pytest
 
 from conftest import PASSWORD, client_tls_context, simple_message
-from imaputil import (CAPS_ALWAYS, CAPS_AUTH, Client, Lit, connect, crlf,
+from imaputil import (CAPS_ALWAYS, CAPS_AUTH, connect, crlf,
                       logged_in, parse, quote)
 
 # Capabilities a server may add to the issue's list without a test here
@@ -991,4 +990,22 @@ def test_list_extended_return_options(srv):
     names = list_names(c.ok('LIST (SUBSCRIBED) "" "*"'))
     assert names.get("Top/Sub", set()) >= {"\\subscribed", "\\nonexistent"}, \
         names
+    c.logout()
+
+
+def test_login_timeout_bye(inst):
+    """RFC 9051 5.4: a server may log out an idle client; before login
+    postern's login_timeout applies (and says so with BYE)."""
+    inst.configure(login_timeout=2)
+    inst.start()
+    c = connect(inst)
+    t0 = time.monotonic()
+    rest = c.expect_eof(timeout=8)
+    assert time.monotonic() - t0 < 6
+    assert rest == b"" or rest.startswith(b"* BYE"), rest
+    # a logged-in client is not subject to it (>= 30 min, RFC 9051 5.4)
+    c = logged_in(inst)
+    c.select()
+    time.sleep(3)
+    assert c.cmd("NOOP").status == "OK"
     c.logout()

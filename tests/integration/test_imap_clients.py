@@ -17,7 +17,6 @@ import re
 import shutil
 import ssl
 import subprocess
-import tempfile
 
 import pytest
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import simple_message
-from imaputil import Lit, S, logged_in, parse, plist_dict
+from imaputil import Lit, S, logged_in, parse
 
 CORPUS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..",
                       "mime-corpus")

@@ -2,13 +2,12 @@
 IMAP on one mailbox, restarts.  The moments at which untagged EXISTS,
 EXPUNGE and FETCH may be sent are those of RFC 9051 7.5.1."""
 
-import re
 import smtplib
 import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, PASSWORD, simple_message
+from conftest import IO_TIMEOUT, simple_message
 from imaputil import logged_in
 
 IDLE_LIMIT = 1.0  # issue #4: an IDLE client hears of new mail within 1 s
