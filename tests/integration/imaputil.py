@@ -15,6 +15,8 @@ import socket
 import ssl
 import time
 
+import pytest
+
 from conftest import IO_TIMEOUT, PASSWORD, client_tls_context
 
 HOST = "127.0.0.1"
@@ -27,11 +29,14 @@ _UNTAGGED_STATUS_RE = re.compile(
 # The extension list of the issue (#4), before login on a TLS or loopback
 # connection; AUTH= and STARTTLS go away after login, LOGINDISABLED
 # appears only when plaintext is refused.
-CAPS_ALWAYS = {"IMAP4REV1", "IMAP4REV2", "SASL-IR", "ID", "ENABLE", "IDLE",
+CAPS_ALWAYS = {"IMAP4REV1", "IMAP4REV2", "ID", "ENABLE", "IDLE",
                "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN",
                "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "ESEARCH",
                "SEARCHRES", "STATUS=SIZE", "UTF8=ACCEPT"}
 CAPS_AUTH = {"AUTH=PLAIN", "AUTH=LOGIN"}
+# RFC 4959 SASL-IR only matters before authentication: required then,
+# tolerated after login
+CAPS_PRELOGIN = {"SASL-IR"}
 
 
 class S(bytes):
@@ -198,8 +203,23 @@ class ImapError(AssertionError):
     pass
 
 
+_open_clients = []
+
+
+@pytest.fixture
+def inst(inst):
+    """conftest's `inst`, plus: every Client a test opened is closed
+    before the daemon is stopped, so that a failing test does not make
+    the shutdown wait shutdown_timeout for its sessions.  Test modules
+    import it (`from imaputil import inst`); `srv` then uses it."""
+    yield inst
+    while _open_clients:
+        _open_clients.pop().close()
+
+
 class Client:
     def __init__(self, port, tls=False, timeout=IO_TIMEOUT, greeting=True):
+        _open_clients.append(self)
         self.port = port
         self.timeout = timeout
         self.sock = socket.create_connection((HOST, port), timeout=timeout)

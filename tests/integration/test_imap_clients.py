@@ -21,6 +21,7 @@ import subprocess
 import pytest
 
 from conftest import PASSWORD, to_crlf, to_lf
+from imaputil import inst  # noqa: F401 (closes clients first)
 from imaputil import logged_in
 
 CLIENT_TIMEOUT = 60

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from conftest import simple_message
+from imaputil import inst  # noqa: F401 (closes clients first)
 from imaputil import Lit, S, logged_in, parse
 
 CORPUS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..",

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import IO_TIMEOUT, simple_message
+from imaputil import inst  # noqa: F401 (closes clients first)
 from imaputil import logged_in
 
 IDLE_LIMIT = 1.0  # issue #4: an IDLE client hears of new mail within 1 s
