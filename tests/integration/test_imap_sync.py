@@ -42,6 +42,15 @@ def test_store_seen_by_other_session(srv):
     a.ok("STORE 2 -FLAGS (\\Flagged)")
     f = b.ok("NOOP").fetch()
     assert {x.decode().lower() for x in f[2]["FLAGS"]} == {"$work"}, f
+    # RFC 9051 7.5.2: for an IMAP4rev2 client, unsolicited FETCH
+    # responses carry the UID
+    c = logged_in(srv)
+    c.ok("ENABLE IMAP4rev2")
+    c.select()
+    a.ok("STORE 1 +FLAGS (\\Answered)")
+    f = c.ok("NOOP").fetch()
+    assert "UID" in f[1] and "FLAGS" in f[1], f
+    c.logout()
     a.logout()
     b.logout()
 
@@ -99,12 +108,14 @@ def _idle_client(srv):
 
 
 def _smtp(srv, msg):
+    msg = msg.replace(b"\n", b"\r\n")  # postern refuses bare LF (BDAT/DATA)
     s = smtplib.SMTP("127.0.0.1", srv.port("smtp"), timeout=IO_TIMEOUT)
     s.sendmail("bob@example.org", ["alice@localhost"], msg)
     s.quit()
 
 
 def _lmtp(srv, msg):
+    msg = msg.replace(b"\n", b"\r\n")
     s = smtplib.LMTP("127.0.0.1", srv.port("lmtp"), timeout=IO_TIMEOUT)
     refused = s.sendmail("bob@example.org", ["alice@localhost"], msg)
     assert not refused
@@ -164,10 +175,13 @@ def test_idle_sees_flags_and_expunge(srv):
 
 def test_idle_done_and_bad_continuation(srv):
     c, pre = _idle_client(srv)
-    # RFC 9051 6.3.13: anything other than DONE ends IDLE with BAD
-    c.send("NOTDONE\r\n")
+    # RFC 9051 6.3.13 only defines DONE; anything else must not be taken
+    # as a command: it is refused (BAD, tagged or untagged) and IDLE ends
+    c.send("t99 NOOP\r\n")
     r = c.finish(c.idle_tag)
-    assert r.status == "BAD", r
+    assert r.status == "BAD" or any(u.startswith(b"* BAD")
+                                    for u in r.untagged), r
+    assert not any(u.startswith(b"t99 ") for u in r.untagged), r
     assert c.ok("NOOP")
     c.idle()
     r = c.idle_done()
