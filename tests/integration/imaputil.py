@@ -10,6 +10,9 @@ inlined exactly as sent ("{5}\r\nhello"), so a test can both look at the
 bytes and parse them with parse().
 """
 
+import datetime
+import itertools
+import os
 import re
 import socket
 import ssl
@@ -466,3 +469,45 @@ def wait_until(pred, timeout=5.0, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+# Maildir info letters of the system flags (Maildir spec; Dovecot's too)
+MAILDIR_FLAGS = {"\\draft": "D", "\\flagged": "F", "\\answered": "R",
+                 "\\seen": "S", "\\deleted": "T"}
+_drop_seq = itertools.count(1)
+
+
+def imap_time(date):
+    """"01-Jan-2023 10:00:00 +0000" -> seconds since the epoch."""
+    return datetime.datetime.strptime(date, "%d-%b-%Y %H:%M:%S %z"
+                                      ).timestamp()
+
+
+def drop(inst, msg, flags="", date=None, user="alice", folder=None):
+    """Puts msg into a Maildir byte for byte, as another program (an MTA,
+    mutt) would: written in tmp/, the internal date as its mtime, renamed
+    into cur/ with the system flags as info letters (or into new/).  The
+    store gives it a UID at the next sync, in mtime order.  Used where a
+    test needs exact bytes, dates and flags without depending on APPEND;
+    keywords have no letters here (set them with STORE)."""
+    md = inst.maildir(user)
+    if not os.path.isdir(md):
+        logged_in(inst, user).logout()  # the first login provisions it
+    if folder:
+        md = os.path.join(md, "." + folder)
+    uid, gid = inst.maildir_owner(user)
+    letters = "".join(sorted(MAILDIR_FLAGS[f.lower()] for f in flags.split()
+                             if f.lower() in MAILDIR_FLAGS))
+    name = "%d.M%dP%d.h6test" % (time.time(), next(_drop_seq), os.getpid())
+    tmp = os.path.join(md, "tmp", name)
+    with open(tmp, "wb") as f:
+        f.write(msg)
+    os.chown(tmp, uid, gid)
+    os.chmod(tmp, 0o600)
+    if date is not None:
+        t = imap_time(date)
+        os.utime(tmp, (t, t))
+    if letters or flags:
+        os.rename(tmp, os.path.join(md, "cur", name + ":2," + letters))
+    else:
+        os.rename(tmp, os.path.join(md, "new", name))
