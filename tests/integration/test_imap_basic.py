@@ -16,8 +16,8 @@ import pytest
 
 from conftest import PASSWORD, client_tls_context, simple_message
 from imaputil import inst  # noqa: F401 (closes clients first)
-from imaputil import (CAPS_ALWAYS, CAPS_AUTH, CAPS_PRELOGIN, connect, crlf,
-                      logged_in, parse, quote)
+from imaputil import (CAPS_ALWAYS, CAPS_AUTH, CAPS_PRELOGIN, Lit, connect,
+                      crlf, drop, logged_in, parse, quote)
 
 # Capabilities a server may add to the issue's list without a test here
 # being wrong about it.
@@ -1021,3 +1021,35 @@ def test_login_timeout_bye(inst):
     time.sleep(3)
     assert c.cmd("NOOP").status == "OK"
     c.logout()
+
+
+def test_login_with_literals(srv):
+    c = connect(srv)
+    pw = PASSWORD.encode()
+    # RFC 9051 4.3: synchronizing literals, "+" after each
+    r = c.cmd("LOGIN ", Lit(b"alice"), " ", Lit(pw))
+    assert r.status == "OK", r
+    c.logout()
+    c = connect(srv)
+    caps = c.capabilities()
+    # LITERAL+ / LITERAL- (RFC 7888): no "+" waited for
+    r = c.cmd("LOGIN ", Lit(b"alice", plus=True), " ", Lit(pw, plus=True))
+    assert r.status == "OK", (caps, r)
+    c.logout()
+
+
+def test_large_fetch_plain_and_tls(srv):
+    """A long reply pauses and resumes as the client reads (STYLE 3): 6 MB
+    of body over plain and TLS, byte-exact."""
+    big = (b"Subject: big\r\n\r\n" +
+           b"".join(b"%07d " % i + b"y" * 70 + b"\r\n"
+                    for i in range(80000)))
+    drop(srv, big)
+    for tls in (False, True):
+        c = logged_in(srv, tls=tls)
+        c.select()
+        f, _ = c.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
+        assert int(f[1]["RFC822.SIZE"]) == len(big)
+        assert f[1]["BODY[]"] == big
+        assert c.cmd("NOOP").status == "OK"
+        c.logout()

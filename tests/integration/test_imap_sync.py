@@ -273,3 +273,41 @@ def test_uidnext_tracks_other_sessions(srv):
     assert int(f[2]["UID"]) == uid
     a.logout()
     b.logout()
+
+
+def test_many_idle_clients_all_hear_new_mail(srv):
+    """Sessions spread over the worker processes: every one of them
+    hears of one delivery within the limit."""
+    deliver_n(srv, 1)
+    clients = []
+    for _ in range(20):
+        c = logged_in(srv)
+        c.select()
+        c.idle()
+        clients.append(c)
+    time.sleep(0.3)
+    srv.deliver_ok("alice", simple_message(2))
+    t_done = time.monotonic()
+    late = []
+    for i, c in enumerate(clients):
+        left = max(0.05, t_done + IDLE_LIMIT - time.monotonic())
+        line, _, seen = c.idle_wait(rb"^\* 2 EXISTS", left)
+        if line is None:
+            late.append((i, seen))
+    assert not late, "%d of 20 IDLE sessions did not hear within %.1fs: %r" \
+        % (len(late), IDLE_LIMIT, late[:3])
+    for c in clients:
+        assert c.idle_done().status == "OK"
+        c.logout()
+
+
+def test_move_seen_by_other_session(srv):
+    a, b = two_sessions(srv, 3)
+    a.ok("MOVE 2 Trash")
+    r = b.ok("NOOP")
+    assert r.data("EXPUNGE") == [2], r
+    c = logged_in(srv)
+    r = c.select("Trash")
+    assert r.data("EXISTS") == [1], r
+    for x in (a, b, c):
+        x.logout()
