@@ -15,9 +15,10 @@ import time
 import pytest
 
 from conftest import PASSWORD, client_tls_context, simple_message
-from imaputil import inst  # noqa: F401 (closes clients first)
-from imaputil import (CAPS_ALWAYS, CAPS_AUTH, CAPS_PRELOGIN, Lit, connect,
-                      crlf, drop, logged_in, parse, quote)
+# conftest's fixtures, wrapped: clients closed first, ports retried
+from imaputil import inst, srv  # noqa: F401
+from imaputil import (CAPS_ALWAYS, CAPS_AUTH, CAPS_PRELOGIN, Lit, S,
+                      connect, crlf, drop, logged_in, parse, quote, start)
 
 # Capabilities a server may add to the issue's list without a test here
 # being wrong about it.
@@ -130,7 +131,7 @@ def test_imaps(srv):
 
 def test_logindisabled_without_tls(inst):
     inst.configure(allow_plaintext_auth_loopback="no")
-    inst.start()
+    start(inst)
     c = connect(inst)
     caps = c.capabilities()
     caps_check(caps, before_login=True, tls=False, plaintext_ok=False)
@@ -352,7 +353,7 @@ def test_oversized_literal_toobig(srv):
 
 def test_append_too_big(inst):
     inst.configure(max_message_size=20000)
-    inst.start()
+    start(inst)
     c = logged_in(inst)
     caps = c.capabilities()
     lim = [x for x in caps if x.startswith("APPENDLIMIT")][0]
@@ -393,13 +394,8 @@ def test_enable_id_namespace(srv):
     # RFC 2342 5 / RFC 9051 6.3.10: one personal namespace, "" with "/"
     r = c.ok("NAMESPACE")
     ns = r.data("NAMESPACE")
-    assert ns == [[[[S_(b""), S_(b"/")]], None, None]], r
+    assert ns == [[[[S(b""), S(b"/")]], None, None]], r
     c.logout()
-
-
-def S_(b):
-    from imaputil import S
-    return S(b)
 
 
 def test_select_rev1_responses(srv):
@@ -1009,7 +1005,7 @@ def test_login_timeout_bye(inst):
     """RFC 9051 5.4: a server may log out an idle client; before login
     postern's login_timeout applies (and says so with BYE)."""
     inst.configure(login_timeout=2)
-    inst.start()
+    start(inst)
     c = connect(inst)
     t0 = time.monotonic()
     rest = c.expect_eof(timeout=8)

@@ -21,7 +21,8 @@ import subprocess
 import pytest
 
 from conftest import PASSWORD, to_crlf, to_lf
-from imaputil import inst  # noqa: F401 (closes clients first)
+# conftest's fixtures, wrapped: clients closed first, ports retried
+from imaputil import inst, srv  # noqa: F401
 from imaputil import logged_in
 
 CLIENT_TIMEOUT = 60

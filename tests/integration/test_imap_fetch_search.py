@@ -10,7 +10,8 @@ import re
 import pytest
 
 from conftest import simple_message
-from imaputil import inst  # noqa: F401 (closes clients first)
+# conftest's fixtures, wrapped: clients closed first, ports retried
+from imaputil import inst, srv  # noqa: F401
 from imaputil import Lit, S, drop, logged_in, parse
 
 CORPUS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..",

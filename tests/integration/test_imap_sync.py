@@ -8,7 +8,8 @@ import time
 import pytest
 
 from conftest import IO_TIMEOUT, simple_message
-from imaputil import inst  # noqa: F401 (closes clients first)
+# conftest's fixtures, wrapped: clients closed first, ports retried
+from imaputil import inst, srv  # noqa: F401
 from imaputil import logged_in
 
 IDLE_LIMIT = 1.0  # issue #4: an IDLE client hears of new mail within 1 s
