@@ -1049,3 +1049,32 @@ def test_large_fetch_plain_and_tls(srv):
         assert f[1]["BODY[]"] == big
         assert c.cmd("NOOP").status == "OK"
         c.logout()
+
+
+def test_line_and_nesting_limits(srv):
+    c = logged_in(srv)
+    c.select()
+    # issue #4 Robustness: a line over the limit is BAD and the session
+    # goes on (the rest of the line is discarded, not executed)
+    c.send(b"L1 NOOP " + b"x" * 200000 + b" L2 LOGOUT\r\n")
+    line = c.read_resp()
+    assert b"BAD" in line.split(b"\r\n")[0], line[:200]
+    r = c.cmd("NOOP")
+    assert r.status == "OK", r
+    assert all(b"BYE" not in u for u in r.untagged), r
+    # deep nesting of search keys: BAD (a named limit), not a crash
+    r = c.cmd("SEARCH " + "(" * 500 + "ALL" + ")" * 500)
+    assert r.status == "BAD", r
+    assert c.cmd("NOOP").status == "OK"
+    c.logout()
+
+
+def test_idle_timeout_minimum(inst):
+    """RFC 9051 5.4: the autologout timer after login is at least 30
+    minutes: a shorter imap_idle_timeout is refused."""
+    inst.configure(imap_idle_timeout=60)
+    r = inst.run(["check-config"])
+    assert r.returncode != 0, r
+    assert b"imap_idle_timeout" in r.stderr + r.stdout, r
+    inst.configure(imap_idle_timeout=1800)
+    assert inst.run(["check-config"]).returncode == 0

@@ -175,6 +175,21 @@ def test_fetch_binary(multi):
     assert flagset(f[1]["FLAGS"]) == {"\\seen"}, r
 
 
+def test_binary_unknown_cte(srv):
+    msg = (b"Subject: odd\r\nContent-Type: text/plain\r\n"
+           b"Content-Transfer-Encoding: x-uuencode-ish\r\n\r\nbegin 644\r\n")
+    drop(srv, msg)
+    c = logged_in(srv)
+    c.select()
+    # RFC 3516 4.3: a transfer encoding the server cannot decode is
+    # NO [UNKNOWN-CTE]; BODY[] still works
+    r = c.cmd("FETCH 1 (BINARY.PEEK[1])")
+    assert r.status == "NO" and r.code_named("UNKNOWN-CTE"), r
+    # the body of a single-part message is part 1 (RFC 9051 6.4.5)
+    assert value(c, 1, "BODY.PEEK[1]") == b"begin 644\r\n"
+    c.logout()
+
+
 def test_fetch_seen_semantics(srv):
     for i in range(5):
         drop(srv, simple_message(i).replace(b"\n", b"\r\n"),
