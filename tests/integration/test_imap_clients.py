@@ -222,7 +222,13 @@ def test_mbsync_two_way(srv, tls):
     os.mkdir(local)
     cfg = mbsync_config(srv, local, tls)
     mbsync(cfg)
-    loc = local_state(local)
+    check_first_sync(tree, local_state(local))
+    if tls == "starttls":
+        return  # the two-way part does not depend on the transport
+    two_way(srv, cfg, local)
+
+
+def check_first_sync(tree, loc):
     # every folder and message arrived, byte for byte (LF form), flags too
     for folder, msgs in tree.items():
         assert folder in loc, (folder, sorted(loc))
@@ -234,6 +240,9 @@ def test_mbsync_two_way(srv, tls):
             want = {"\\seen"} if k == 0 else ({"\\flagged"} if k == 1
                                               else set())
             assert imap_flags(flags) == want, (folder, k, flags)
+
+
+def two_way(srv, cfg, local):
     # local changes: flag, delete, new message, new folder
     files = maildir_files(os.path.join(local, "INBOX"))
     third = [f for f in files if b"INBOX message 3" in read(f)][0]
@@ -260,7 +269,8 @@ def test_mbsync_two_way(srv, tls):
     c = logged_in(srv)
     c.select("Work/Project")
     c.ok("STORE 1 +FLAGS (\\Answered)")
-    c.append("Work/Project", message(100, "Work/Project"))
+    assert c.append("Work/Project",
+                    message(100, "Work/Project")).status == "OK"
     c.logout()
     mbsync(cfg)
     loc = local_state(local)["Work/Project"]
