@@ -809,7 +809,10 @@ def test_utf8_names_rev2_and_mutf7_rev1(srv):
 
 @pytest.mark.parametrize("name", ["../x", "a/../../b", ".hidden", "..",
                                   "a/./b", "x/.y", "/abs", "a//b",
-                                  "a\\b/../../c"])
+                                  "a\\b/../../c"],
+                         ids=["dotdot-x", "a-up-up-b", "hidden", "dotdot",
+                              "a-dot-b", "x-dotted", "leading-slash",
+                              "double-slash", "backslash-up"])
 def test_escaping_names_refused(srv, name):
     c = logged_in(srv)
     c.ok("ENABLE UTF8=ACCEPT")
