@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import (IO_TIMEOUT, PASSWORD, PORT_OFFSETS, client_tls_context,
-                      pick_port_base)
+                      pick_port_base, simple_message)
 
 HOST = "127.0.0.1"
 _LIT_RE = re.compile(rb"(~?)\{(\d+)\+?\}\r\n$")
@@ -540,3 +540,45 @@ def drop(inst, msg, flags="", date=None, user="alice", folder=None):
         os.rename(tmp, os.path.join(md, "cur", name + ":2," + letters))
     else:
         os.rename(tmp, os.path.join(md, "new", name))
+
+
+# ---- reading replies -------------------------------------------------
+
+def deliver_n(inst, n, user="alice"):
+    msgs = [simple_message(i) for i in range(1, n + 1)]
+    for m in msgs:
+        inst.deliver_ok(user, m)
+    return msgs
+
+
+def list_names(r):
+    """{name: set(attributes)} of the LIST/LSUB responses in r."""
+    out = {}
+    for kind in ("LIST", "LSUB"):
+        for d in r.data(kind):
+            attrs, delim, name = d[0], d[1], d[2]
+            assert delim in (b"/", None), d
+            out[bytes(name).decode("utf-8")] = {a.decode().lower()
+                                                for a in attrs}
+    return out
+
+
+def status_of(r):
+    out = {}
+    for d in r.data("STATUS"):
+        items = d[1]
+        out[bytes(d[0]).decode("utf-8")] = {
+            items[k].decode().upper(): int(items[k + 1])
+            for k in range(0, len(items), 2)}
+    return out
+
+
+def same_instant(a, b):
+    """INTERNALDATE: the zone it is shown in is the server's choice."""
+    fmt = "%d-%b-%Y %H:%M:%S %z"
+    return (datetime.datetime.strptime(a.decode().strip(), fmt) ==
+            datetime.datetime.strptime(b, fmt))
+
+
+def bad_or_no(r):
+    return r.status in ("BAD", "NO")

@@ -10,17 +10,10 @@ import pytest
 from conftest import IO_TIMEOUT, simple_message
 # conftest's fixtures, wrapped: clients closed first, ports retried
 from imaputil import inst, srv  # noqa: F401
-from imaputil import logged_in
+from imaputil import deliver_n, logged_in
 
 IDLE_LIMIT = 1.0  # issue #4: an IDLE client hears of new mail within 1 s
 N_IDLE = 10       # enough to land on every worker (one per core)
-
-
-def deliver_n(inst, n, user="alice"):
-    msgs = [simple_message(i) for i in range(1, n + 1)]
-    for m in msgs:
-        inst.deliver_ok(user, m)
-    return msgs
 
 
 def two_sessions(srv, n=3, box="INBOX"):
