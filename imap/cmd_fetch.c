@@ -114,8 +114,10 @@ static void fetch_finish(struct imap_session *s, struct fetch_cmd *f)
 		log_kv(LOG_WARN, "event=fetch_failed proto=imap sid=%s error=%s",
 		       s->c->id, log_esc(why, sizeof why, f->err, strlen(f->err)));
 		imap_cmd_done(s, IMAP_NO, "[SERVERBUG] Cannot read the message");
-	} else if (f->n_gone) {
-		/* RFC 9051 section 7.5.1: no EXPUNGE now; say some are gone. */
+	} else if (f->n_gone && !s->cmd_uid) {
+		/* RFC 9051 section 7.5.1: no EXPUNGE during FETCH, so say
+		 * some are gone (UID FETCH just omits them: its EXPUNGEs
+		 * follow before the tagged OK). */
 		imap_cmd_done(s, IMAP_NO, "[EXPUNGEISSUED] Some of the requested "
 					  "messages no longer exist");
 	} else {

@@ -99,6 +99,18 @@ static void search_done(void *arg)
 	search_finish(j->s, j);
 }
 
+/* "RETURN (... SAVE ...)" at the start of the arguments. */
+static bool asks_save(const struct imap_arg *args, size_t n)
+{
+	if (n < 2 || !imap_arg_is_atom(&args[0], "RETURN") ||
+	    args[1].type != IMAP_ARG_LIST)
+		return false;
+	for (size_t i = 0; i < args[1].count; i++)
+		if (imap_arg_is_atom(&args[1].list[i], "SAVE"))
+			return true;
+	return false;
+}
+
 void imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 		     size_t n)
 {
@@ -107,6 +119,13 @@ void imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 	memset(&e, 0, sizeof e);
 	if (!imap_search_parse(args, n, &j->prog, &e)) {
 		free(j);
+		/* RFC 5182 section 2.1: a SAVE answered with NO empties $
+		 * (a BAD leaves it alone). */
+		if (e.badcharset && asks_save(args, n)) {
+			free(s->sel.saved);
+			s->sel.saved = NULL;
+			s->sel.n_saved = 0;
+		}
 		if (e.badcharset)
 			imap_cmd_done(s, IMAP_NO, "[BADCHARSET (UTF-8 US-ASCII)] "
 						  "Unsupported charset");

@@ -156,8 +156,9 @@ void imap_flags_write_mailbox(struct buf *out, const struct mailbox *mb,
 			buf_appends(out, kw);
 		}
 	}
-	/* RFC 9051 section 7.1: \* means new keywords may be created. */
-	if (permanent)
+	/* RFC 9051 section 7.1: \* means new keywords may be created,
+	 * which stops being true once the store's letters run out. */
+	if (permanent && n < STORE_KEYWORDS_MAX)
 		buf_appends(out, " \\*");
 	buf_appendc(out, ')');
 }

@@ -40,8 +40,8 @@ void imap_flags_write(struct buf *out, const struct mailbox *mb,
 		      uint32_t flags, uint64_t keywords);
 
 /* Appends the list for SELECT's "* FLAGS" (permanent false) or
- * "[PERMANENTFLAGS ...]" (permanent true, ends with \*: clients may
- * create keywords): every system flag plus the mailbox's keywords. Only
+ * "[PERMANENTFLAGS ...]" (permanent true, ends with \* while clients
+ * may still create keywords: fewer than STORE_KEYWORDS_MAX exist): every system flag plus the mailbox's keywords. Only
  * the parenthesized list is written. */
 void imap_flags_write_mailbox(struct buf *out, const struct mailbox *mb,
 			      bool permanent);

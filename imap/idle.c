@@ -16,13 +16,27 @@
 
 static void idle_refresh(struct imap_session *s);
 
-static void keepalive(evutil_socket_t fd, short what, void *arg)
+/* The keepalive every IMAP_IDLE_KEEPALIVE seconds. When inotify could
+ * not watch the mailbox (limits), the timer ticks every second instead
+ * and polls, so that new mail still arrives within a second; otherwise
+ * an idle connection costs no wakeups in between. */
+static bool idle_polls(const struct imap_session *s)
+{
+	return s->state == IMAP_SELECTED && s->sel.watch < 0;
+}
+
+static void idle_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct imap_session *s = arg;
-	if (s->wait == IMAP_WAIT_IDLE)
+	if (s->wait != IMAP_WAIT_IDLE)
+		return;
+	bool poll = idle_polls(s);
+	if (!poll || ++s->idle_ticks % IMAP_IDLE_KEEPALIVE == 0)
 		imap_writes(s, "* OK Still here\r\n");
+	if (poll)
+		idle_refresh(s);
 }
 
 void imap_idle_stop(struct imap_session *s)
@@ -64,8 +78,9 @@ void imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 	(void)args;
 	(void)n;
 	if (!s->idle_timer)
-		s->idle_timer = event_new(s->env->base, -1, EV_PERSIST, keepalive, s);
-	struct timeval tv = { IMAP_IDLE_KEEPALIVE, 0 };
+		s->idle_timer = event_new(s->env->base, -1, EV_PERSIST, idle_tick, s);
+	s->idle_ticks = 0;
+	struct timeval tv = { idle_polls(s) ? 1 : IMAP_IDLE_KEEPALIVE, 0 };
 	event_add(s->idle_timer, &tv);
 	s->idle_done = false;
 	imap_writes(s, "+ idling\r\n");

@@ -102,12 +102,16 @@ static void command_cleanup(struct imap_session *s)
 	imap_parser_reset(s->parser);
 }
 
-/* A literal over the in-memory limits: streamed to the command's hook
- * (APPEND) or refused. RFC 7888 section 4: a non-synchronizing literal
- * over the limit gets BAD [TOOBIG] and its bytes are discarded; a
- * synchronizing one gets a tagged NO and is never sent. */
-static void literal_big(struct imap_session *s,
-			const struct imap_literal_info *li)
+/* A literal announcement after the parser's checks. An APPEND message
+ * goes to the command's hook first, whatever its size, so that its size
+ * limit is checked before "+ OK" invites the upload (RFC 7889, RFC 4469
+ * TOOBIG): the hook streams it (a cookie), keeps it in memory (NULL with
+ * no reason, only for in_memory_ok) or refuses it. Other literals over
+ * the in-memory limits are refused. RFC 7888 section 4: a refused
+ * non-synchronizing literal gets BAD [TOOBIG] and its bytes are
+ * discarded; a synchronizing one gets a tagged NO and is never sent. */
+static void literal_announced(struct imap_session *s,
+			      const struct imap_literal_info *li)
 {
 	const char *why = "Literal too big";
 	imap_literal_open_fn *open = li->append_message
@@ -115,7 +119,8 @@ static void literal_big(struct imap_session *s,
 					     : NULL;
 	if (open) {
 		const struct imap_literal_sink *ops = NULL;
-		void *cookie = open(s, li, &ops, &why);
+		const char *reason = NULL;
+		void *cookie = open(s, li, &ops, &reason);
 		if (cookie) {
 			if (s->n_sinks == s->cap_sinks) {
 				s->cap_sinks = s->cap_sinks ? 2 * s->cap_sinks : 4;
@@ -126,15 +131,23 @@ static void literal_big(struct imap_session *s,
 			s->sink_ops = ops;
 			s->sink_cur = cookie;
 			s->sink_remaining = li->size;
+			bool sync = li->sync;
+			uint64_t size = li->size;
 			imap_parser_literal_external(s->parser, cookie);
-			if (li->sync)
+			if (sync)
 				imap_writes(s, "+ OK\r\n");
-			if (li->size == 0) {
+			if (size == 0) {
 				ops->end(cookie);
 				s->sink_cur = NULL;
 			}
 			return;
 		}
+		if (reason)
+			why = reason;
+		else if (li->in_memory_ok)
+			goto in_memory;
+	} else if (li->in_memory_ok) {
+		goto in_memory;
 	}
 	log_kv(LOG_INFO,
 	       "event=command_error proto=imap sid=%s reason=literal_too_big "
@@ -147,6 +160,11 @@ static void literal_big(struct imap_session *s,
 	if (sync)
 		command_cleanup(s);
 	/* else the parser discards the bytes, then the rest of the command */
+	return;
+in_memory:
+	/* "+ OK" only now, after the size checks (RFC 9051 section 4.3). */
+	if (li->sync)
+		imap_writes(s, "+ OK\r\n");
 }
 
 /* Feeds the parser's answer back into the session. */
@@ -158,17 +176,9 @@ static void handle_result(struct imap_session *s, enum imap_parse_result r)
 	case IMAP_PARSE_DONE:
 		imap_dispatch(s);
 		return;
-	case IMAP_PARSE_NEED_LITERAL: {
-		const struct imap_literal_info *li = imap_parser_literal(s->parser);
-		if (!li->in_memory_ok) {
-			literal_big(s, li);
-			return;
-		}
-		/* "+ OK" only now, after the size check (RFC 9051 4.3). */
-		if (li->sync)
-			imap_writes(s, "+ OK\r\n");
+	case IMAP_PARSE_NEED_LITERAL:
+		literal_announced(s, imap_parser_literal(s->parser));
 		return;
-	}
 	case IMAP_PARSE_ERROR: {
 		const struct imap_parse_error *e = imap_parser_error(s->parser);
 		char why[LOG_ESC_MAX];

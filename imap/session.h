@@ -82,10 +82,13 @@ struct imap_literal_sink {
 	 * connection, or the handler did not claim it): free it. */
 	void (*abort)(void *cookie);
 };
-/* A table row's hook for literals too big to buffer (info->append_message
- * only). Returns a cookie and *ops, or NULL with *why set (the session
- * answers "tag NO [TOOBIG] why", or BAD for a non-synchronizing literal,
- * RFC 7888 section 4). */
+/* A table row's hook for APPEND's message literals (info->append_message),
+ * called for every one of them before "+ OK", whatever its size. Returns
+ * a cookie and *ops to stream it; or NULL with *why set to refuse it (the
+ * session answers "tag NO [TOOBIG] why", or BAD for a non-synchronizing
+ * literal, RFC 7888 section 4); or NULL with *why left NULL to have it
+ * read into memory as usual (only honoured when info->in_memory_ok; a
+ * bigger one is then refused as too big). */
 typedef void *imap_literal_open_fn(struct imap_session *s,
 				   const struct imap_literal_info *info,
 				   const struct imap_literal_sink **ops,
@@ -168,7 +171,8 @@ struct imap_session {
 	struct buf done_text;
 
 	/* IDLE. */
-	struct event *idle_timer;     /* keepalive */
+	struct event *idle_timer;     /* keepalive and poll, 1 s ticks */
+	unsigned idle_ticks;
 	bool idle_done;               /* DONE came while a refresh ran */
 
 	/* For the logout line. */

@@ -275,6 +275,27 @@ UNIT_TEST(test_vanished)
 	teardown();
 }
 
+/* A file that cannot be read (a directory in its place): keys that need
+ * no file still answer, and AND/OR try them first. */
+UNIT_TEST(test_unreadable)
+{
+	setup();
+	char path[700];
+	snprintf(path, sizeof path, "%s/cur/%s", tm_md,
+		 store_mailbox_msg(g_mb, 3)->filename);
+	CHECK_EQ_INT(unlink(path), 0);
+	CHECK_EQ_INT(mkdir(path, 0700), 0);
+	CHECK_EQ_STR(search("UNSEEN BODY zauberwort"), "2");
+	CHECK_EQ_STR(search("BODY zauberwort UNSEEN"), "2");
+	CHECK_EQ_STR(search("OR SEEN FROM bob"), "2 4");
+	CHECK_EQ_STR(search("NOT (UNSEEN OR FROM zzz BODY qqq)"), "1 2 3 4");
+	CHECK_EQ_STR(search("BODY zauberwort"), "ERR");
+	CHECK_EQ_STR(search("OR FROM bob SEEN"), "2 4");
+	CHECK_EQ_STR(search("FROM bob"), "ERR");
+	CHECK_EQ_INT(rmdir(path), 0);
+	teardown();
+}
+
 static const char *result(const char *text, bool uid, bool force,
 			  const uint32_t *v, size_t n)
 {
@@ -312,4 +333,5 @@ UNIT_TEST(test_result)
 }
 
 UNIT_MAIN(test_flags_keywords, test_dates_sizes, test_sets, test_headers,
-	  test_body_text, test_logic, test_vanished, test_result)
+	  test_body_text, test_logic, test_vanished, test_unreadable,
+	  test_result)
