@@ -64,6 +64,8 @@ struct config {
 	int smtp_timeout;          /* seconds; RFC 5321 4.5.3.2.7 wants >= 300 */
 	int pop3_idle_timeout;     /* seconds, >= 600 (RFC 1939 section 3) */
 	int pop3_max_bad_commands;
+	int imap_idle_timeout;     /* seconds, >= 1800 (RFC 9051 section 5.4) */
+	int imap_max_bad_commands;
 
 	int login_timeout;         /* seconds a client may take to log in */
 	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */

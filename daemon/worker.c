@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "net/conn.h"
+#include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 
@@ -30,6 +31,9 @@ static const struct protocol protocols[] = {
 	{ LISTEN_POP3, pop3_session_start, false,
 	  "-ERR [SYS/TEMP] Too many connections from your address\r\n" },
 	{ LISTEN_POP3S, pop3_session_start, true, NULL },
+	{ LISTEN_IMAP, imap_session_start, false,
+	  "* BYE Too many connections from your address\r\n" },
+	{ LISTEN_IMAPS, imap_session_start, true, NULL },
 	{ LISTEN_SMTP, smtp_session_start, false,
 	  "421 4.7.0 Too many connections from your address\r\n" },
 	{ LISTEN_SUBMISSION, smtp_session_start, false,

@@ -3,13 +3,15 @@
  * bytes are chunked and what the "session" does with a literal (feed,
  * external, refuse); the rest is the client's byte stream, split into
  * lines at LF. Every finished command's arguments go through the
- * sequence-set, FETCH-item and SEARCH parsers. Invariants are checked
+ * sequence-set, FETCH-item, SEARCH and flag-list parsers. Invariants
+ * are checked
  * with abort() so that a wrong answer counts as a crash. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "imap/fetch_items.h"
+#include "imap/flags.h"
 #include "imap/parse.h"
 #include "imap/search_parse.h"
 #include "imap/seqset.h"
@@ -96,6 +98,27 @@ static void try_seqset(struct str s)
 	imap_seqset_free(&set);
 }
 
+/* STORE's and APPEND's flags: the list (or atoms) from args[0..n). */
+static void try_flags(const struct imap_arg *a, size_t n)
+{
+	struct imap_flag_list fl;
+	const char *reason = NULL;
+	if (!imap_flag_list_parse(a, n, &fl, &reason)) {
+		check(reason != NULL && fl.keywords == NULL);
+		return;
+	}
+	size_t most = n == 1 && a[0].type == IMAP_ARG_LIST ? a[0].count : n;
+	check((fl.flags & ~STORE_F_ALL) == 0);
+	check(fl.n_keywords <= most);
+	for (size_t i = 0; i < fl.n_keywords; i++) {
+		struct str k = fl.keywords[i];
+		check(k.len > 0 && !memchr(k.p, '\\', k.len));
+		for (size_t j = 0; j < i; j++)
+			check(str_cmp_nocase(k, fl.keywords[j]) != 0);
+	}
+	imap_flag_list_free(&fl);
+}
+
 static void on_command(struct imap_parser *p,
 		       const struct imap_parse_limits *lim)
 {
@@ -116,6 +139,10 @@ static void on_command(struct imap_parser *p,
 		} else {
 			check(reason != NULL);
 		}
+	}
+	for (size_t i = 0; i < n && i < 4; i++) {
+		try_flags(&a[i], 1);
+		try_flags(&a[i], n - i);
 	}
 	for (size_t skip = 0; skip <= 1 && skip <= n; skip++) {
 		struct imap_search_program prog;

@@ -12,7 +12,7 @@
 #include "core/buf.h"
 #include "mime/message.h"
 
-enum imap_section_kind {
+enum imap_section_spec {
 	IMAP_SECTION_NONE,         /* BODY[] or BODY[1.2] */
 	IMAP_SECTION_HEADER,
 	IMAP_SECTION_HEADER_FIELDS,
@@ -24,7 +24,7 @@ enum imap_section_kind {
 struct imap_section {
 	const uint32_t *path; /* part numbers, each >= 1 */
 	size_t depth;         /* 0: the whole message */
-	enum imap_section_kind kind;
+	enum imap_section_spec kind;
 	const struct str *fields; /* HEADER.FIELDS[.NOT] names */
 	size_t nfields;
 };

@@ -138,76 +138,9 @@ int pop3_sasl_mechs(const struct pop3_session *s, struct buf *out)
 
 void pop3_sasl_abort(struct pop3_session *s)
 {
-	if (s->sasl_login) {
-		sasl_login_clear(s->sasl_login);
-		free(s->sasl_login);
-		s->sasl_login = NULL;
-	}
-	free(s->cram_challenge);
-	s->cram_challenge = NULL;
-	s->sasl = POP3_SASL_NONE;
+	sasl_server_clear(&s->sasl);
 	if (s->wait == POP3_WAIT_SASL)
 		s->wait = POP3_WAIT_NONE;
-}
-
-/* Ends the exchange with an error reply; the session reads on. */
-static void sasl_fail(struct pop3_session *s, const char *reply)
-{
-	pop3_sasl_abort(s);
-	conn_printf(s->c, "%s\r\n", reply);
-}
-
-static void plain_finish(struct pop3_session *s, struct str msg)
-{
-	struct sasl_plain p;
-	if (sasl_plain_decode(msg, &p) < 0) {
-		sasl_fail(s, "-ERR [AUTH] Invalid PLAIN response");
-		return;
-	}
-	pop3_sasl_abort(s);
-	verify(s, AUTH_MECH_PASSWORD, "PLAIN", p.authzid, p.authcid, p.passwd,
-	       STR_LIT(""));
-}
-
-/* Feeds one decoded LOGIN response (NULL: none yet). */
-static void login_step(struct pop3_session *s, const struct str *in)
-{
-	const char *prompt;
-	switch (sasl_login_step(s->sasl_login, in, &prompt)) {
-	case SASL_CONTINUE:
-		s->sasl = POP3_SASL_LOGIN;
-		pop3_set_wait(s, POP3_WAIT_SASL);
-		conn_printf(s->c, "+ %s\r\n", prompt);
-		return;
-	case SASL_ERROR:
-		sasl_fail(s, "-ERR [AUTH] Invalid LOGIN response");
-		return;
-	case SASL_DONE:
-		break;
-	}
-	struct sasl_login *l = s->sasl_login;
-	s->sasl_login = NULL;
-	pop3_sasl_abort(s);
-	verify(s, AUTH_MECH_PASSWORD, "LOGIN", STR_LIT(""),
-	       str_make(l->user, l->user_len), str_make(l->pass, l->pass_len),
-	       STR_LIT(""));
-	sasl_login_clear(l);
-	free(l);
-}
-
-static void cram_finish(struct pop3_session *s, struct str resp)
-{
-	struct str user, digest;
-	if (sasl_cram_parse(resp, &user, &digest) < 0) {
-		sasl_fail(s, "-ERR [AUTH] Invalid CRAM-MD5 response");
-		return;
-	}
-	char *challenge = s->cram_challenge;
-	s->cram_challenge = NULL;
-	pop3_sasl_abort(s);
-	verify(s, AUTH_MECH_CRAM_MD5, "CRAM-MD5", STR_LIT(""), user, digest,
-	       str_from_cstr(challenge));
-	free(challenge);
 }
 
 static void auth_list(struct pop3_session *s)
@@ -222,17 +155,45 @@ static void auth_list(struct pop3_session *s)
 	buf_free(&mechs);
 }
 
-/* A buffer's bytes as a slice, never with a NULL pointer. */
-static struct str buf_view(const struct buf *b)
+/* The outcome of one step of the shared SASL driver. */
+static void sasl_next(struct pop3_session *s, enum sasl_server_result r,
+		      const char *challenge, const struct sasl_server_creds *cr,
+		      enum sasl_server_error e)
 {
-	return b->data ? buf_str(b) : STR_LIT("");
-}
-
-static void wipe_free(struct buf *b)
-{
-	if (b->data)
-		explicit_bzero(b->data, b->cap);
-	buf_free(b);
+	switch (r) {
+	case SASL_SERVER_CONTINUE:
+		pop3_set_wait(s, POP3_WAIT_SASL);
+		conn_printf(s->c, "+ %s\r\n", challenge);
+		return;
+	case SASL_SERVER_DONE:
+		s->wait = POP3_WAIT_NONE;
+		verify(s, cr->mech, cr->mech_name, cr->authzid, cr->user,
+		       cr->secret, cr->challenge);
+		sasl_server_clear(&s->sasl);
+		return;
+	case SASL_SERVER_FAILED:
+		break;
+	}
+	pop3_sasl_abort(s);
+	const char *mech = s->mech_name ? s->mech_name : "";
+	switch (e) {
+	case SASL_SERVER_E_CANCELLED:
+		conn_writes(s->c, "-ERR authentication cancelled\r\n");
+		return;
+	case SASL_SERVER_E_BASE64:
+		conn_writes(s->c, "-ERR [AUTH] Invalid base64 data\r\n");
+		return;
+	case SASL_SERVER_E_NO_IR:
+		conn_writes(s->c, "-ERR CRAM-MD5 takes no initial response\r\n");
+		return;
+	case SASL_SERVER_E_TEMP:
+		conn_writes(s->c, "-ERR [SYS/TEMP] Cannot make a challenge\r\n");
+		return;
+	case SASL_SERVER_E_RESPONSE:
+	case SASL_SERVER_E_NONE:
+		break;
+	}
+	conn_printf(s->c, "-ERR [AUTH] Invalid %s response\r\n", mech);
 }
 
 void pop3_cmd_auth(struct pop3_session *s, struct str *argv, int argc)
@@ -241,87 +202,34 @@ void pop3_cmd_auth(struct pop3_session *s, struct str *argv, int argc)
 		auth_list(s);
 		return;
 	}
-	struct str mech = argv[0];
-	bool plain = str_eq_nocase(mech, "PLAIN");
-	bool login = str_eq_nocase(mech, "LOGIN");
-	bool cram = str_eq_nocase(mech, "CRAM-MD5") && s->cfg->auth_cram_md5;
-	if (!plain && !login && !cram) {
+	enum sasl_server_mech m =
+		sasl_server_mech_lookup(argv[0], s->cfg->auth_cram_md5);
+	if (m == SASL_SERVER_NONE) {
 		conn_writes(s->c, "-ERR Unsupported authentication mechanism\r\n");
 		return;
 	}
-	if ((plain || login) && !pop3_plaintext_ok(s)) {
+	if (m != SASL_SERVER_CRAM_MD5 && !pop3_plaintext_ok(s)) {
 		conn_writes(s->c, "-ERR [AUTH] Plaintext authentication "
 				  "disallowed on non-secured connections; "
 				  "use STLS\r\n");
 		return;
 	}
-	if (cram) {
-		if (argc == 2) {
-			conn_writes(s->c, "-ERR CRAM-MD5 takes no initial "
-					  "response\r\n");
-			return;
-		}
-		char ch[SASL_CRAM_CHALLENGE_MAX];
-		if (sasl_cram_challenge(ch, sizeof ch, s->cfg->hostname) == 0) {
-			conn_writes(s->c, "-ERR [SYS/TEMP] Cannot make a "
-					  "challenge\r\n");
-			return;
-		}
-		s->cram_challenge = xstrdup(ch);
-		s->sasl = POP3_SASL_CRAM_MD5;
-		pop3_set_wait(s, POP3_WAIT_SASL);
-		struct buf b = BUF_INIT;
-		sasl_b64_encode(&b, ch, strlen(ch));
-		conn_printf(s->c, "+ %s\r\n", buf_cstr(&b));
-		buf_free(&b);
-		return;
-	}
-	struct buf ir = BUF_INIT;
-	if (argc == 2 && sasl_decode_initial(argv[1], &ir) < 0) {
-		conn_writes(s->c, "-ERR [AUTH] Invalid base64 data\r\n");
-		return;
-	}
-	if (plain) {
-		if (argc == 2) {
-			plain_finish(s, buf_view(&ir));
-		} else {
-			s->sasl = POP3_SASL_PLAIN;
-			pop3_set_wait(s, POP3_WAIT_SASL);
-			conn_writes(s->c, "+ \r\n");
-		}
-	} else {
-		s->sasl_login = xmalloc(sizeof *s->sasl_login);
-		sasl_login_init(s->sasl_login);
-		struct str in = buf_view(&ir);
-		login_step(s, argc == 2 ? &in : NULL);
-	}
-	wipe_free(&ir);
+	s->mech_name = sasl_server_mech_name(m);
+	const char *challenge;
+	struct sasl_server_creds cr;
+	enum sasl_server_error e;
+	enum sasl_server_result r =
+		sasl_server_start(&s->sasl, m, argc == 2 ? &argv[1] : NULL,
+				  s->cfg->hostname, &challenge, &cr, &e);
+	sasl_next(s, r, challenge, &cr, e);
 }
 
 void pop3_sasl_input(struct pop3_session *s, struct str line)
 {
-	if (sasl_is_cancel(line)) {
-		sasl_fail(s, "-ERR authentication cancelled");
-		return;
-	}
-	struct buf dec = BUF_INIT;
-	if (sasl_b64_decode(line, &dec) < 0) {
-		sasl_fail(s, "-ERR [AUTH] Invalid base64 data");
-		return;
-	}
-	struct str in = buf_view(&dec);
-	switch (s->sasl) {
-	case POP3_SASL_PLAIN:
-		plain_finish(s, in);
-		break;
-	case POP3_SASL_LOGIN:
-		login_step(s, &in);
-		break;
-	case POP3_SASL_CRAM_MD5:
-		cram_finish(s, in);
-		break;
-	case POP3_SASL_NONE:
-		log_fatal("pop3: SASL input without an exchange");
-	}
-	wipe_free(&dec);
+	const char *challenge;
+	struct sasl_server_creds cr;
+	enum sasl_server_error e;
+	enum sasl_server_result r =
+		sasl_server_step(&s->sasl, line, &challenge, &cr, &e);
+	sasl_next(s, r, challenge, &cr, e);
 }

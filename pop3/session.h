@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "auth/auth_client.h"
+#include "auth/sasl_server.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "mime/crlf.h"
@@ -22,7 +23,6 @@
 struct conn;
 struct session_env;
 struct mailbox;
-struct sasl_login;
 
 enum pop3_state {
 	POP3_AUTHORIZATION,
@@ -39,13 +39,6 @@ enum pop3_wait {
 	POP3_WAIT_STREAM,   /* a long reply waiting for the socket to drain */
 	POP3_WAIT_TLS,      /* the STLS handshake */
 	POP3_WAIT_COMMIT,   /* the UPDATE job; the session ends after it */
-};
-
-enum pop3_sasl_mech {
-	POP3_SASL_NONE,
-	POP3_SASL_PLAIN,
-	POP3_SASL_LOGIN,
-	POP3_SASL_CRAM_MD5,
 };
 
 /* One connection gets this many failed logins, then it is closed: the
@@ -98,10 +91,8 @@ struct pop3_session {
 	const char *mech_name;        /* "USER", "APOP", "PLAIN" ... (log) */
 	enum pop3_dele_mode dele_mode;
 
-	/* SASL exchange in progress. */
-	enum pop3_sasl_mech sasl;
-	struct sasl_login *sasl_login; /* LOGIN only */
-	char *cram_challenge;          /* CRAM-MD5 only */
+	/* SASL exchange in progress (auth/sasl_server.h). */
+	struct sasl_server sasl;
 
 	/* The maildrop, fixed at login. */
 	struct mailbox *mb;

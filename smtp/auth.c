@@ -77,66 +77,48 @@ static void auth_done(void *arg, const struct auth_result *res)
 
 void smtp_sasl_abort(struct smtp_session *s)
 {
-	if (s->sasl_login) {
-		sasl_login_clear(s->sasl_login);
-		free(s->sasl_login);
-		s->sasl_login = NULL;
-	}
-	s->sasl_plain = false;
+	sasl_server_clear(&s->sasl);
 	if (s->wait == SMTP_WAIT_SASL)
 		s->wait = SMTP_WAIT_NONE;
 }
 
-static void sasl_fail(struct smtp_session *s, const char *reply)
+/* The outcome of one step of the shared SASL driver. */
+static void sasl_next(struct smtp_session *s, enum sasl_server_result r,
+		      const char *challenge, const struct sasl_server_creds *cr,
+		      enum sasl_server_error e)
 {
-	smtp_sasl_abort(s);
-	smtp_error(s, reply);
-}
-
-static void plain_finish(struct smtp_session *s, struct str msg)
-{
-	struct sasl_plain p;
-	if (sasl_plain_decode(msg, &p) < 0) {
-		sasl_fail(s, "501 5.5.2 Invalid PLAIN response");
-		return;
-	}
-	smtp_sasl_abort(s);
-	verify(s, "PLAIN", p.authzid, p.authcid, p.passwd);
-}
-
-static void login_step(struct smtp_session *s, const struct str *in)
-{
-	const char *prompt;
-	switch (sasl_login_step(s->sasl_login, in, &prompt)) {
-	case SASL_CONTINUE:
+	switch (r) {
+	case SASL_SERVER_CONTINUE:
 		smtp_set_wait(s, SMTP_WAIT_SASL);
-		conn_printf(s->c, "334 %s\r\n", prompt);
+		conn_printf(s->c, "334 %s\r\n", challenge);
 		return;
-	case SASL_ERROR:
-		sasl_fail(s, "501 5.5.2 Invalid LOGIN response");
+	case SASL_SERVER_DONE:
+		s->wait = SMTP_WAIT_NONE;
+		verify(s, cr->mech_name, cr->authzid, cr->user, cr->secret);
+		sasl_server_clear(&s->sasl);
 		return;
-	case SASL_DONE:
+	case SASL_SERVER_FAILED:
 		break;
 	}
-	struct sasl_login *l = s->sasl_login;
-	s->sasl_login = NULL;
 	smtp_sasl_abort(s);
-	verify(s, "LOGIN", STR_LIT(""), str_make(l->user, l->user_len),
-	       str_make(l->pass, l->pass_len));
-	sasl_login_clear(l);
-	free(l);
-}
-
-static struct str buf_view(const struct buf *b)
-{
-	return b->data ? buf_str(b) : STR_LIT("");
-}
-
-static void wipe_free(struct buf *b)
-{
-	if (b->data)
-		explicit_bzero(b->data, b->cap);
-	buf_free(b);
+	switch (e) {
+	case SASL_SERVER_E_CANCELLED:
+		smtp_error(s, "501 5.0.0 Authentication cancelled");
+		return;
+	case SASL_SERVER_E_BASE64:
+		smtp_error(s, "501 5.5.2 Invalid base64 data");
+		return;
+	case SASL_SERVER_E_NO_IR:
+	case SASL_SERVER_E_TEMP:
+		smtp_error(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	case SASL_SERVER_E_RESPONSE:
+	case SASL_SERVER_E_NONE:
+		break;
+	}
+	smtp_error(s, s->mech_name && strcmp(s->mech_name, "LOGIN") == 0
+			      ? "501 5.5.2 Invalid LOGIN response"
+			      : "501 5.5.2 Invalid PLAIN response");
 }
 
 void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -154,9 +136,9 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
 		return;
 	}
-	bool plain = str_eq_nocase(mech, "PLAIN");
-	bool login = str_eq_nocase(mech, "LOGIN");
-	if (!plain && !login) {
+	/* CRAM-MD5 is not offered on submission. */
+	enum sasl_server_mech m = sasl_server_mech_lookup(mech, false);
+	if (m == SASL_SERVER_NONE) {
 		smtp_error(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
@@ -165,46 +147,22 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 			      "authentication mechanism");
 		return;
 	}
-	struct buf dec = BUF_INIT;
-	bool has_ir = ir.len > 0;
-	if (has_ir && sasl_decode_initial(ir, &dec) < 0) {
-		smtp_error(s, "501 5.5.2 Invalid base64 data");
-		return;
-	}
-	if (plain) {
-		if (has_ir) {
-			plain_finish(s, buf_view(&dec));
-		} else {
-			s->sasl_plain = true;
-			smtp_set_wait(s, SMTP_WAIT_SASL);
-			conn_writes(s->c, "334 \r\n");
-		}
-	} else {
-		s->sasl_login = xmalloc(sizeof *s->sasl_login);
-		sasl_login_init(s->sasl_login);
-		struct str in = buf_view(&dec);
-		login_step(s, has_ir ? &in : NULL);
-	}
-	wipe_free(&dec);
+	s->mech_name = sasl_server_mech_name(m);
+	const char *challenge;
+	struct sasl_server_creds cr;
+	enum sasl_server_error e;
+	enum sasl_server_result r =
+		sasl_server_start(&s->sasl, m, ir.len > 0 ? &ir : NULL,
+				  s->cfg->hostname, &challenge, &cr, &e);
+	sasl_next(s, r, challenge, &cr, e);
 }
 
 void smtp_sasl_input(struct smtp_session *s, struct str line)
 {
-	if (sasl_is_cancel(line)) {
-		sasl_fail(s, "501 5.0.0 Authentication cancelled");
-		return;
-	}
-	struct buf dec = BUF_INIT;
-	if (sasl_b64_decode(line, &dec) < 0) {
-		sasl_fail(s, "501 5.5.2 Invalid base64 data");
-		return;
-	}
-	struct str in = buf_view(&dec);
-	if (s->sasl_plain)
-		plain_finish(s, in);
-	else if (s->sasl_login)
-		login_step(s, &in);
-	else
-		log_fatal("smtp: SASL input without an exchange");
-	wipe_free(&dec);
+	const char *challenge;
+	struct sasl_server_creds cr;
+	enum sasl_server_error e;
+	enum sasl_server_result r =
+		sasl_server_step(&s->sasl, line, &challenge, &cr, &e);
+	sasl_next(s, r, challenge, &cr, e);
 }

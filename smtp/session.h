@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "auth/auth_client.h"
+#include "auth/sasl_server.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "smtp/data.h"
@@ -22,7 +23,6 @@
 
 struct conn;
 struct session_env;
-struct sasl_login;
 
 enum smtp_state {
 	SMTP_S_INIT,  /* greeted; EHLO/HELO/LHLO expected */
@@ -82,8 +82,7 @@ struct smtp_session {
 	char *auth_user;              /* canonical name once authenticated */
 	char *attempt_user;           /* for the log */
 	const char *mech_name;
-	bool sasl_plain;              /* SASL PLAIN waiting for its line */
-	struct sasl_login *sasl_login;
+	struct sasl_server sasl;      /* AUTH in progress */
 
 	/* The transaction. */
 	bool null_sender;

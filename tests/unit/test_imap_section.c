@@ -37,7 +37,7 @@ static const char msg[] =
 struct sec_case {
 	uint32_t path[3];
 	size_t depth;
-	enum imap_section_kind kind;
+	enum imap_section_spec kind;
 	const char *fields; /* space separated */
 	enum imap_section_status st;
 	const char *want;

@@ -1,0 +1,261 @@
+/* FETCH and UID FETCH (RFC 9051 section 6.4.5, 6.4.9). The response
+ * lines come from imap/fetch.h; this file decides where they are built
+ * and how fast they go out:
+ *   1. \Seen first: when the items set it (BODY[...], RFC822, ...) and
+ *      the mailbox is read-write, the unseen messages get \Seen in one
+ *      store call, and their responses include FLAGS (RFC 9051 6.4.5).
+ *   2. Chunks of responses are built on the thread pool when a file must
+ *      be read (on the loop otherwise) and written out; above
+ *      CONN_OUTPUT_HIGH_WATER the command pauses until the socket drains
+ *      (STYLE 3), so FETCH 1:* BODY[] costs one chunk of memory. */
+#include "imap/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "imap/fetch.h"
+#include "net/conn.h"
+#include "store/store.h"
+
+/* One chunk of responses: big enough to amortise a pool round trip,
+ * small enough to bound memory per session. */
+#define FETCH_CHUNK_BYTES (256 * 1024)
+
+struct fetch_cmd {
+	struct imap_session *s;
+	uint32_t *idx;       /* view indexes, ascending */
+	size_t n, pos;
+	struct imap_fetch_items items;
+	struct imap_fetch_items items_flags; /* items + FLAGS */
+	struct imap_fetch_ctx ctx;
+	bool needs_file;
+	uint32_t *seen_uids; /* messages that just got \Seen, ascending */
+	size_t n_seen;
+	size_t n_gone;       /* messages that vanished meanwhile */
+	int fatal;           /* an error that ends the command */
+	char err[256];
+	struct buf out;
+};
+
+/* The session owns the command (cmd_ctx) and frees it, also when it
+ * dies during a job: session_free waits for the job's done(). */
+static void fetch_cmd_free(void *arg)
+{
+	struct fetch_cmd *f = arg;
+	free(f->idx);
+	imap_fetch_items_free(&f->items);
+	free(f->seen_uids);
+	buf_free(&f->out);
+	free(f);
+}
+
+static bool uid_in(const uint32_t *v, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] == uid)
+			return true;
+		if (v[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Builds responses from f->pos on until a chunk is full (any thread:
+ * reads only the mailbox, which nothing else touches meanwhile). */
+static void fetch_build(struct fetch_cmd *f, const struct mailbox *mb)
+{
+	while (f->pos < f->n && f->out.len < FETCH_CHUNK_BYTES && !f->fatal) {
+		size_t i = f->idx[f->pos++];
+		const struct store_msg *m = store_mailbox_msg(mb, i);
+		const struct imap_fetch_items *it = &f->items;
+		if (f->n_seen && uid_in(f->seen_uids, f->n_seen, m->uid))
+			it = &f->items_flags;
+		char err[256];
+		int rc = imap_fetch_write(&f->out, mb, i, (uint32_t)i + 1, it,
+					  &f->ctx, err, sizeof err);
+		if (rc == STORE_ENOENT) {
+			f->n_gone++;
+		} else if (rc < 0) {
+			f->fatal = rc;
+			memcpy(f->err, err, sizeof f->err);
+		}
+	}
+}
+
+static void fetch_pump(struct imap_session *s);
+
+static void fetch_job_work(void *arg)
+{
+	struct fetch_cmd *f = arg;
+	fetch_build(f, f->s->sel.mb);
+}
+
+static void fetch_job_done(void *arg)
+{
+	struct fetch_cmd *f = arg;
+	if (imap_job_finish(f->s))
+		fetch_pump(f->s);
+}
+
+static void fetch_finish(struct imap_session *s, struct fetch_cmd *f)
+{
+	if (f->fatal == IMAP_FETCH_EUNKNOWN_CTE) {
+		imap_cmd_done(s, IMAP_NO, "[UNKNOWN-CTE] Unknown "
+					  "Content-Transfer-Encoding");
+	} else if (f->fatal) {
+		char why[LOG_ESC_MAX];
+		log_kv(LOG_WARN, "event=fetch_failed proto=imap sid=%s error=%s",
+		       s->c->id, log_esc(why, sizeof why, f->err, strlen(f->err)));
+		imap_cmd_done(s, IMAP_NO, "[SERVERBUG] Cannot read the message");
+	} else if (f->n_gone) {
+		/* RFC 9051 section 7.5.1: no EXPUNGE now; say some are gone. */
+		imap_cmd_done(s, IMAP_NO, "[EXPUNGEISSUED] Some of the requested "
+					  "messages no longer exist");
+	} else {
+		imap_cmd_done(s, IMAP_OK, s->cmd_uid ? "UID FETCH completed"
+						     : "FETCH completed");
+	}
+}
+
+/* Writes what was built, then builds more or waits for the socket. */
+static void fetch_pump(struct imap_session *s)
+{
+	struct fetch_cmd *f = s->cmd_ctx;
+	for (;;) {
+		if (f->out.len) {
+			imap_write_buf(s, &f->out);
+			buf_clear(&f->out);
+		}
+		if (s->c->closing)
+			return;
+		if (f->pos >= f->n || f->fatal) {
+			fetch_finish(s, f);
+			return;
+		}
+		if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_WATER) {
+			s->drain_fn = fetch_pump;
+			imap_set_wait(s, IMAP_WAIT_DRAIN);
+			conn_want_drain(s->c);
+			return;
+		}
+		if (f->needs_file) {
+			imap_set_wait(s, IMAP_WAIT_JOB);
+			imap_job_submit(s, fetch_job_work, fetch_job_done, f);
+			return;
+		}
+		fetch_build(f, s->sel.mb);
+	}
+}
+
+/* ---- \Seen first ---- */
+
+struct seen_job {
+	struct fetch_cmd *f;
+	struct imap_session *s;
+	struct mailbox *mb;
+	uint32_t *uids;
+	size_t n;
+	struct store_uid_list changed, failed;
+	int rc;
+	char err[256];
+};
+
+static void seen_work(void *arg)
+{
+	struct seen_job *j = arg;
+	struct store_flag_update up = {
+		.uids = j->uids,
+		.n_uids = j->n,
+		.op = STORE_FLAGS_ADD,
+		.flags = STORE_F_SEEN,
+	};
+	j->rc = store_mailbox_set_flags(j->mb, &up, &j->changed, &j->failed,
+					j->err, sizeof j->err);
+}
+
+static void seen_done(void *arg)
+{
+	struct seen_job *j = arg;
+	struct fetch_cmd *f = j->f;
+	if (imap_job_finish(j->s)) {
+		if (j->rc < 0) {
+			/* The fetch goes on; the flag just did not stick. */
+			log_kv(LOG_WARN, "event=fetch_seen_failed proto=imap "
+			       "sid=%s error=\"%s\"", j->s->c->id, j->err);
+		} else {
+			imap_sync_note_own(j->s, j->changed.v, j->changed.n);
+			f->seen_uids = j->changed.v;
+			f->n_seen = j->changed.n;
+			j->changed.v = NULL;
+			j->changed.n = 0;
+		}
+		fetch_pump(j->s);
+	}
+	free(j->uids);
+	store_uid_list_free(&j->changed);
+	store_uid_list_free(&j->failed);
+	free(j);
+}
+
+static bool start_seen(struct imap_session *s, struct fetch_cmd *f)
+{
+	uint32_t *uids = xmalloc((f->n + 1) * sizeof *uids);
+	size_t k = 0;
+	for (size_t p = 0; p < f->n; p++) {
+		const struct store_msg *m = store_mailbox_msg(s->sel.mb, f->idx[p]);
+		if (!m->expunged && !(m->flags & STORE_F_SEEN))
+			uids[k++] = m->uid;
+	}
+	if (k == 0) {
+		free(uids);
+		return false;
+	}
+	struct seen_job *j = xcalloc(1, sizeof *j);
+	j->f = f;
+	j->s = s;
+	j->mb = s->sel.mb;
+	j->uids = uids;
+	j->n = k;
+	imap_set_wait(s, IMAP_WAIT_JOB);
+	imap_job_submit(s, seen_work, seen_done, j);
+	return true;
+}
+
+void imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
+		    size_t n)
+{
+	/* CHANGEDSINCE and other modifiers need CONDSTORE, not offered. */
+	if (n == 3) {
+		imap_cmd_done(s, IMAP_BAD, "FETCH modifiers are not supported");
+		return;
+	}
+	const char *reason;
+	struct fetch_cmd *f = xcalloc(1, sizeof *f);
+	f->s = s;
+	if (!imap_msgset_arg(s, &args[0], s->cmd_uid, &f->idx, &f->n,
+			     &reason) ||
+	    !imap_fetch_items_parse(&args[1], &f->items, &reason)) {
+		free(f->idx);
+		free(f);
+		imap_cmd_done(s, IMAP_BAD, reason);
+		return;
+	}
+	f->items_flags = f->items;
+	f->items_flags.flags |= IMAP_FETCH_FLAGS;
+	f->ctx.utf8 = s->utf8;
+	f->ctx.rev2 = s->rev2;
+	f->ctx.uid = s->cmd_uid;
+	f->needs_file = imap_fetch_needs_file(&f->items);
+	s->cmd_ctx = f;
+	s->cmd_ctx_free = fetch_cmd_free;
+	if (f->items.sets_seen && !s->sel.readonly && start_seen(s, f))
+		return;
+	fetch_pump(s);
+}
