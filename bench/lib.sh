@@ -275,8 +275,9 @@ dovecot_imap_start() {
 		internal=$MAIL_USER login=$MAIL_USER chroot="chroot ="
 	fi
 	# perf: long-lived login processes, each proxying up to
-	# default_client_limit TLS connections; default: one login process
-	# per connection.
+	# default_client_limit TLS connections (thousands of TLS states
+	# outgrow the default vsz_limit of 256 MB: "OpenSSL malloc() failed");
+	# default: one login process per connection.
 	if [ "$tuning" = perf ]; then
 		tune="service_count = 0
   process_min_avail = $(nproc)"
@@ -325,6 +326,7 @@ service imap-login {
     ssl = yes
   }
   process_limit = $logins
+  vsz_limit = 2G
   $chroot
   $tune
 }
