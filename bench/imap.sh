@@ -15,7 +15,7 @@
 #   BENCH_TLS         yes: every session over IMAPS (default no)
 #   BENCH_PORT_BASE   postern --port-base; IMAP is +143, IMAPS +993
 #                     (default 23000)
-#   BENCH_DOVECOT_PORT, BENCH_DOVECOT_TLS_PORT   (default 23243, 23995)
+#   BENCH_DOVECOT_PORT, BENCH_DOVECOT_TLS_PORT   (default 23243, 23294)
 #   BENCH_DOVECOT_TUNING  perf (long-lived login processes) or default
 #                     (one login process per connection)   (default perf)
 set -euo pipefail
@@ -33,7 +33,7 @@ APPENDS=${BENCH_APPENDS:-1}
 TLS=${BENCH_TLS:-no}
 PORT_BASE=${BENCH_PORT_BASE:-23000}
 DPORT=${BENCH_DOVECOT_PORT:-23243}
-DTPORT=${BENCH_DOVECOT_TLS_PORT:-23995}
+DTPORT=${BENCH_DOVECOT_TLS_PORT:-23294}
 TUNING=${BENCH_DOVECOT_TUNING:-perf}
 DATA="$B/imap-data-${NUSERS}x${NMSGS}"
 INST="$B/pinst-imap"
@@ -141,7 +141,11 @@ REPORT="$BENCH/results/imap-$STAMP.txt"
 	echo "load average: $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after (other processes compete for the same $(nproc) cores)"
 	[ $RESTARTS = 0 ] || echo "NOTE: postern stopped during the run and was restarted $RESTARTS time(s); see build/bench/imap-postern.log"
 	echo "session$([ "$TLS" = yes ] && echo ' (IMAPS)'): connect, LOGIN, SELECT INBOX, FETCH 1:* (FLAGS UID), $BODIES x FETCH n BODY.PEEK[],"
-	echo "  $STORES x (STORE +FLAGS, STORE -FLAGS), $APPENDS x APPEND ~3 KB, UID STORE \\Deleted, EXPUNGE, IDLE/DONE, LOGOUT"
+	if [ "$APPENDS" -gt 0 ]; then
+		echo "  $STORES x (STORE +FLAGS, STORE -FLAGS), $APPENDS x APPEND ~3 KB, UID STORE \\Deleted, EXPUNGE, IDLE/DONE, LOGOUT"
+	else
+		echo "  $STORES x (STORE +FLAGS, STORE -FLAGS), IDLE/DONE, LOGOUT (no APPEND, no EXPUNGE)"
+	fi
 	echo
 	"$PY" - "$RESULTS" <<'EOF'
 import sys

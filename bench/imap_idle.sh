@@ -17,7 +17,10 @@
 #                     (default 100 x 100); connections use the users
 #                     round-robin (5 000 over 100 users: 50 per mailbox)
 #   IDLE_PORT_BASE    postern --port-base, IMAP +143, IMAPS +993; Dovecot
-#                     IMAP +243, IMAPS +995   (default 24000)
+#                     IMAP +243, IMAPS +294   (default 24000)
+#   IDLE_SELECT       no: IDLE in the authenticated state, no mailbox
+#                     selected (tells the session's cost from the
+#                     selected mailbox's)   (default yes)
 #   BENCH_DOVECOT_TUNING  perf or default, as in imap.sh (default perf)
 set -euo pipefail
 
@@ -31,8 +34,11 @@ NUSERS=${BENCH_USERS:-100}
 NMSGS=${BENCH_MESSAGES:-100}
 PORT_BASE=${IDLE_PORT_BASE:-24000}
 DPORT=$((PORT_BASE + 243))
-DTPORT=$((PORT_BASE + 995))
+DTPORT=$((PORT_BASE + 294))
 TUNING=${BENCH_DOVECOT_TUNING:-perf}
+SELECT=${IDLE_SELECT:-yes}
+NOSEL=
+[ "$SELECT" = yes ] || NOSEL=-N
 DATA="$B/imap-data-${NUSERS}x${NMSGS}"
 INST="$B/pinst-imap-idle"
 LOAD_PID=
@@ -65,16 +71,6 @@ log "memory available: $free_mb MB"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# ---- servers ----
-if has postern; then
-	postern_imap_setup "$INST" "$PORT_BASE" "$DATA/users" "$DATA/postern-mail" $((CONNS + 100))
-	: >"$B/imap-idle-postern.log"
-	postern_start "$INST" "$((PORT_BASE + 143))" "$B/imap-idle-postern.log"
-fi
-has dovecot && dovecot_imap_start "$B/dovecot-imap-idle" "$DPORT" "$DTPORT" "$DATA/users" \
-	"$DATA/dovecot-mail" "$TUNING" "$CONNS"
-
-server_pid() { [ "$1" = postern ] && echo "$POSTERN_PID" || echo "$DOVECOT_PID"; }
 server_port() { # server mode
 	case $1:$2 in
 	postern:plain) echo $((PORT_BASE + 143)) ;;
@@ -84,15 +80,31 @@ server_port() { # server mode
 	esac
 }
 
-# Warm-up: one login + SELECT per user, so indexes exist before the
-# baseline (their build is not per-connection memory).
-for s in postern dovecot; do
-	has $s || continue
-	log "warm-up $s: $NUSERS sessions"
-	timeout 300 "$LOAD" -u "$DATA/users" -p "$(server_port $s plain)" -c 2 -n "$NUSERS" \
-		-d 240 -b 0 -s 0 -a 0 >"$B/imap-idle-warmup-$s.txt" 2>&1 ||
-		{ log "warm-up of $s had errors:"; head -20 "$B/imap-idle-warmup-$s.txt" >&2; }
-done
+# server_fresh NAME: (re)starts the server, so that each measurement
+# starts from a server that has never held the connections of another
+# (memory freed by a process is not always given back to the system),
+# then warms it up: one LOGIN + SELECT per user, so that indexes exist
+# before the baseline (building them is not per-connection memory).
+# Sets SPID.
+server_fresh() {
+	bench_cleanup
+	if [ "$1" = postern ]; then
+		postern_start "$INST" "$((PORT_BASE + 143))" "$B/imap-idle-postern.log"
+		SPID=$POSTERN_PID
+	else
+		dovecot_imap_start "$B/dovecot-imap-idle" "$DPORT" "$DTPORT" "$DATA/users" \
+			"$DATA/dovecot-mail" "$TUNING" "$CONNS"
+		SPID=$DOVECOT_PID
+	fi
+	timeout 300 "$LOAD" -u "$DATA/users" -p "$(server_port "$1" plain)" -c 2 -n "$NUSERS" \
+		-d 240 -b 0 -s 0 -a 0 >"$B/imap-idle-warmup-$1.txt" 2>&1 ||
+		{ log "warm-up of $1 had errors:"; head -20 "$B/imap-idle-warmup-$1.txt" >&2; }
+}
+
+if has postern; then
+	postern_imap_setup "$INST" "$PORT_BASE" "$DATA/users" "$DATA/postern-mail" $((CONNS + 100))
+	: >"$B/imap-idle-postern.log"
+fi
 
 kv() { # key line: the value of key= in a key=value line
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
@@ -101,16 +113,19 @@ kv() { # key line: the value of key= in a key=value line
 for s in postern dovecot; do
 	has $s || continue
 	for m in $MODES; do
-		pid=$(server_pid $s)
-		kill -0 "$pid" 2>/dev/null || { log "$s is not running any more: skipped"; continue; }
-		sleep 2 # connections of the previous step are gone
+		server_fresh $s
+		pid=$SPID
+		sleep 1
 		before=$(snapshot "$pid")
 		out="$B/imap-idle-$s-$m.txt"
 		flag=
 		[ $m = tls ] && flag=-S
 		log "$s ($m): opening $CONNS IDLE connections (baseline $before)"
 		t0=$(date +%s)
-		"$LOAD" -m idle -u "$DATA/users" -p "$(server_port $s $m)" $flag \
+		# The background child opens (truncates) $out later than this
+		# shell goes on: an old READY line must not be there to be seen.
+		rm -f "$out" "$out.err"
+		"$LOAD" -m idle -u "$DATA/users" -p "$(server_port $s $m)" $flag $NOSEL \
 			-c "$CONNS" -d "$HOLD" -T 120 >"$out" 2>"$out.err" &
 		LOAD_PID=$!
 		ready=
@@ -154,7 +169,11 @@ REPORT="$BENCH/results/imap-idle-$STAMP.txt"
 	echo "postern: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$TOP" diff --quiet 2>/dev/null || echo ' (dirty tree)'), workers = 2"
 	has dovecot && echo "dovecot: $(/usr/sbin/dovecot --version 2>/dev/null), $TUNING tuning, one imap process per connection"
 	echo "load average: $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-	echo "each connection: LOGIN, SELECT INBOX ($NMSGS messages, $NUSERS users round-robin), IDLE"
+	if [ "$SELECT" = yes ]; then
+		echo "each connection: LOGIN, SELECT INBOX ($NMSGS messages, $NUSERS users round-robin), IDLE"
+	else
+		echo "each connection: LOGIN ($NUSERS users round-robin), IDLE with no mailbox selected"
+	fi
 	echo "per connection = (server tree after - before) / connections idling"
 	echo
 	"$PY" - "$RESULTS" <<'EOF'

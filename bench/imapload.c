@@ -90,6 +90,7 @@ static struct {
 	int runs;
 	bool tls;
 	bool verbose;
+	bool idle_noselect;
 	enum mode mode;
 	struct addrinfo *ai;
 	SSL_CTX *ssl_ctx;
@@ -807,7 +808,8 @@ static void *idle_opener(void *arg)
 		} else if (conn_open(&ic->c, RBUF_IDLE) == 0 &&
 			   greeting(&ic->c) == 0 &&
 			   login(&ic->c, &users[(size_t)i % n_users]) == 0 &&
-			   select_inbox(&ic->c, &exists) == 0 &&
+			   (opt.idle_noselect ||
+			    select_inbox(&ic->c, &exists) == 0) &&
 			   idle_start(&ic->c, ic->tag, sizeof ic->tag) == 0) {
 			ic->up = true;
 			long k = atomic_fetch_add(&idle_up, 1) + 1;
@@ -1060,7 +1062,7 @@ static void usage(void)
 	fputs("usage: imapload -u USERFILE [-H host] [-p port] [-m full|idle|bigbox]\n"
 	      "                [-c clients] [-n sessions] [-d seconds] [-T timeout]\n"
 	      "                [-b bodies] [-s stores] [-a appends] [-i idle-ms]\n"
-	      "                [-r runs] [-S] [-v]\n"
+	      "                [-r runs] [-S] [-v] [-N]\n"
 	      "  -u FILE     users, one user:password a line (or passwd-file\n"
 	      "              lines user:{PLAIN}password)\n"
 	      "  -H HOST     server address (default 127.0.0.1)\n"
@@ -1086,6 +1088,7 @@ static void usage(void)
 	      "  -r N        bigbox: runs (default 5)\n"
 	      "  -S          implicit TLS (IMAPS), certificates not verified\n"
 	      "  -v          print every error (bigbox: every run)\n"
+	      "  -N          idle: IDLE without SELECT (authenticated state)\n"
 	      "Prints a summary and a RESULT line of key=value pairs.\n",
 	      stderr);
 	exit(2);
@@ -1129,7 +1132,7 @@ int main(int argc, char **argv)
 {
 	const char *userfile = NULL;
 	int ch;
-	while ((ch = getopt(argc, argv, "u:H:p:m:c:n:d:T:b:s:a:i:r:Svh")) != -1) {
+	while ((ch = getopt(argc, argv, "u:H:p:m:c:n:d:T:b:s:a:i:r:SvNh")) != -1) {
 		switch (ch) {
 		case 'u': userfile = optarg; break;
 		case 'H': opt.host = optarg; break;
@@ -1155,6 +1158,7 @@ int main(int argc, char **argv)
 		case 'r': opt.runs = atoi(optarg); break;
 		case 'S': opt.tls = true; break;
 		case 'v': opt.verbose = true; break;
+		case 'N': opt.idle_noselect = true; break;
 		default: usage();
 		}
 	}
