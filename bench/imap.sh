@@ -88,7 +88,7 @@ for s in postern dovecot; do
 	has $s || continue
 	log "warm-up $s: $NUSERS sessions"
 	if ! timeout $((TIME_CAP + 60)) "$LOAD" -u "$DATA/users" -p "$(server_port $s)" $TLSFLAG \
-		-c 2 -n "$NUSERS" -d "$TIME_CAP" -b 1 -s 1 -a 1 >"$B/imap-warmup-$s.txt" 2>&1; then
+		-c 2 -n "$NUSERS" -d "$TIME_CAP" -b 1 -s 1 -a "$APPENDS" >"$B/imap-warmup-$s.txt" 2>&1; then
 		log "warm-up of $s had errors:"
 		sed 's/^/    /' "$B/imap-warmup-$s.txt" | head -20 >&2
 	fi
