@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp
+.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap
 
 all: deps-quiet postern
 
@@ -102,6 +102,9 @@ bench: postern
 
 bench-smtp: postern
 	@bench/smtp.sh
+
+bench-imap: postern
+	@bench/imap.sh
 
 clean:
 	rm -rf build postern
