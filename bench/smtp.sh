@@ -129,6 +129,13 @@ PYEOF
 	XMD="$PFX_ROOT/vmail/bench"
 fi
 
+# Warm-up, not measured: both servers start their processes and threads,
+# create the Maildir and fill the page cache before the first timed level.
+has postern && run_level postern "$PPORT" "$PMD" 4096 1 2000 >/dev/null
+has postern && run_level postern "$PPORT" "$PMD" 4096 4 400 >/dev/null
+has postfix && run_level postfix "$XPORT" "$XMD" 4096 1 2000 >/dev/null
+has postfix && run_level postfix "$XPORT" "$XMD" 4096 4 400 >/dev/null
+
 {
 	echo "SMTP receiving benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 	echo "postern $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo '?'); $(/usr/sbin/postconf -d mail_version 2>/dev/null)"
