@@ -212,3 +212,21 @@ enum sasl_server_result sasl_server_step(struct sasl_server *s,
 		return fail(s, SASL_SERVER_E_BASE64, error);
 	return feed(s, challenge, creds, error);
 }
+
+void sasl_server_request(const struct sasl_server_creds *cr,
+			 const char *service, const char *remote_ip,
+			 const char *session_id, bool secured,
+			 struct auth_request *req)
+{
+	*req = (struct auth_request){
+		.mech = cr->mech,
+		.service = service,
+		.authzid = cr->authzid,
+		.user = cr->user,
+		.secret = cr->secret,
+		.challenge = cr->challenge,
+		.remote_ip = remote_ip,
+		.session_id = session_id,
+		.secured = secured,
+	};
+}

@@ -81,6 +81,14 @@ enum sasl_server_result sasl_server_step(struct sasl_server *s,
 					 const char **challenge,
 					 struct sasl_server_creds *creds,
 					 enum sasl_server_error *error);
+/* The auth process request for credentials, from an exchange or built
+ * by the caller (POP3's USER/PASS and APOP): one place that says which
+ * mechanism, secret and challenge the auth process checks. The strings
+ * are borrowed from cr and the arguments. */
+void sasl_server_request(const struct sasl_server_creds *cr,
+			 const char *service, const char *remote_ip,
+			 const char *session_id, bool secured,
+			 struct auth_request *req);
 /* Ends the exchange and wipes every secret; the driver may be reused. */
 void sasl_server_clear(struct sasl_server *s);
 bool sasl_server_active(const struct sasl_server *s);

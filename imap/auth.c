@@ -23,17 +23,9 @@ static void verify(struct imap_session *s, const struct sasl_server_creds *cr)
 	free(s->attempt_user);
 	s->attempt_user = xstrndup(cr->user.p, cr->user.len);
 	s->mech_name = cr->mech_name;
-	struct auth_request req = {
-		.mech = cr->mech,
-		.service = "imap",
-		.authzid = cr->authzid,
-		.user = cr->user,
-		.secret = cr->secret,
-		.challenge = cr->challenge,
-		.remote_ip = s->c->remote_ip,
-		.session_id = s->c->id,
-		.secured = s->c->tls || s->c->loopback,
-	};
+	struct auth_request req;
+	sasl_server_request(cr, "imap", s->c->remote_ip, s->c->id,
+			    s->c->tls || s->c->loopback, &req);
 	imap_set_wait(s, IMAP_WAIT_AUTH);
 	s->auth_id = auth_client_verify(s->env->auth, &req, auth_done, s);
 }

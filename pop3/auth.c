@@ -29,24 +29,14 @@ static void log_login_failed(struct pop3_session *s, const char *reason)
 
 /* Hands the credentials to the auth process; no further command is read
  * until auth_done(). The request's strings are copied by the call. */
-static void verify(struct pop3_session *s, enum auth_mech mech,
-		   const char *mech_name, struct str authzid, struct str user,
-		   struct str secret, struct str challenge)
+static void verify(struct pop3_session *s, const struct sasl_server_creds *cr)
 {
 	free(s->attempt_user);
-	s->attempt_user = xstrndup(user.p, user.len);
-	s->mech_name = mech_name;
-	struct auth_request req = {
-		.mech = mech,
-		.service = "pop3",
-		.authzid = authzid,
-		.user = user,
-		.secret = secret,
-		.challenge = challenge,
-		.remote_ip = s->c->remote_ip,
-		.session_id = s->c->id,
-		.secured = s->c->tls || s->c->loopback,
-	};
+	s->attempt_user = xstrndup(cr->user.p, cr->user.len);
+	s->mech_name = cr->mech_name;
+	struct auth_request req;
+	sasl_server_request(cr, "pop3", s->c->remote_ip, s->c->id,
+			    s->c->tls || s->c->loopback, &req);
 	pop3_set_wait(s, POP3_WAIT_AUTH);
 	s->auth_id = auth_client_verify(s->env->auth, &req, auth_done, s);
 }
@@ -97,8 +87,15 @@ void pop3_cmd_pass(struct pop3_session *s, struct str *argv, int argc)
 		conn_writes(s->c, "-ERR USER first\r\n");
 		return;
 	}
-	verify(s, AUTH_MECH_PASSWORD, "USER", STR_LIT(""),
-	       str_from_cstr(s->user_pending), argv[0], STR_LIT(""));
+	struct sasl_server_creds cr = {
+		.mech = AUTH_MECH_PASSWORD,
+		.mech_name = "USER",
+		.authzid = STR_LIT(""),
+		.user = str_from_cstr(s->user_pending),
+		.secret = argv[0],
+		.challenge = STR_LIT(""),
+	};
+	verify(s, &cr);
 }
 
 void pop3_cmd_apop(struct pop3_session *s, struct str *argv, int argc)
@@ -118,8 +115,15 @@ void pop3_cmd_apop(struct pop3_session *s, struct str *argv, int argc)
 		digest[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch + 32) : ch;
 	}
 	digest[32] = '\0';
-	verify(s, AUTH_MECH_APOP, "APOP", STR_LIT(""), argv[0],
-	       str_make(digest, 32), str_from_cstr(s->apop_ts));
+	struct sasl_server_creds cr = {
+		.mech = AUTH_MECH_APOP,
+		.mech_name = "APOP",
+		.authzid = STR_LIT(""),
+		.user = argv[0],
+		.secret = str_make(digest, 32),
+		.challenge = str_from_cstr(s->apop_ts),
+	};
+	verify(s, &cr);
 }
 
 int pop3_sasl_mechs(const struct pop3_session *s, struct buf *out)
@@ -167,8 +171,7 @@ static void sasl_next(struct pop3_session *s, enum sasl_server_result r,
 		return;
 	case SASL_SERVER_DONE:
 		s->wait = POP3_WAIT_NONE;
-		verify(s, cr->mech, cr->mech_name, cr->authzid, cr->user,
-		       cr->secret, cr->challenge);
+		verify(s, cr);
 		sasl_server_clear(&s->sasl);
 		return;
 	case SASL_SERVER_FAILED:

@@ -20,23 +20,14 @@ static const char *proto(const struct smtp_session *s)
 
 static void auth_done(void *arg, const struct auth_result *res);
 
-static void verify(struct smtp_session *s, const char *mech_name,
-		   struct str authzid, struct str user, struct str secret)
+static void verify(struct smtp_session *s, const struct sasl_server_creds *cr)
 {
 	free(s->attempt_user);
-	s->attempt_user = xstrndup(user.p, user.len);
-	s->mech_name = mech_name;
-	struct auth_request req = {
-		.mech = AUTH_MECH_PASSWORD,
-		.service = "smtp",
-		.authzid = authzid,
-		.user = user,
-		.secret = secret,
-		.challenge = STR_LIT(""),
-		.remote_ip = s->c->remote_ip,
-		.session_id = s->c->id,
-		.secured = s->c->tls || s->c->loopback,
-	};
+	s->attempt_user = xstrndup(cr->user.p, cr->user.len);
+	s->mech_name = cr->mech_name;
+	struct auth_request req;
+	sasl_server_request(cr, "smtp", s->c->remote_ip, s->c->id,
+			    s->c->tls || s->c->loopback, &req);
 	smtp_set_wait(s, SMTP_WAIT_AUTH);
 	s->req_id = auth_client_verify(s->env->auth, &req, auth_done, s);
 }
@@ -94,7 +85,7 @@ static void sasl_next(struct smtp_session *s, enum sasl_server_result r,
 		return;
 	case SASL_SERVER_DONE:
 		s->wait = SMTP_WAIT_NONE;
-		verify(s, cr->mech_name, cr->authzid, cr->user, cr->secret);
+		verify(s, cr);
 		sasl_server_clear(&s->sasl);
 		return;
 	case SASL_SERVER_FAILED:
@@ -136,13 +127,13 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
 		return;
 	}
-	/* CRAM-MD5 is not offered on submission. */
-	enum sasl_server_mech m = sasl_server_mech_lookup(mech, false);
+	enum sasl_server_mech m =
+		sasl_server_mech_lookup(mech, s->cfg->auth_cram_md5);
 	if (m == SASL_SERVER_NONE) {
 		smtp_error(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
-	if (!smtp_plaintext_ok(s)) {
+	if (m != SASL_SERVER_CRAM_MD5 && !smtp_plaintext_ok(s)) {
 		smtp_error(s, "538 5.7.11 Encryption required for requested "
 			      "authentication mechanism");
 		return;

@@ -136,7 +136,11 @@ static void greet(struct smtp_session *s, const struct smtp_cmd *cmd,
 		smtp_enter_state(s, SMTP_S_READY);
 		return;
 	}
-	bool auth = s->submission && !s->auth_user && smtp_plaintext_ok(s);
+	/* PLAIN and LOGIN send the password: only where plaintext is
+	 * allowed. CRAM-MD5 does not, so it may be offered before TLS. */
+	bool offer = s->submission && !s->auth_user;
+	bool plain = offer && smtp_plaintext_ok(s);
+	bool cram = offer && s->cfg->auth_cram_md5;
 	s->ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
 		 (s->submission ? SMTP_EXT_AUTH : 0);
 	conn_printf(s->c, "250-%s\r\n", s->cfg->hostname);
@@ -147,8 +151,9 @@ static void greet(struct smtp_session *s, const struct smtp_cmd *cmd,
 	conn_writes(s->c, "250-SMTPUTF8\r\n");
 	if (smtp_starttls_ok(s))
 		conn_writes(s->c, "250-STARTTLS\r\n");
-	if (auth)
-		conn_writes(s->c, "250-AUTH PLAIN LOGIN\r\n");
+	if (plain || cram)
+		conn_printf(s->c, "250-AUTH%s%s\r\n", plain ? " PLAIN LOGIN" : "",
+			    cram ? " CRAM-MD5" : "");
 	conn_writes(s->c, "250 CHUNKING\r\n");
 	smtp_enter_state(s, SMTP_S_READY);
 }
@@ -283,7 +288,7 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	start_lookup(s, false);
 }
 
-static bool has_user(const struct auth_rcpt_result *res, const char *user)
+bool smtp_rcpt_has_user(const struct auth_rcpt_result *res, const char *user)
 {
 	for (size_t i = 0; i < res->n_users; i++)
 		if (!strcmp(res->users[i], user))
@@ -301,7 +306,7 @@ static void sender_done(struct smtp_session *s,
 			      "later");
 		return;
 	}
-	if (res->status != AUTH_RCPT_LOCAL || !has_user(res, s->auth_user)) {
+	if (res->status != AUTH_RCPT_LOCAL || !smtp_rcpt_has_user(res, s->auth_user)) {
 		log_mail(s, "refused", "not_owned");
 		smtp_error(s, "553 5.7.1 Sender address not owned by you");
 		return;

@@ -211,6 +211,14 @@ void smtp_message_done(struct smtp_session *s)
 		refuse(s, e);
 		return;
 	}
+	if (s->submission)
+		smtp_from_check_start(s);
+	else
+		smtp_message_deliver(s);
+}
+
+void smtp_message_deliver(struct smtp_session *s)
+{
 	struct smtp_job *j = xcalloc(1, sizeof *j);
 	j->s = s;
 	j->cfg = s->cfg;

@@ -123,6 +123,7 @@ void smtp_reset_transaction(struct smtp_session *s)
 	s->sender = NULL;
 	free(s->pending_addr);
 	s->pending_addr = NULL;
+	smtp_from_check_clear(s);
 	s->null_sender = false;
 	s->utf8 = false;
 	s->bdat = false;

@@ -94,6 +94,8 @@ struct smtp_session {
 	size_t n_users;
 	char *pending_addr;           /* the address being looked up */
 	bool pending_is_sender;
+	char **from_addrs;            /* From: addresses still to check */
+	size_t n_from, i_from;
 
 	/* Message data. */
 	struct buf msg;
@@ -124,13 +126,25 @@ void smtp_job_done(struct smtp_session *s);
 /* commands.c */
 void smtp_dispatch(struct smtp_session *s, struct str line);
 void smtp_log_value(char *dst, size_t n, const char *s);
+struct auth_rcpt_result;
+/* Is user among the mailboxes an address lookup returned? */
+bool smtp_rcpt_has_user(const struct auth_rcpt_result *res, const char *user);
 
 /* auth.c */
 void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd);
 void smtp_sasl_input(struct smtp_session *s, struct str line);
 void smtp_sasl_abort(struct smtp_session *s);
 
-/* deliver_job.c: the message after its end of data / last chunk. */
+/* deliver_job.c: the message after its end of data / last chunk;
+ * smtp_message_deliver() once every check has passed. */
 void smtp_message_done(struct smtp_session *s);
+void smtp_message_deliver(struct smtp_session *s);
+
+/* from_check.c: on submission, every From: address must be the user's
+ * (the same lookup as MAIL FROM); then smtp_message_deliver(), else
+ * 553 5.7.1 and the transaction is reset. */
+#define SMTP_MAX_FROM 16
+void smtp_from_check_start(struct smtp_session *s);
+void smtp_from_check_clear(struct smtp_session *s);
 
 #endif

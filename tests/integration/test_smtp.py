@@ -359,3 +359,67 @@ def test_lmtp_unix_socket(srv):
     assert "proto=lmtp sid=" in srv.log() and "ip=unix" in srv.log()
     srv.stop()
     assert not os.path.exists(path)
+
+
+def test_submission_from_header_must_be_owned(inst):
+    # alice may send as herself and as an alias that reaches her; never
+    # with someone else's address in From:, whatever the envelope says
+    inst.add_user("bob@example.org", PASSWORD)
+    with open(inst.path_setting("aliases_file", "aliases"), "a") as f:
+        f.write("sales@example.org: alice\n")
+    inst.start()
+    s = smtp(inst, "submission")
+    s.ehlo("c")
+    s.starttls(context=client_tls_context())
+    s.ehlo("c")
+    s.login("alice", PASSWORD)
+
+    def send(from_hdr):
+        msg = ("From: %s\r\nTo: bob@example.org\r\nSubject: from test\r\n"
+               "\r\nbody\r\n" % from_hdr).encode()
+        try:
+            s.sendmail("alice@localhost", ["bob@example.org"], msg)
+            return 250, b""
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code, e.smtp_error
+
+    assert send("Alice <alice@localhost>")[0] == 250
+    assert send("sales@example.org")[0] == 250          # her alias
+    assert send('"Alice" <ALICE@LOCALHOST>')[0] == 250   # case
+    code, why = send("Bob <bob@example.org>")
+    assert code == 553 and why.startswith(b"5.7.1"), why
+    # a list with one foreign address, and a second From: field
+    assert send("alice@localhost, bob@example.org")[0] == 553
+    assert send("alice@localhost\r\nFrom: bob@example.org")[0] == 553
+    # the session goes on after a refusal
+    assert send("alice@localhost")[0] == 250
+    s.quit()
+    bob = inst.login("bob@example.org")
+    try:
+        assert bob.stat()[0] == 4
+    finally:
+        bob.quit()
+    assert "reason=from_not_owned" in inst.log()
+
+
+def test_submission_cram_md5(inst):
+    import base64
+    import hashlib
+    import hmac
+    inst.configure(auth_cram_md5="yes", allow_plaintext_auth_loopback="no")
+    inst.add_user("carol", "carol-plain-pw", scheme="plain")
+    inst.start()
+    r = SmtpRaw(inst.port("submission"))
+    ehlo = r.cmd("EHLO c")
+    # before TLS, without plaintext: only the mechanism that hides the
+    # password is offered
+    assert b"250-AUTH CRAM-MD5\r\n" in ehlo, ehlo
+    assert r.cmd("AUTH PLAIN").startswith(b"538 5.7.11")
+    ch = r.cmd("AUTH CRAM-MD5")
+    assert ch.startswith(b"334 "), ch
+    challenge = base64.b64decode(ch[4:].strip())
+    digest = hmac.new(b"carol-plain-pw", challenge, hashlib.md5).hexdigest()
+    rep = r.cmd(base64.b64encode(("carol " + digest).encode()))
+    assert rep.startswith(b"235 2.7.0"), rep
+    assert r.cmd("MAIL FROM:<carol@localhost>").startswith(b"250")
+    r.close()
