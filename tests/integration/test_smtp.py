@@ -423,3 +423,40 @@ def test_submission_cram_md5(inst):
     assert rep.startswith(b"235 2.7.0"), rep
     assert r.cmd("MAIL FROM:<carol@localhost>").startswith(b"250")
     r.close()
+
+
+def test_store_error_is_a_temporary_failure(inst):
+    # a mailbox the server cannot write (here: tmp/ made read-only) is a
+    # 4xx, so the sender keeps the message and retries; nothing partial
+    # is left visible, and the retry after the repair is delivered once
+    inst.add_user("bob@example.org", PASSWORD)
+    inst.start()
+    msg = simple_message(7).replace(b"\n", b"\r\n")
+    s = smtp(inst)
+    s.ehlo("c")
+    s.sendmail("x@remote.example", ["bob@example.org"], msg)  # makes it
+    bob_tmp = os.path.join(inst.maildir("bob@example.org"), "tmp")
+    os.chmod(bob_tmp, 0o500)
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as ei:
+            s.sendmail("x@remote.example", ["bob@example.org"], msg)
+        assert ei.value.smtp_code == 451, ei.value
+        # LMTP: one reply per recipient; alice is fine, bob is not
+        r = SmtpRaw(inst.port("lmtp"))
+        r.cmd("LHLO c")
+        r.cmd("MAIL FROM:<x@remote.example>")
+        assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+        assert r.cmd("RCPT TO:<bob@example.org>").startswith(b"250")
+        assert r.cmd("DATA").startswith(b"354")
+        r.send(msg + b".\r\n")
+        first, second = r.reply(), r.reply()
+        assert first.startswith(b"250 "), first
+        assert second.startswith(b"452 4.3.1 <bob@example.org>"), second
+        r.close()
+    finally:
+        os.chmod(bob_tmp, 0o700)
+    s.sendmail("x@remote.example", ["bob@example.org"], msg)
+    s.quit()
+    assert len(inst.message_files("bob@example.org")) == 2
+    assert len(inst.message_files("alice")) == 1
+    assert "result=tempfail" in inst.log() or "tempfail" in inst.log()
