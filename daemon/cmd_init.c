@@ -198,10 +198,11 @@ int cmd_init(int argc, char **argv)
 	}
 	printf("postern: instance created in %s\n"
 	       "  config:  %s\n"
+	       "  IMAP:    127.0.0.1:%d (STARTTLS), IMAPS 127.0.0.1:%d;\n"
 	       "  POP3:    127.0.0.1:%d (STLS), POP3S 127.0.0.1:%d; SMTP 127.0.0.1:%d,\n"
 	       "  submission 127.0.0.1:%d (STARTTLS) and %d (TLS), LMTP 127.0.0.1:%d\n"
 	       "next: postern -c %s user add NAME; postern -c %s serve\n",
-	       dir, conf, base + 110, base + 995, base + 25, base + 587,
-	       base + 465, base + 24, conf, conf);
+	       dir, conf, base + 143, base + 993, base + 110, base + 995,
+	       base + 25, base + 587, base + 465, base + 24, conf, conf);
 	return EX_OK;
 }

@@ -37,10 +37,12 @@ if [ ! -f var/postern.conf ]; then
   demo user:  demo
   password:   $pw     (shown once; change it with: ./postern -c var/postern.conf user passwd demo)
 
+  IMAP:  127.0.0.1:$((base + 143)) (STARTTLS)   IMAPS: 127.0.0.1:$((base + 993))
   POP3:  127.0.0.1:$((base + 110)) (STLS)   POP3S: 127.0.0.1:$((base + 995))
   SMTP:  127.0.0.1:$((base + 25))           submission: 127.0.0.1:$((base + 587)) (STARTTLS), 127.0.0.1:$((base + 465)) (TLS)
   LMTP:  127.0.0.1:$((base + 24)), var/lmtp.sock
-  try:   curl -k --user demo:$pw pop3s://127.0.0.1:$((base + 995))/1
+  try:   curl -k --user demo:$pw 'imaps://127.0.0.1:$((base + 993))/INBOX;UID=1'
+         curl -k --user demo:$pw pop3s://127.0.0.1:$((base + 995))/1
          swaks --server 127.0.0.1:$((base + 25)) --to demo@localhost
 
 MSG
