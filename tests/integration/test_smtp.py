@@ -460,3 +460,28 @@ def test_store_error_is_a_temporary_failure(inst):
     assert len(inst.message_files("bob@example.org")) == 2
     assert len(inst.message_files("alice")) == 1
     assert "result=tempfail" in inst.log() or "tempfail" in inst.log()
+
+
+def test_smtp_basic_commands(srv):
+    # RFC 5321 4.1.1: HELO, RSET, NOOP (with an argument), HELP, QUIT
+    r = SmtpRaw(srv.port("smtp"))
+    helo = r.cmd("HELO client.example")
+    assert helo.startswith(b"250 ") and b"PIPELINING" not in helo
+    assert r.cmd("HELP").startswith(b"214")
+    assert r.cmd("HELP MAIL").startswith(b"214")
+    assert r.cmd("NOOP anything").startswith(b"250 2.0.0")
+    assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"250")
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    # RSET forgets the transaction: a RCPT needs a new MAIL
+    assert r.cmd("RSET").startswith(b"250 2.0.0")
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"503 5.5.1")
+    assert r.cmd("MAIL FROM:<>").startswith(b"250")   # the null sender
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    assert r.cmd("DATA").startswith(b"354")
+    r.send(b"Subject: bounce\r\n\r\nx\r\n.\r\n")
+    assert r.reply().startswith(b"250 2.0.0")
+    # MAIL twice in one transaction is a sequence error
+    assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"250")
+    assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"503 5.5.1")
+    assert r.cmd("QUIT").startswith(b"221 2.0.0")
+    assert pop3_messages(srv)[0].startswith(b"Return-Path: <>\r\n")
