@@ -295,7 +295,10 @@ def test_lmtp_per_recipient(srv):
     assert len(wait_messages(srv, "alice", 1)) == 1
 
 
-SMUGGLE = [b"\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r\r\n"]
+# End-of-data look-alikes from the 2023 SMTP smuggling research (SEC
+# Consult) and its follow-ups: bare LF or CR around the dot, and NUL.
+SMUGGLE = [b"\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r\r\n",
+           b"\r\n.\r", b"\r.\r\n", b"\r\n\x00.\r\n", b"\r\n.\x00\r\n"]
 
 
 @pytest.mark.parametrize("seq", SMUGGLE)
