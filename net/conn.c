@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/ipcount.h"
+#include "net/memtrim.h"
 #include "tls/tls.h"
 
 #include <arpa/inet.h>
@@ -271,6 +272,7 @@ struct conn *conn_accept(struct event_base *base, int fd,
 		live_head->prev = c;
 	live_head = c;
 	live_count++;
+	memtrim_conn_opened(live_count);
 	log_kv(LOG_INFO, "event=connect proto=%s sid=%s ip=%s port=%d tls=%s",
 	       proto_name(kind), c->id, c->remote_ip, c->remote_port,
 	       c->tls ? "yes" : "no");
@@ -307,7 +309,9 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 		evbuffer_remove_cb_entry(bufferevent_get_output(under), c->under_cb);
 	bufferevent_free(c->bev);
 	event_free(c->close_ev);
+	struct event_base *base = c->base;
 	free(c);
+	memtrim_conn_closed(base, live_count);
 }
 
 enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
