@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap
+.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-store-mem
 
 all: deps-quiet postern
 
@@ -105,6 +105,15 @@ bench-smtp: postern
 
 bench-imap: postern
 	@bench/imap.sh
+
+# Memory of the store's mailbox view: 1 view of 100 000 messages, then
+# 1 000 views of 100 messages (bench/store_mem.c).
+$(REL_DIR)/bench/store_mem: $(REL_DIR)/bench/store_mem.o $(REL_LIB_OBJS)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+bench-store-mem: $(REL_DIR)/bench/store_mem
+	@d=$$(mktemp -d); $(REL_DIR)/bench/store_mem $$d/big 100000 1 && \
+	 $(REL_DIR)/bench/store_mem $$d/small 100 1000; rm -rf $$d
 
 clean:
 	rm -rf build postern

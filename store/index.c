@@ -31,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/buf.h"
@@ -103,12 +106,63 @@ static bool invalid(const char *path, const char *why)
 static size_t rec_get_v1(const unsigned char *r, size_t avail,
 			 struct store_msg *m, uint8_t *state);
 
+/* Maps the index read-only. The file is only ever replaced by rename
+ * (store_write_atomic), never rewritten or truncated in place, so the
+ * mapping stays valid (the old inode lives on while it is mapped) and the
+ * names in it can be pointed at for as long as mb keeps it. */
+static int index_map(const char *file, void **map, size_t *len, char *err,
+		     size_t errsz)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return store_err(err, errsz, store_errno_code(errno),
+				 "open %s: %s", file, strerror(errno));
+	struct stat st;
+	int rc = 0;
+	*map = NULL;
+	*len = 0;
+	if (fstat(fd, &st) < 0) {
+		rc = store_err(err, errsz, STORE_ETEMP, "fstat %s: %s", file,
+			       strerror(errno));
+	} else if (st.st_size > 0 && (uint64_t)st.st_size <= SIZE_MAX) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+			       fd, 0);
+		if (p == MAP_FAILED)
+			rc = store_err(err, errsz, STORE_ETEMP, "mmap %s: %s",
+				       file, strerror(errno));
+		else {
+			*map = p;
+			*len = (size_t)st.st_size;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+void index_unmap(struct mailbox *mb)
+{
+	if (mb->index_map)
+		munmap(mb->index_map, mb->index_map_len);
+	mb->index_map = NULL;
+	mb->index_map_len = 0;
+}
+
+void index_release_pages(const struct mailbox *mb)
+{
+	/* A private read-only file mapping: dropped pages come back from
+	 * the page cache (or disk) when a name is next read, so a session
+	 * that sits idle holds none of them. */
+	if (mb->index_map)
+		(void)madvise(mb->index_map, mb->index_map_len, MADV_DONTNEED);
+}
+
 bool index_read(struct mailbox *mb)
 {
 	char *file = xasprintf("%s/" STORE_INDEX_NAME, mb->path);
-	char *data = NULL, err[256];
+	void *data = NULL;
+	char err[256];
 	size_t len = 0;
-	int rc = store_read_file(file, &data, &len, err, sizeof err);
+	int rc = index_map(file, &data, &len, err, sizeof err);
 	free(file);
 	mailbox_clear(mb);
 	if (rc == STORE_ENOENT)
@@ -176,11 +230,14 @@ bool index_read(struct mailbox *mb)
 	ok = true;
 out:
 	if (!ok) {
-		free(data);
+		if (data)
+			munmap(data, len);
 		mailbox_clear(mb);
 		return invalid(mb->path, why);
 	}
-	mb->index_data = data;
+	mb->index_map = data;
+	mb->index_map_len = len;
+	index_release_pages(mb);
 	return true;
 }
 
@@ -198,7 +255,10 @@ static size_t rec_get_v1(const unsigned char *r, size_t avail,
 	    avail - IDX_REC_V1 < nlen + 1)
 		return 0;
 	const char *name = (const char *)r + IDX_REC_V1;
-	if (memchr(name, '/', nlen) || strlen(name) != nlen)
+	/* The name must end in its NUL exactly (the mapped index is not
+	 * NUL-terminated as a whole: no strlen here). */
+	if (memchr(name, '/', nlen) ||
+	    memchr(name, '\0', nlen + 1) != name + nlen)
 		return 0;
 	memset(m, 0, sizeof *m);
 	m->uid = get_u32(r);
@@ -266,7 +326,10 @@ size_t rec_get(const unsigned char *r, size_t avail, struct store_msg *m,
 	    nlen > IDX_NAME_MAX || avail - STORE_REC_SIZE < nlen + 1)
 		return 0;
 	const char *name = (const char *)r + STORE_REC_SIZE;
-	if (memchr(name, '/', nlen) || strlen(name) != nlen)
+	/* The name must end in its NUL exactly (the mapped index is not
+	 * NUL-terminated as a whole: no strlen here). */
+	if (memchr(name, '/', nlen) ||
+	    memchr(name, '\0', nlen + 1) != name + nlen)
 		return 0;
 	memset(m, 0, sizeof *m);
 	m->uid = get_u32(r);

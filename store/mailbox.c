@@ -11,12 +11,20 @@
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
+/* Chunks grow from STRPOOL_CHUNK_MIN to STRPOOL_CHUNK: a view that
+ * gains a few names (deliveries, flag renames) stays small, a directory
+ * scan of a large mailbox still makes few allocations. */
 #define STRPOOL_CHUNK (64 * 1024)
+#define STRPOOL_CHUNK_MIN 512
 
 char *strpool_dup(struct strpool *sp, const char *s, size_t len)
 {
 	if (len + 1 > sp->left) {
-		size_t sz = len + 1 > STRPOOL_CHUNK ? len + 1 : STRPOOL_CHUNK;
+		size_t sz = STRPOOL_CHUNK;
+		if (sp->n_chunks < 7)
+			sz = (size_t)STRPOOL_CHUNK_MIN << sp->n_chunks;
+		if (sz < len + 1)
+			sz = len + 1;
 		if (sp->n_chunks == sp->cap_chunks) {
 			sp->cap_chunks = sp->cap_chunks ? sp->cap_chunks * 2 : 16;
 			sp->chunks = xrealloc(sp->chunks,
@@ -66,6 +74,21 @@ long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins)
 	return -1;
 }
 
+void msg_vec_trim(struct msg_vec *mv)
+{
+	/* A little slack stays, so that a mailbox that gains a message at
+	 * each refresh does not move its whole vector each time. */
+	size_t keep = mv->n + mv->n / 16 + 4;
+	if (mv->n == 0) {
+		free(mv->v);
+		mv->v = NULL;
+		mv->cap = 0;
+	} else if (mv->cap > keep) {
+		mv->v = xrealloc(mv->v, keep * sizeof *mv->v);
+		mv->cap = keep;
+	}
+}
+
 struct store_msg *msg_vec_push(struct msg_vec *mv)
 {
 	if (mv->n == mv->cap) {
@@ -82,13 +105,19 @@ void mailbox_clear(struct mailbox *mb)
 	free(mb->msgs.v);
 	free(mb->tombs.v);
 	strpool_free(&mb->pool);
-	free(mb->index_data);
-	mb->index_data = NULL;
+	index_unmap(mb);
 	memset(&mb->msgs, 0, sizeof mb->msgs);
 	memset(&mb->tombs, 0, sizeof mb->tombs);
 	mb->uidvalidity = mb->uidnext = 0;
 	mb->highestmodseq = 0;
 	mb->cur_stamp = mb->new_stamp = (struct store_stamp){ 0, 0 };
+}
+
+void mailbox_compact(struct mailbox *mb)
+{
+	msg_vec_trim(&mb->msgs);
+	msg_vec_trim(&mb->tombs);
+	index_release_pages(mb);
 }
 
 /* Lock, sync, write the index if needed. The caller unlocks. */
@@ -267,6 +296,7 @@ int store_mailbox_open(const char *path, struct mailbox **out, char *err,
 		return lockfd;
 	}
 	close(lockfd);
+	mailbox_compact(mb);
 	mb->seen_valid = true;
 	mb->seen_count = mb->msgs.n;
 	mb->seen_modseq = mb->highestmodseq;

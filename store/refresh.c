@@ -18,10 +18,9 @@ void store_changes_free(struct store_changes *ch)
 	memset(ch, 0, sizeof *ch);
 }
 
-int store_mailbox_refresh(struct mailbox *mb, struct store_changes *ch,
-			  char *err, size_t errsz)
+static int refresh_view(struct mailbox *mb, struct store_changes *ch,
+			char *err, size_t errsz)
 {
-	memset(ch, 0, sizeof *ch);
 	/* Stat-level check first: an idle session's refresh costs a few
 	 * stat() calls and no lock. */
 	if (mailbox_maybe_changed(mb)) {
@@ -79,6 +78,17 @@ int store_mailbox_refresh(struct mailbox *mb, struct store_changes *ch,
 	mb->seen_count = kept;
 	mb->seen_modseq = mb->highestmodseq;
 	return 0;
+}
+
+int store_mailbox_refresh(struct mailbox *mb, struct store_changes *ch,
+			  char *err, size_t errsz)
+{
+	memset(ch, 0, sizeof *ch);
+	int rc = refresh_view(mb, ch, err, errsz);
+	/* An idle session (IDLE, NOOP) passes here regularly: whatever the
+	 * commands before made the view hold beyond its messages goes. */
+	mailbox_compact(mb);
+	return rc;
 }
 
 int store_mailbox_status(const char *path, struct store_status *st,

@@ -50,10 +50,16 @@
 #define STORE_KEYWORDS_MAX 26
 
 struct store_msg {
+	/* Ordered so that no padding is left: a session's view of a mailbox
+	 * holds one of these per message. */
 	uint32_t uid;
 	uint32_t flags;           /* STORE_F_* */
 	uint32_t keywords;        /* bit i: keyword i of the mailbox
 	                             (store_mailbox_keyword) */
+	bool pop3_hidden;         /* deleted by POP3 in hide mode */
+	bool expunged;            /* gone from the store, still in this view
+	                             until store_mailbox_refresh reports it
+	                             (its data can no longer be read) */
 	uint64_t size;            /* IMAP wire size (RFC822.SIZE): the
 	                             octets store_msg_read_wire returns */
 	uint64_t pop3_size;       /* octets POP3 sends before dot-stuffing:
@@ -64,11 +70,10 @@ struct store_msg {
 	int64_t internal_date;    /* seconds since the epoch */
 	uint64_t modseq;
 	int64_t pop3_first_retr;  /* first RETR by POP3 (0 = never) */
-	bool pop3_hidden;         /* deleted by POP3 in hide mode */
-	bool expunged;            /* gone from the store, still in this view
-	                             until store_mailbox_refresh reports it
-	                             (its data can no longer be read) */
-	char *filename;           /* basename inside cur/ (NULL if expunged) */
+	char *filename;           /* basename inside cur/ (NULL if expunged);
+	                             may point into a mapped file whose pages
+	                             are read from disk when first touched:
+	                             read it only where I/O is allowed */
 };
 
 struct mailbox;

@@ -71,6 +71,8 @@ struct msg_vec {
 };
 struct store_msg *msg_vec_push(struct msg_vec *mv);
 void msg_vec_reserve(struct msg_vec *mv, size_t n);
+/* Gives back unused capacity (some slack stays for the next pushes). */
+void msg_vec_trim(struct msg_vec *mv);
 /* maildir.c: the Maildir++ "maildirfolder" marker file in a folder
  * (Courier and Dovecot's quota code look for it). */
 int store_maildir_folder_mark(const char *dir, char *err, size_t errsz);
@@ -102,13 +104,18 @@ struct mailbox {
 	struct msg_vec msgs;  /* live messages, ascending UID */
 	struct msg_vec tombs; /* expunged by us, file maybe not yet unlinked */
 	struct strpool pool;  /* file names added since the index was read */
-	char *index_data;     /* the index file's bytes: names point here */
+	void *index_map;      /* the index file mapped read-only: names of
+	                         the records loaded from it point here */
+	size_t index_map_len;
 };
 
 /* Is st the index file mb has loaded? */
 bool mailbox_index_same(const struct mailbox *mb, const struct stat *st);
 void mailbox_index_note(struct mailbox *mb, const struct stat *st);
 
+/* Shrinks what a long-lived view holds to its messages: vector slack
+ * and the mapped index's pages (store_mailbox_open and _refresh). */
+void mailbox_compact(struct mailbox *mb);
 /* Resets a mailbox's contents (not its path) to empty. */
 void mailbox_clear(struct mailbox *mb);
 /* Message of a UID among mb->msgs (expunged-in-view entries included),
@@ -282,6 +289,11 @@ void dovecot_uidlist_free(struct dovecot_uidlist *dl);
 /* Loads postern-index into mb (cleared first). Returns true if the index
  * was present and valid; false leaves mb empty (the reason is logged). */
 bool index_read(struct mailbox *mb);
+/* Unmaps the index loaded by index_read (names into it become invalid). */
+void index_unmap(struct mailbox *mb);
+/* Gives the mapped index's pages back to the page cache: they are read
+ * again only when a message file name is needed. */
+void index_release_pages(const struct mailbox *mb);
 /* Writes the whole index (a new generation) and an empty log for it. */
 int index_write(struct mailbox *mb, char *err, size_t errsz);
 /* Raises the MODSEQ ceiling in postern-uidstate (durably) if

@@ -688,6 +688,54 @@ UNIT_TEST(test_store_100k_bench)
 	store_mailbox_close(&mb);
 }
 
+/* A view's names point into its mapped index, whose pages it gives back
+ * (store_int.h: mailbox_compact): they must read back after that, and
+ * after another session replaced the index file under it. */
+static void read_all(struct mailbox *mb, size_t want)
+{
+	CHECK_EQ_INT(store_mailbox_count(mb), want);
+	for (size_t i = 0; i < store_mailbox_count(mb); i++) {
+		struct buf b = BUF_INIT;
+		int rc = store_msg_read_wire(mb, i, &b, errbuf, sizeof errbuf);
+		if (rc != 0)
+			fprintf(stderr, "read %zu: %d %s\n", i, rc, errbuf);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(b.len, store_mailbox_msg(mb, i)->size);
+		buf_free(&b);
+	}
+}
+
+UNIT_TEST(test_view_names_mapped)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 40);
+	struct mailbox *first = open_mb(md);
+	store_mailbox_close(&first);
+	struct mailbox *mb = open_mb(md); /* loads the index written above */
+	read_all(mb, 40);
+	struct store_changes ch;
+	CHECK_EQ_INT(store_mailbox_refresh(mb, &ch, errbuf, sizeof errbuf), 0);
+	store_changes_free(&ch);
+	read_all(mb, 40);
+	/* Another session rebuilds the index (a new file) and renames a
+	 * message: mb still reads every message through its old mapping. */
+	char idx[600];
+	snprintf(idx, sizeof idx, "%s/postern-index", md);
+	CHECK_EQ_INT(unlink(idx), 0);
+	struct mailbox *other = open_mb(md);
+	CHECK_EQ_INT(set_flags(other, 7, STORE_FLAGS_ADD, STORE_F_SEEN, NULL),
+		     0);
+	read_all(mb, 40);
+	CHECK_EQ_INT(store_mailbox_refresh(mb, &ch, errbuf, sizeof errbuf), 0);
+	CHECK(ch.changed.n >= 1); /* a rebuild may renumber MODSEQs */
+	CHECK(!ch.uidvalidity_changed);
+	store_changes_free(&ch);
+	read_all(mb, 40);
+	CHECK(strstr(by_uid(mb, 7)->filename, ":2,S") != NULL);
+	store_mailbox_close(&other);
+	store_mailbox_close(&mb);
+}
+
 UNIT_TEST(test_cleanup)
 {
 	if (g_root[0])
@@ -698,4 +746,4 @@ UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_append_byte_exact, test_expunge_and_refresh, test_copy_move,
 	  test_append_fd, test_concurrent_and_compaction,
 	  test_index_v1_upgrade, test_uidvalidity_change,
-	  test_store_100k_bench, test_cleanup)
+	  test_store_100k_bench, test_view_names_mapped, test_cleanup)
