@@ -168,6 +168,25 @@ in_memory:
 		imap_writes(s, "+ OK\r\n");
 }
 
+static void handle_result(struct imap_session *s, enum imap_parse_result r);
+
+/* A stand-in for a line too long to buffer: its head, filler up to just
+ * over the parser's limit, its tail. */
+static void feed_long_line(struct imap_session *s)
+{
+	struct str head, tail;
+	conn_long_line(s->c, &head, &tail);
+	struct buf b = BUF_INIT;
+	buf_reserve(&b, IMAP_LINE_MAX + head.len + tail.len + 2);
+	buf_append(&b, head.p, head.len);
+	while (b.len <= IMAP_LINE_MAX)
+		buf_appendc(&b, 'x');
+	buf_appendc(&b, ' ');
+	buf_append(&b, tail.p, tail.len);
+	handle_result(s, imap_parser_feed_line(s->parser, buf_str(&b)));
+	buf_free(&b);
+}
+
 /* Feeds the parser's answer back into the session. */
 static void handle_result(struct imap_session *s, enum imap_parse_result r)
 {
@@ -235,35 +254,6 @@ static bool feed_literal_bytes(struct imap_session *s)
 	return true;
 }
 
-/* The tag of the line at the head of the input, if the parser is at a
- * command's start and the first bytes hold "tag SP" (tag = ASTRING-CHARs
- * but '+'): the connection drops a line too long to buffer whole, so the
- * tag for its BAD is read before. "" otherwise. */
-#define IMAP_TAG_PEEK_MAX 64
-static void peek_tag(struct imap_session *s, char tag[IMAP_TAG_PEEK_MAX + 1])
-{
-	tag[0] = '\0';
-	if (s->wait != IMAP_WAIT_NONE || s->mid_command ||
-	    conn_input_len(s->c) < IMAP_LINE_MAX / 2)
-		return;
-	const char *p;
-	size_t n = conn_peek(s->c, &p);
-	for (size_t i = 0; i < n && i <= IMAP_TAG_PEEK_MAX; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch == ' ') {
-			if (i > 0) {
-				memcpy(tag, p, i);
-				tag[i] = '\0';
-			}
-			return;
-		}
-		if (ch <= 0x20 || ch >= 0x7f || ch == '(' || ch == ')' ||
-		    ch == '{' || ch == '%' || ch == '*' || ch == '"' ||
-		    ch == '\\' || ch == '+')
-			return;
-	}
-}
-
 /* Parses every complete command that is buffered, strictly in order,
  * until one of them starts something that must finish first. */
 static void process_input(struct imap_session *s)
@@ -281,8 +271,6 @@ static void process_input(struct imap_session *s)
 		}
 		size_t max = s->wait == IMAP_WAIT_SASL ? IMAP_SASL_LINE_MAX
 						       : IMAP_LINE_MAX;
-		char tag[IMAP_TAG_PEEK_MAX + 1];
-		peek_tag(s, tag);
 		buf_clear(&s->line);
 		enum conn_line_status st = conn_read_line(s->c, &s->line, max);
 		if (st == CONN_LINE_NONE)
@@ -299,17 +287,12 @@ static void process_input(struct imap_session *s)
 				imap_bad_untagged(s, "Line too long");
 				continue;
 			}
-			/* The command it belonged to is lost. A command's
-			 * first line gets its tag back, so the client is
-			 * not left waiting for it. */
-			command_cleanup(s);
-			if (tag[0]) {
-				if (!imap_count_bad(s))
-					conn_printf(s->c, "%s BAD Line too long\r\n",
-						    tag);
-			} else {
-				imap_bad_untagged(s, "Line too long");
-			}
+			/* The parser refuses it as it would the whole line
+			 * (imap/parse.h): its head gives the tag back, so
+			 * the client is not left waiting, and its tail any
+			 * "{N+}" whose octets must be skipped, not read as
+			 * commands. */
+			feed_long_line(s);
 			continue;
 		}
 		struct str line = buf_str(&s->line);

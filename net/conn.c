@@ -314,6 +314,39 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	memtrim_conn_closed(base, live_count);
 }
 
+/* Drops the first n buffered octets of a long line, keeping its head
+ * (when first) and the last CONN_LONG_TAIL octets seen so far. */
+static void long_line_drop(struct conn *c, struct evbuffer *in, size_t n,
+			   bool first)
+{
+	if (first) {
+		size_t h = n < CONN_LONG_HEAD ? n : CONN_LONG_HEAD;
+		evbuffer_copyout(in, c->long_head, h);
+		c->long_head_len = (unsigned char)h;
+		c->long_tail_len = 0;
+	}
+	char tmp[CONN_LONG_TAIL];
+	size_t t = n < CONN_LONG_TAIL ? n : CONN_LONG_TAIL;
+	struct evbuffer_ptr at;
+	evbuffer_ptr_set(in, &at, n - t, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(in, &at, tmp, t);
+	size_t keep = CONN_LONG_TAIL - t < c->long_tail_len
+			      ? CONN_LONG_TAIL - t : c->long_tail_len;
+	memmove(c->long_tail, c->long_tail + c->long_tail_len - keep, keep);
+	memcpy(c->long_tail + keep, tmp, t);
+	c->long_tail_len = (unsigned char)(keep + t);
+	evbuffer_drain(in, n);
+}
+
+void conn_long_line(const struct conn *c, struct str *head, struct str *tail)
+{
+	*head = str_make(c->long_head, c->long_head_len);
+	size_t n = c->long_tail_len;
+	while (n && (c->long_tail[n - 1] == '\n' || c->long_tail[n - 1] == '\r'))
+		n--;
+	*tail = str_make(c->long_tail, n);
+}
+
 enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
 				     size_t max)
 {
@@ -323,26 +356,27 @@ enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
 		size_t avail = evbuffer_get_length(in);
 		if (c->skipping_long_line) {
 			if (p.pos < 0) {
-				evbuffer_drain(in, avail);
+				long_line_drop(c, in, avail, false);
 				return CONN_LINE_NONE;
 			}
-			evbuffer_drain(in, (size_t)p.pos + 1);
+			long_line_drop(c, in, (size_t)p.pos + 1, false);
 			c->skipping_long_line = false;
-			continue;
+			return CONN_LINE_TOO_LONG;
 		}
 		if (p.pos < 0) {
 			if (avail >= max) {
 				/* Already too long without its end: drop it
-				 * now and the rest as it comes. */
-				evbuffer_drain(in, avail);
+				 * now and the rest as it comes; report it
+				 * at its end. */
+				long_line_drop(c, in, avail, true);
 				c->skipping_long_line = true;
-				return CONN_LINE_TOO_LONG;
+				return CONN_LINE_NONE;
 			}
 			return CONN_LINE_NONE;
 		}
 		size_t total = (size_t)p.pos + 1; /* with LF */
 		if (total > max) {
-			evbuffer_drain(in, total);
+			long_line_drop(c, in, total, true);
 			return CONN_LINE_TOO_LONG;
 		}
 		buf_clear(line);

@@ -47,6 +47,10 @@ struct conn_handler {
 	void (*on_timeout)(void *sess);
 };
 
+/* What conn_long_line() keeps of a line too long to buffer. */
+#define CONN_LONG_HEAD 64
+#define CONN_LONG_TAIL 32
+
 struct conn {
 	struct event_base *base;
 	struct bufferevent *bev;
@@ -61,6 +65,9 @@ struct conn {
 	void *sess;
 	/* private */
 	bool skipping_long_line;
+	unsigned char long_head_len, long_tail_len;
+	char long_head[CONN_LONG_HEAD];
+	char long_tail[CONN_LONG_TAIL];
 	bool input_paused;
 	bool upgrading;
 	bool tls_established;
@@ -81,9 +88,14 @@ enum conn_line_status {
 /* Takes the next line ending in LF (a CR before it is dropped too).
  * max counts the octets of the line including CRLF, as RFC 2449 does.
  * A longer line is discarded through its LF -- even if that LF arrives
- * later -- and reported once. */
+ * later -- and reported once, when its end has been read; its first and
+ * last few octets are kept for conn_long_line() (an IMAP command's tag
+ * is at its start, a literal announced for what follows at its end). */
 enum conn_line_status conn_read_line(struct conn *c, struct buf *line,
 				     size_t max);
+/* After CONN_LINE_TOO_LONG: the dropped line's first (up to
+ * CONN_LONG_HEAD) and last (up to CONN_LONG_TAIL, without CR LF) octets. */
+void conn_long_line(const struct conn *c, struct str *head, struct str *tail);
 size_t conn_input_len(const struct conn *c);
 /* Drops everything the client has sent that was not yet read. */
 void conn_discard_input(struct conn *c);

@@ -427,6 +427,17 @@ def test_line_and_nesting_limits(srv):
     r = c.cmd("NOOP")
     assert r.status == "OK", r
     assert all(b"BYE" not in u for u in r.untagged), r
+    # the same line, tagged back, ending in a non-synchronizing literal
+    # (RFC 7888): its octets are skipped with the rest of the command, so
+    # a "command" hidden inside them is never run
+    hidden = b"L4 LOGOUT\r\n"
+    c.send(b"L3 APPEND INBOX " + b"x" * 200000 + b" {%d+}\r\n" % len(hidden)
+           + hidden + b"\r\n")
+    line = c.read_resp()
+    assert line.startswith(b"L3 BAD"), line[:200]
+    r = c.cmd("NOOP")
+    assert r.status == "OK", r
+    assert all(b"BYE" not in u for u in r.untagged), r
     # deep nesting of search keys: BAD (a named limit), not a crash
     r = c.cmd("SEARCH " + "(" * 500 + "ALL" + ")" * 500)
     assert r.status == "BAD", r
