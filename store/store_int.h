@@ -43,7 +43,7 @@ struct store_keywords {
 /* The change log is folded into a new index once it is this large, or
  * larger than a quarter of the index (a replay must stay cheaper than a
  * reload). */
-#define STORE_LOG_COMPACT_MIN (256u * 1024u)
+#define STORE_LOG_COMPACT_MIN (16u * 1024u)
 
 /* A directory mtime this close to the moment it was read is not trusted
  * next time: a change in the same clock tick would not change it. */
