@@ -410,8 +410,11 @@ def client_tls_context():
     return ctx
 
 
-class Raw:
-    """A byte-exact POP3 client over a plain or TLS socket."""
+class LineSocket:
+    """Byte-exact transport for the raw protocol clients: a plain or TLS
+    socket to 127.0.0.1, a receive buffer, CRLF-terminated lines."""
+
+    MAX_LINE = 1 << 20
 
     def __init__(self, port, tls=False, timeout=IO_TIMEOUT):
         self.sock = socket.create_connection(("127.0.0.1", port),
@@ -419,7 +422,6 @@ class Raw:
         if tls:
             self.sock = client_tls_context().wrap_socket(self.sock)
         self.buf = b""
-        self.greeting = self.line()
 
     def settimeout(self, t):
         self.sock.settimeout(t)
@@ -433,18 +435,26 @@ class Raw:
         chunk = self.sock.recv(65536)
         if not chunk:
             raise EOFError("connection closed by server; buffered %r"
-                           % self.buf[:200])
+                           % self.buf[:300])
         self.buf += chunk
 
     def line(self):
         """One line including its CRLF."""
         while b"\r\n" not in self.buf:
-            if len(self.buf) > 1 << 20:
-                raise AssertionError("no CRLF in 1 MiB")
+            if len(self.buf) > self.MAX_LINE:
+                raise AssertionError("no CRLF in %d octets" % self.MAX_LINE)
             self._fill()
         i = self.buf.index(b"\r\n") + 2
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
+
+
+class Raw(LineSocket):
+    """A byte-exact POP3 client over a plain or TLS socket."""
+
+    def __init__(self, port, tls=False, timeout=IO_TIMEOUT):
+        super().__init__(port, tls=tls, timeout=timeout)
+        self.greeting = self.line()
 
     def line_unbuffered(self):
         """Read one line byte by byte so nothing after it is consumed."""

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, PASSWORD, PORT_OFFSETS, client_tls_context,
+from conftest import (IO_TIMEOUT, PASSWORD, PORT_OFFSETS, LineSocket,
+                      client_tls_context,
                       pick_port_base, simple_message)
 
 HOST = "127.0.0.1"
@@ -249,48 +250,22 @@ def srv(inst):
     return inst
 
 
-class Client:
+class Client(LineSocket):
+    MAX_LINE = 16 << 20  # FETCH responses can be long
+
     def __init__(self, port, tls=False, timeout=IO_TIMEOUT, greeting=True):
         _open_clients.append(self)
         self.port = port
         self.timeout = timeout
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
-        if tls:
-            self.sock = client_tls_context().wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(port, tls=tls, timeout=timeout)
         self.n = 0
         self.greeting = self.read_resp() if greeting else None
-
-    # ---- transport -----------------------------------------------------
-    def settimeout(self, t):
-        self.sock.settimeout(t)
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError("connection closed by server; buffered %r"
-                           % self.buf[:300])
-        self.buf += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            if len(self.buf) > 16 << 20:
-                raise AssertionError("no CRLF in 16 MiB")
-            self._fill()
-        i = self.buf.index(b"\r\n") + 2
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
 
     def read_resp(self):
         """One logical response: a line plus the literals it announces."""
         out = b""
         while True:
-            line = self._line()
+            line = self.line()
             out += line
             m = _LIT_RE.search(line)
             if not m:

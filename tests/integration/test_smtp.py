@@ -9,35 +9,18 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, IO_TIMEOUT, client_tls_context, simple_message
+from conftest import (PASSWORD, IO_TIMEOUT, LineSocket, client_tls_context,
+                      simple_message)
 
 HOST = "127.0.0.1"
 
 
-class SmtpRaw:
+class SmtpRaw(LineSocket):
     """A byte-exact SMTP client; replies are read whole (multi-line)."""
 
     def __init__(self, port, tls=False):
-        self.sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
-        if tls:
-            self.sock = client_tls_context().wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(port, tls=tls)
         self.greeting = self.reply()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("closed; buffered %r" % self.buf)
-            self.buf += chunk
-        i = self.buf.index(b"\r\n") + 2
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
 
     def reply(self):
         lines = [self.line()]
