@@ -5,10 +5,10 @@
 CC      ?= cc
 CLANG   ?= clang
 PYTHON  ?= /usr/bin/python3
-LAYERS  := core tls net auth store deliver mime imap pop3 smtp daemon
+LAYERS  := core tls net auth store deliver mime relay queue imap pop3 smtp daemon
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -I. $(WARN) -g -pthread
-LIBS    := -levent_openssl -levent_core -levent -lssl -lcrypto -lcrypt -lz -lpthread
+LIBS    := -lcares -levent_openssl -levent_core -levent -lssl -lcrypto -lcrypt -lz -lpthread
 
 SRCS     := $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 LIB_SRCS := $(filter-out daemon/main.c,$(SRCS))

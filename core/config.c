@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { K_STR, K_PATH, K_SOCKPATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
+enum key_type { K_STR, K_PATH, K_OPTPATH, K_SOCKPATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
 		K_DELE };
 
 struct config_key {
@@ -101,6 +101,51 @@ static const struct config_key keys[] = {
 	  "\"source: target, ...\" lines (a missing file = no aliases)" },
 	{ "recipient_delimiter", K_STR, OFF(recipient_delimiter), 0, 8, "+",
 	  "alice+tag@ delivers to alice; empty = off" },
+	{ "relay_networks", K_STR, OFF(relay_networks), 0, CONFIG_LINE_MAX, "",
+	  "clients (CIDR list) that may relay through port 25 without AUTH, like Postfix's mynetworks" },
+	{ "relay_max_hops", K_INT, OFF(relay_max_hops), 1, 1000, "50",
+	  "Received: headers above this mean a mail loop (bounced, RFC 5321 6.3)" },
+	{ "queue_dir", K_PATH, OFF(queue_dir), 0, 0, "queue",
+	  "outbound queue (mail for other domains waits here)" },
+	{ "queue_retry_min", K_INT, OFF(queue_retry_min), 1, 86400, "300",
+	  "seconds before the first retry; each retry waits twice as long" },
+	{ "queue_retry_max", K_INT, OFF(queue_retry_max), 1, 86400, "4000",
+	  "longest wait between retries, seconds" },
+	{ "queue_max_age", K_INT, OFF(queue_max_age), 1, 86400 * 60, "432000",
+	  "seconds a message may wait before it bounces (5 days)" },
+	{ "queue_delay_warning", K_INT, OFF(queue_delay_warning), 0,
+	  86400 * 60, "14400", "seconds before the sender is told of a delay; 0 = never" },
+	{ "dns_resolver", K_STR, OFF(dns_resolver), 0, CONFIG_LINE_MAX, "",
+	  "DNS servers as IP[:PORT], comma separated; empty = /etc/resolv.conf" },
+	{ "relay_port", K_INT, OFF(relay_port), 1, 65535, "25",
+	  "port of the servers found through MX records" },
+	{ "relay_routes", K_STR, OFF(relay_routes), 0, CONFIG_LINE_MAX, "",
+	  "static routes \"domain=host[:port] ...\", before DNS" },
+	{ "relay_tls", K_STR, OFF(relay_tls), 1, 16, "may",
+	  "TLS to other servers: none, may, encrypt or verify" },
+	{ "relay_tls_policy", K_STR, OFF(relay_tls_policy), 0, CONFIG_LINE_MAX,
+	  "", "per domain: \"domain=none|may|encrypt|verify ...\"" },
+	{ "tls_ca_file", K_OPTPATH, OFF(tls_ca_file), 0, 0, "",
+	  "CA certificates (PEM) for verify; empty = the system's" },
+	{ "smarthost", K_STR, OFF(smarthost), 0, 260, "",
+	  "relay all outbound mail through host[:port]; empty = deliver directly" },
+	{ "smarthost_tls", K_STR, OFF(smarthost_tls), 1, 16, "verify",
+	  "none, may, encrypt, verify, or smtps (implicit TLS, verified)" },
+	{ "smarthost_user", K_STR, OFF(smarthost_user), 0, 256, "",
+	  "AUTH name at the smarthost; empty = no AUTH" },
+	{ "smarthost_password_file", K_OPTPATH, OFF(smarthost_password_file),
+	  0, 0, "", "file holding the smarthost password (one line)" },
+	{ "relay_connect_timeout", K_INT, OFF(relay_connect_timeout), 1, 600,
+	  "30", "seconds to connect to another server" },
+	{ "relay_timeout", K_INT, OFF(relay_timeout), 1, 3600, "300",
+	  "seconds to wait for a reply (the end of DATA waits 600, RFC 5321 4.5.3.2)" },
+	{ "relay_max_connections", K_INT, OFF(relay_max_connections), 1, 10000,
+	  "100", "outbound connections at once" },
+	{ "relay_max_per_destination", K_INT, OFF(relay_max_per_destination),
+	  1, 1000, "10", "outbound connections at once to one domain" },
+	{ "relay_max_messages_per_connection", K_INT,
+	  OFF(relay_max_messages_per_connection), 1, 100000, "100",
+	  "messages sent over one connection before it is closed" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -213,6 +258,10 @@ static bool set_value(struct config *cfg, const struct config_key *k,
 		}
 		free(*(char **)base);
 		*(char **)base = resolve_path(dir, v);
+		return true;
+	case K_OPTPATH:
+		free(*(char **)base);
+		*(char **)base = *v ? resolve_path(dir, v) : xstrdup("");
 		return true;
 	case K_SOCKPATH:
 		free(*(char **)base);
@@ -397,6 +446,7 @@ void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].type == K_STR || keys[i].type == K_PATH ||
+		    keys[i].type == K_OPTPATH ||
 		    keys[i].type == K_SOCKPATH) {
 			char **p = (char **)((char *)cfg + keys[i].offset);
 			free(*p);

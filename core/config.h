@@ -76,6 +76,32 @@ struct config {
 	char *local_domains;       /* comma/space separated; "" = none extra */
 	char *aliases_file;        /* absolute; a missing file = no aliases */
 	char *recipient_delimiter; /* characters starting a +tag; "" = off */
+	char *relay_networks;      /* CIDR list allowed to relay on port 25 */
+	int relay_max_hops;        /* more Received: fields = a loop */
+
+	/* Outbound queue and relay (queue/, relay/). The strings with
+	 * structure (routes, policies, resolver list) are checked by
+	 * relay/route.h. */
+	char *queue_dir;           /* absolute */
+	int queue_retry_min;       /* seconds; doubles per attempt */
+	int queue_retry_max;
+	int queue_max_age;         /* seconds, then bounce */
+	int queue_delay_warning;   /* seconds; 0 = never warn */
+	char *dns_resolver;        /* "IP[:PORT],..." or "" = resolv.conf */
+	int relay_port;            /* port at MX hosts */
+	char *relay_routes;        /* "domain=host[:port] ..." */
+	char *relay_tls;           /* default level: none|may|encrypt|verify */
+	char *relay_tls_policy;    /* "domain=level ..." */
+	char *tls_ca_file;         /* absolute or "" = system store */
+	char *smarthost;           /* "host[:port]" or "" */
+	char *smarthost_tls;       /* level or "smtps" */
+	char *smarthost_user;
+	char *smarthost_password_file; /* absolute or "" */
+	int relay_connect_timeout;
+	int relay_timeout;
+	int relay_max_connections;
+	int relay_max_per_destination;
+	int relay_max_messages_per_connection;
 };
 
 /* Fills *cfg with defaults, then reads path. On error returns -1 and

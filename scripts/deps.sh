@@ -2,10 +2,10 @@
 # Makes sure the Debian packages postern needs are installed. As root it
 # installs what is missing with apt-get; otherwise it prints the exact
 # command and fails. --build-only checks just what `make` needs.
-BUILD="gcc make clang pkg-config libssl-dev libevent-dev libcrypt-dev zlib1g-dev"
+BUILD="gcc make clang pkg-config libssl-dev libevent-dev libcrypt-dev zlib1g-dev libc-ares-dev"
 # postfix: the integration suite runs a private instance that hands mail
 # to postern over LMTP (its own config; the system Postfix is never started)
-TEST="python3 python3-pytest curl fetchmail mpop msmtp swaks isync offlineimap3 postfix openssl libclang-rt-14-dev"
+TEST="python3 python3-pytest python3-dnslib curl fetchmail mpop msmtp swaks isync offlineimap3 postfix openssl libclang-rt-14-dev"
 pkgs="$BUILD"
 [ "${1:-}" = "--build-only" ] || pkgs="$BUILD $TEST"
 missing=""
