@@ -5,6 +5,7 @@
 #include "daemon/cli.h"
 #include "daemon/worker.h"
 #include "auth/authd.h"
+#include "queue/runner.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/ipcount.h"
@@ -44,6 +45,7 @@ struct supervisor {
 	char auth_name[64];
 	struct ssl_ctx_st *tls;
 	pid_t auth_pid;
+	pid_t queue_pid;
 	struct child workers[MAX_WORKERS];
 	int nworkers;
 	int generation;
@@ -175,6 +177,24 @@ static pid_t spawn_auth(struct supervisor *s)
 	_exit(authd_run(&s->cfg, s->auth_fd));
 }
 
+/* The queue runner: outbound delivery. It needs no listener and no
+ * privilege; it asks the auth process about local addresses. */
+static pid_t spawn_queue(struct supervisor *s)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	child_reset_signals();
+	log_init("queue");
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		if (s->socks.tcp[k] >= 0)
+			close(s->socks.tcp[k]);
+	if (s->socks.lmtp_unix >= 0)
+		close(s->socks.lmtp_unix);
+	close(s->auth_fd);
+	_exit(queue_runner_run(&s->cfg, s->auth_name));
+}
+
 static pid_t spawn_worker(struct supervisor *s)
 {
 	pid_t pid = fork();
@@ -235,6 +255,17 @@ static void reap_children(struct supervisor *s)
 			       (long)pid, how);
 			restart_throttle(s);
 			s->auth_pid = spawn_auth(s);
+			continue;
+		}
+		if (pid == s->queue_pid) {
+			s->queue_pid = 0;
+			if (s->stopping)
+				continue;
+			log_kv(clean ? LOG_WARN : LOG_ERR,
+			       "event=queue_exit pid=%ld %s action=restart",
+			       (long)pid, how);
+			restart_throttle(s);
+			s->queue_pid = spawn_queue(s);
 			continue;
 		}
 		bool found = false;
@@ -330,6 +361,13 @@ static void reload(struct supervisor *s)
 		s->retiring[s->nretiring++] = s->auth_pid;
 	}
 	s->auth_pid = spawn_auth(s);
+	/* The queue runner restarts with the new routes; what it was
+	 * sending is sent again (at-least-once, queue/runner.h). */
+	if (s->queue_pid > 0 && s->nretiring < MAX_WORKERS * 4) {
+		kill(s->queue_pid, SIGTERM);
+		s->retiring[s->nretiring++] = s->queue_pid;
+	}
+	s->queue_pid = spawn_queue(s);
 	start_workers(s);
 	log_kv(LOG_INFO, "event=reloaded workers=%d retiring=%d", s->nworkers,
 	       s->nretiring);
@@ -337,7 +375,7 @@ static void reload(struct supervisor *s)
 
 static int live_children(const struct supervisor *s)
 {
-	int n = s->auth_pid > 0 ? 1 : 0;
+	int n = (s->auth_pid > 0 ? 1 : 0) + (s->queue_pid > 0 ? 1 : 0);
 	for (int i = 0; i < s->nworkers; i++)
 		n += s->workers[i].pid > 0;
 	return n + s->nretiring;
@@ -345,6 +383,8 @@ static int live_children(const struct supervisor *s)
 
 static void signal_all(struct supervisor *s, int sig)
 {
+	if (s->queue_pid > 0)
+		kill(s->queue_pid, sig);
 	for (int i = 0; i < s->nworkers; i++)
 		if (s->workers[i].pid > 0)
 			kill(s->workers[i].pid, sig);
@@ -444,6 +484,7 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	if (ipcount_init() != 0)
 		log_kv(LOG_WARN, "event=ipcount_unavailable reason=\"mmap failed\" effect=\"max_connections_per_ip counts per worker\"");
 	s->auth_pid = spawn_auth(s);
+	s->queue_pid = spawn_queue(s);
 	start_workers(s);
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
