@@ -609,7 +609,10 @@ def inst(request):
     """An initialised instance with user alice; not started."""
     inst = Instance()
     inst.init()
-    inst.configure(auth_fail_delay_ms=200, shutdown_timeout=5)
+    # No DNS query may leave the machine: a port where nothing answers
+    # (tests that relay start their own server, tests/integration/dnsserver.py).
+    inst.configure(auth_fail_delay_ms=200, shutdown_timeout=5,
+                   dns_resolver="127.0.0.1:9")
     inst.add_user("alice", PASSWORD)
     yield inst
     _finish(request, inst)

@@ -1,0 +1,441 @@
+"""The outbound queue end to end: submission -> queue -> DNS -> SMTP out.
+
+Everything stays on loopback: a DNS server started here
+(dnsserver.py) answers for the test domains, the "other side" is either a
+second postern instance or a scripted SMTP server (smtpsink.py), and
+relay_port points MX-found hosts at that server's port.
+
+* two postern instances: alice@a.test on A writes to bob@b.test on B; the
+  message arrives byte for byte and is read by POP3 and IMAP;
+* a remote that answers 4xx for a while: retried on the (shortened)
+  schedule, then delivered once; 550: a DSN with the right codes and the
+  original header reaches alice's INBOX;
+* no MX -> A; null MX -> immediate bounce; MX preference and fallback to
+  the next MX when the first refuses connections;
+* kill -9 of the queue runner while a remote holds its reply to DATA:
+  after the restart every message is delivered exactly once;
+* STARTTLS required by policy but not offered: deferred, never sent;
+* delay warnings and the bounce at the maximum age; smarthost with TLS
+  verified against its certificate and AUTH; one connection carrying
+  several messages.
+"""
+
+import email
+import email.policy
+import imaplib
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from conftest import PASSWORD, Instance, _finish, client_tls_context
+from dnsserver import DNSServer
+from smtpsink import Sink
+
+ALICE = "alice@a.test"
+
+
+def submit(inst, rcpts, msg, sender=ALICE):
+    s = smtplib.SMTP("127.0.0.1", inst.port("submission"), timeout=15)
+    s.starttls(context=client_tls_context())
+    s.login("alice", PASSWORD)
+    refused = s.sendmail(sender, rcpts, msg)
+    s.quit()
+    return refused
+
+
+def message(subject, to, body="Hello from A.\r\n.leading dot\r\nbye\r\n"):
+    return ("From: Alice <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+            "Message-ID: <%s@a.test>\r\n\r\n%s"
+            % (ALICE, to, subject, subject.replace(" ", "."), body)).encode()
+
+
+def wait_for(pred, timeout=15.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def queue_ids(inst):
+    r = inst.check(["queue", "list"])
+    return re.findall(r"^(\S+-\S+)\s", r.stdout.decode(), re.M)
+
+
+def inbox(inst, user):
+    """The raw messages in user's INBOX (new/ and cur/), oldest first."""
+    files = inst.message_files(user)
+    out = []
+    for f in sorted(files, key=os.path.getmtime):
+        with open(f, "rb") as fh:
+            out.append(fh.read())
+    return out
+
+
+def wait_inbox(inst, user, n, timeout=15.0):
+    return wait_for(lambda: len(inbox(inst, user)) >= n and inbox(inst, user),
+                    timeout, "%d messages for %s" % (n, user))
+
+
+def body_after_trace(raw):
+    """The message without the Return-Path/Received lines prepended by
+    the servers on the way."""
+    lines = raw.split(b"\r\n") if b"\r\n" in raw else raw.split(b"\n")
+    i = 0
+    while i < len(lines) and (re.match(rb"(Return-Path|Received):", lines[i])
+                              or (i and lines[i][:1] in (b" ", b"\t"))):
+        i += 1
+    sep = b"\r\n" if b"\r\n" in raw else b"\n"
+    return sep.join(lines[i:])
+
+
+def dsn_parts(raw):
+    m = email.message_from_bytes(raw, policy=email.policy.compat32)
+    assert m.get_content_type() == "multipart/report", m.get_content_type()
+    assert m.get_param("report-type") == "delivery-status"
+    return m, m.get_payload()
+
+
+@pytest.fixture
+def dns():
+    with DNSServer({}) as d:
+        yield d
+
+
+@pytest.fixture
+def sender_inst(request, dns):
+    """Instance A: alice@a.test, queue on a short schedule, DNS here."""
+    inst = Instance()
+    inst.init()
+    inst.configure(auth_fail_delay_ms=200, shutdown_timeout=5,
+                   local_domains="a.test", hostname="mx.a.test",
+                   dns_resolver="127.0.0.1:%d" % dns.port,
+                   queue_retry_min=1, queue_retry_max=2,
+                   relay_connect_timeout=5, relay_timeout=20)
+    inst.add_user("alice", PASSWORD)
+    yield inst
+    _finish(request, inst)
+
+
+def start_with_sink(inst, sink, **conf):
+    inst.configure(relay_port=sink.port, **conf)
+    inst.start()
+
+
+# ---- two postern instances ----------------------------------------------
+
+def test_two_instances_deliver_byte_for_byte(request, dns, sender_inst):
+    b = Instance()
+    try:
+        b.init()
+        b.configure(auth_fail_delay_ms=200, shutdown_timeout=5,
+                    local_domains="b.test", hostname="mx.b.test",
+                    dns_resolver="127.0.0.1:9")
+        b.add_user("bob", PASSWORD)
+        b.start()
+        dns.zone.update({"b.test": {"MX": [(10, "mx.b.test")]},
+                         "mx.b.test": {"A": ["127.0.0.1"]}})
+        a = sender_inst
+        a.configure(relay_port=b.port("smtp"))
+        a.start()
+        body = ("Zeile mit Umlaut \xe4\xf6\xfc\r\n"
+                ".a line that starts with a dot\r\n"
+                "..two dots\r\n" + "x" * 900 + "\r\n")
+        msg = ("From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\n"
+               "Subject: across\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n"
+               + body).encode("utf-8")
+        assert submit(a, ["bob@b.test"], msg) == {}
+        got = wait_inbox(b, "bob", 1)[0]
+        # the submission server adds Date: and nothing else after the trace
+        sent = body_after_trace(got)
+        assert sent.endswith(msg), sent[-300:]
+        # read back through both protocols
+        p = b.login("bob")
+        _, lines, _ = p.retr(1)
+        p.quit()
+        assert (b"\r\n".join(lines) + b"\r\n").endswith(msg)
+        im = imaplib.IMAP4("127.0.0.1", b.port("imap"))
+        im.login("bob", PASSWORD)
+        im.select("INBOX")
+        typ, data = im.fetch("1", "(BODY.PEEK[TEXT])")
+        im.logout()
+        assert data[0][1] == body.encode("utf-8")
+        # A's log says how; A's queue is empty
+        a.wait_log("status=sent")
+        assert re.search(r"event=delivery id=\S+ to=bob@b.test "
+                         r"relay=mx.b.test status=sent", a.log())
+        wait_for(lambda: queue_ids(a) == [], what="A's queue to empty")
+        # B saw it arrive over TLS (relay_tls=may and B offers STARTTLS)
+        assert re.search(r"with ESMTPS", got.decode("utf-8", "replace"))
+    finally:
+        _finish(request, b)
+
+
+# ---- retries, bounces -----------------------------------------------------
+
+def test_temporary_failures_are_retried_then_delivered(dns, sender_inst):
+    tries = []
+
+    def rcpt(addr):
+        tries.append(time.time())
+        return "451 4.3.2 try later" if len(tries) <= 2 else None
+
+    dns.zone.update({"c.test": {"A": ["127.0.0.1"]}})
+    with Sink(rcpt=rcpt) as sink:
+        start_with_sink(sender_inst, sink)
+        submit(sender_inst, ["carol@c.test"], message("retry me",
+                                                      "carol@c.test"))
+        got = sink.wait_accepted(1, timeout=30)
+        assert len(tries) == 3
+        # on schedule: the retries came about 1 and 2 s apart
+        assert tries[1] - tries[0] >= 0.9, tries
+        assert tries[2] - tries[1] >= 0.9, tries
+        assert got[0].rcpts == ["carol@c.test"]
+        time.sleep(1.5)
+        assert len(sink.accepted()) == 1  # exactly once
+        log = sender_inst.log()
+        assert log.count("status=deferred") == 2
+        assert "4.3.2" in log
+        wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
+def test_permanent_failure_bounces_to_the_sender(dns, sender_inst):
+    dns.zone.update({"c.test": {"A": ["127.0.0.1"]}})
+
+    def rcpt(addr):
+        if addr.startswith("nobody"):
+            return "550 5.1.1 <%s>: Recipient address rejected" % addr
+        return None
+
+    with Sink(rcpt=rcpt) as sink:
+        start_with_sink(sender_inst, sink)
+        submit(sender_inst, ["nobody@c.test", "carol@c.test"],
+               message("will bounce", "nobody@c.test"))
+        sink.wait_accepted(1)
+        dsn = wait_inbox(sender_inst, "alice", 1)[0]
+    m, parts = dsn_parts(dsn)
+    assert m["From"].lower().find("mailer-daemon@") >= 0
+    assert m["To"].find(ALICE) >= 0
+    assert re.search(rb"^Return-Path: <>", dsn, re.M)
+    human, status, orig = parts
+    assert human.get_content_type() == "text/plain"
+    assert status.get_content_type() == "message/delivery-status"
+    st = status.as_string()
+    assert re.search(r"Final-Recipient: rfc822; ?nobody@c.test", st)
+    assert "carol@c.test" not in st  # delivered: not in the bounce
+    assert re.search(r"Action: failed", st)
+    assert re.search(r"Status: 5\.1\.1", st)
+    assert re.search(r"Diagnostic-Code: smtp; ?550 5\.1\.1", st)
+    assert orig.get_content_type() in ("text/rfc822-headers",
+                                       "message/rfc822")
+    assert "Subject: will bounce" in orig.as_string()
+    wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
+def test_delay_warning_then_bounce_at_maximum_age(dns, sender_inst):
+    dns.zone.update({"c.test": {"A": ["127.0.0.1"]}})
+    with Sink(rcpt=lambda a: "450 4.2.0 mailbox busy") as sink:
+        start_with_sink(sender_inst, sink, queue_delay_warning=1,
+                        queue_max_age=4)
+        submit(sender_inst, ["carol@c.test"], message("slow", "carol@c.test"))
+        first = wait_inbox(sender_inst, "alice", 1, timeout=20)[0]
+        m, parts = dsn_parts(first)
+        st = parts[1].as_string()
+        assert re.search(r"Action: delayed", st), st
+        assert re.search(r"Status: 4\.2\.0", st)
+        assert re.search(r"Will-Retry-Until:", st)
+        both = wait_inbox(sender_inst, "alice", 2, timeout=20)
+        m2, parts2 = dsn_parts(both[1])
+        st2 = parts2[1].as_string()
+        assert re.search(r"Action: failed", st2), st2
+        assert re.search(r"Status: 4\.4\.7|Status: 4\.2\.0", st2)
+        assert len(sink.accepted()) == 0
+    wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+    time.sleep(1)
+    assert len(inbox(sender_inst, "alice")) == 2  # one warning, one bounce
+
+
+# ---- routing --------------------------------------------------------------
+
+def test_no_mx_falls_back_to_the_address_record(dns, sender_inst):
+    dns.zone.update({"d.test": {"A": ["127.0.0.1"]}})
+    with Sink() as sink:
+        start_with_sink(sender_inst, sink)
+        submit(sender_inst, ["dave@d.test"], message("implicit mx",
+                                                     "dave@d.test"))
+        got = sink.wait_accepted(1)
+        assert got[0].rcpts == ["dave@d.test"]
+        assert got[0].sender == ALICE
+
+
+def test_null_mx_bounces_at_once(dns, sender_inst):
+    dns.zone.update({"e.test": {"MX": [(0, ".")], "A": ["127.0.0.1"]}})
+    with Sink() as sink:
+        start_with_sink(sender_inst, sink)
+        t0 = time.time()
+        submit(sender_inst, ["erin@e.test"], message("null mx",
+                                                     "erin@e.test"))
+        dsn = wait_inbox(sender_inst, "alice", 1)[0]
+        assert time.time() - t0 < 10
+        assert sink.connections == 0
+    st = dsn_parts(dsn)[1][1].as_string()
+    assert re.search(r"Status: 5\.1\.10", st), st
+
+
+def test_mx_preference_order(dns, sender_inst):
+    # the preferred MX is listed last; the other one is a second server
+    with Sink(host="127.0.0.1") as best:
+        with Sink(host="127.0.0.3", port=best.port) as worse:
+            dns.zone.update({"f.test": {"MX": [(20, "mx2.f.test"),
+                                               (10, "mx1.f.test")]},
+                             "mx1.f.test": {"A": ["127.0.0.1"]},
+                             "mx2.f.test": {"A": ["127.0.0.3"]}})
+            start_with_sink(sender_inst, best)
+            for i in range(3):
+                submit(sender_inst, ["frank@f.test"],
+                       message("pref %d" % i, "frank@f.test"))
+            best.wait_accepted(3)
+            assert worse.connections == 0
+
+
+def test_next_mx_when_the_first_refuses(dns, sender_inst):
+    with Sink(host="127.0.0.3") as second:
+        # nothing listens on 127.0.0.2:port: connection refused
+        dns.zone.update({"g.test": {"MX": [(10, "mx1.g.test"),
+                                           (20, "mx2.g.test")]},
+                         "mx1.g.test": {"A": ["127.0.0.2"]},
+                         "mx2.g.test": {"A": ["127.0.0.3"]}})
+        start_with_sink(sender_inst, second)
+        submit(sender_inst, ["gina@g.test"], message("fallback",
+                                                     "gina@g.test"))
+        got = second.wait_accepted(1)
+        assert got[0].rcpts == ["gina@g.test"]
+        assert re.search(r"relay=mx2.g.test status=sent",
+                         sender_inst.log())
+
+
+def test_starttls_required_but_not_offered_is_deferred(dns, sender_inst):
+    dns.zone.update({"h.test": {"A": ["127.0.0.1"]}})
+    with Sink() as sink:   # no STARTTLS
+        start_with_sink(sender_inst, sink, relay_tls_policy="h.test=encrypt")
+        submit(sender_inst, ["hank@h.test"], message("secret",
+                                                     "hank@h.test"))
+        wait_for(lambda: sink.connections >= 2, timeout=20,
+                 what="two attempts")
+        assert not any(c.upper().startswith("MAIL") for c in sink.commands)
+        assert sink.transactions == []
+        ids = queue_ids(sender_inst)
+        assert len(ids) == 1
+        show = sender_inst.check(["queue", "show", ids[0]]).stdout.decode()
+        assert re.search(r"TLS", show), show
+        assert "status=deferred" in sender_inst.log()
+
+
+# ---- connections and the smarthost --------------------------------------
+
+def test_one_connection_carries_several_messages(dns, sender_inst):
+    dns.zone.update({"k.test": {"A": ["127.0.0.1"]}})
+    up = {"ok": False}
+    with Sink(greeting="220 sink", rcpt=lambda a: None if up["ok"]
+              else "451 4.3.0 not yet") as sink:
+        start_with_sink(sender_inst, sink, relay_max_per_destination=1,
+                        queue_retry_min=30, queue_retry_max=30)
+        for i in range(4):
+            submit(sender_inst, ["kim@k.test"], message("batch %d" % i,
+                                                        "kim@k.test"))
+        wait_for(lambda: sender_inst.log().count("status=deferred") >= 4,
+                 what="four deferrals")
+        up["ok"] = True
+        before = sink.connections
+        sender_inst.check(["queue", "retry"])
+        sink.wait_accepted(4)
+        assert sink.connections - before == 1, sink.connections - before
+
+
+def make_cert(d, name):
+    cert, key = os.path.join(d, "sink.pem"), os.path.join(d, "sink.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=%s" % name,
+                    "-addext", "subjectAltName=DNS:%s" % name],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_smarthost_with_verified_tls_and_auth(dns, sender_inst):
+    cert, key = make_cert(sender_inst.root, "smarthost.test")
+    dns.zone.update({"smarthost.test": {"A": ["127.0.0.1"]}})
+    pwfile = os.path.join(sender_inst.dir, "smarthost-password")
+    with open(pwfile, "w") as f:
+        f.write("s3cret-pass\n")
+    with Sink(starttls=(cert, key), auth=("relayuser", "s3cret-pass")) as sink:
+        sender_inst.configure(smarthost="smarthost.test:%d" % sink.port,
+                              smarthost_tls="verify", tls_ca_file=cert,
+                              smarthost_user="relayuser",
+                              smarthost_password_file=pwfile)
+        sender_inst.start()
+        submit(sender_inst, ["zed@z.test"], message("via smarthost",
+                                                    "zed@z.test"))
+        got = sink.wait_accepted(1)
+        assert got[0].tls and got[0].auth == "relayuser"
+        assert got[0].rcpts == ["zed@z.test"]
+
+
+def test_smarthost_certificate_must_verify(dns, sender_inst):
+    cert, key = make_cert(sender_inst.root, "other-name.test")
+    dns.zone.update({"smarthost.test": {"A": ["127.0.0.1"]}})
+    with Sink(starttls=(cert, key)) as sink:
+        sender_inst.configure(smarthost="smarthost.test:%d" % sink.port,
+                              smarthost_tls="verify", tls_ca_file=cert)
+        sender_inst.start()
+        submit(sender_inst, ["zed@z.test"], message("not verified",
+                                                    "zed@z.test"))
+        sender_inst.wait_log("status=deferred", timeout=15)
+        assert sink.transactions == []
+
+
+# ---- crash safety ---------------------------------------------------------
+
+def queue_runner_pid(inst):
+    pids = re.findall(r"role=queue pid=(\d+) event=queue_started", inst.log())
+    return int(pids[-1]) if pids else None
+
+
+def test_kill9_queue_runner_mid_delivery_loses_nothing(dns, sender_inst):
+    dns.zone.update({"m.test": {"A": ["127.0.0.1"]}})
+    hold = {"n": 0}
+
+    def delay(tx):
+        # the third message: the remote sits on its reply to DATA
+        hold["n"] += 1
+        return 6.0 if b"Subject: crash 2" in tx.data and hold["n"] <= 3 \
+            else 0.0
+
+    with Sink(data_delay=delay) as sink:
+        start_with_sink(sender_inst, sink, relay_max_per_destination=1)
+        wait_for(lambda: queue_runner_pid(sender_inst), what="queue runner")
+        old = queue_runner_pid(sender_inst)
+        for i in range(5):
+            submit(sender_inst, ["mia@m.test"], message("crash %d" % i,
+                                                        "mia@m.test"))
+        wait_for(lambda: any(b"Subject: crash 2" in (t.data or b"")
+                             for t in sink.transactions),
+                 what="the held DATA")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: queue_runner_pid(sender_inst) not in (None, old),
+                 what="a new queue runner")
+        sink.wait_accepted(5, timeout=40)
+        time.sleep(2)
+        subjects = sorted(re.search(rb"Subject: (crash \d)", t.data).group(1)
+                          for t in sink.accepted())
+        assert subjects == [b"crash %d" % i for i in range(5)], subjects
+        wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
