@@ -47,7 +47,7 @@ struct runner_conn {
 	struct runner_job *cur;
 	int sent;
 	bool ready_once;
-	char log_id[64];
+	char log_id[400];
 	struct runner_conn *prev, *next;
 };
 

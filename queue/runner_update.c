@@ -9,6 +9,7 @@
 #include "queue/runner_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
