@@ -543,8 +543,8 @@ void route_resolve(const struct route_table *t, struct dns *d,
 		route_job_lookup_hosts(j);
 		return;
 	}
-	if (!route_domain_key(domain, j->domain, sizeof j->domain) ||
-	    !route_name_valid(str_from_cstr(j->domain))) {
+	if (!route_name_valid(str_from_cstr(domain)) ||
+	    !route_domain_key(domain, j->domain, sizeof j->domain)) {
 		snprintf(j->domain, sizeof j->domain, "%.60s", domain);
 		route_job_fail_soon(j, ROUTE_PERM, "5.1.2",
 				    "invalid domain name");

@@ -44,7 +44,9 @@ class _Resolver:
         owner = self.owner
         with owner.lock:
             owner.queries += 1
-            zone = owner.zone
+            # normalized per query, so a test may change the zone
+            # freely while the server runs
+            zone = {k.rstrip(".").lower(): v for k, v in owner.zone.items()}
             qname = request.q.qname
             name = str(qname).rstrip(".").lower()
             qtype = QTYPE[request.q.qtype]
@@ -79,7 +81,7 @@ class DNSServer:
     (replace entries or the whole dict); queries counts the queries."""
 
     def __init__(self, zone=None, port=0):
-        self.zone = {k.rstrip(".").lower(): v for k, v in (zone or {}).items()}
+        self.zone = dict(zone or {})
         self.queries = 0
         self.lock = threading.Lock()
         self.port = port

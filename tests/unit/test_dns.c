@@ -559,6 +559,10 @@ UNIT_TEST(test_route_mx)
 	CHECK_EQ_STR(r.status, "5.1.2");
 	r = resolve(t, "a..b");
 	CHECK_EQ_INT(r.st, ROUTE_PERM);
+	r = resolve(t, "b.test..");
+	CHECK_EQ_INT(r.st, ROUTE_PERM);
+	r = resolve(t, "");
+	CHECK_EQ_INT(r.st, ROUTE_PERM);
 	r = resolve(t, "[127.0.0.5]"); /* RFC 5321 address literal */
 	CHECK_EQ_INT(r.st, ROUTE_OK);
 	CHECK_EQ_INT(r.n, 1);
