@@ -5,6 +5,7 @@
 #include "auth/users.h"
 #include "deliver/aliases.h"
 #include "deliver/resolve.h"
+#include "relay/route.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -60,6 +61,22 @@ int cmd_check_config(const char *conf_path)
 		}
 		aliases_free(&aliases);
 		users_free(&users);
+		struct buf rerr = BUF_INIT;
+		struct route_table *routes = route_table_new(&cfg, &rerr);
+		if (!routes) {
+			/* one "key: problem" line each: give them the file */
+			struct str rest = buf_str(&rerr);
+			while (rest.len > 0) {
+				const char *nl = memchr(rest.p, '\n', rest.len);
+				size_t l = nl ? (size_t)(nl - rest.p) : rest.len;
+				buf_printf(&err, "%s: %.*s\n", cfg.path, (int)l, rest.p);
+				rest = str_make(rest.p + l + (nl ? 1 : 0),
+						rest.len - l - (nl ? 1 : 0));
+			}
+			bad = 1;
+		}
+		route_table_free(&routes);
+		buf_free(&rerr);
 		struct stat st;
 		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			buf_printf(&err, "%s: mail_dir %s is not a directory\n",

@@ -41,4 +41,9 @@ typedef void (*dns_addr_fn)(void *arg, enum dns_status st,
 void dns_query_addr(struct dns *d, const char *host, dns_addr_fn fn,
 		    void *arg);
 
+/* Calls fn(arg) soon from the loop (or from dns_free, if it comes
+ * first): for a caller that must answer its own caller "from the loop"
+ * without a query (route.c on a name it refuses). */
+void dns_call_soon(struct dns *d, void (*fn)(void *arg), void *arg);
+
 #endif
