@@ -35,6 +35,8 @@ struct fake {
 	const char *starttls;
 	const char *bad_rcpt;      /* RCPT lines containing it get 550 */
 	const char *close_on;      /* a command that makes it hang up */
+	const char *reply421_on;   /* a command answered 421 */
+	bool implicit_tls;         /* smtps: TLS from the first byte */
 	/* recording */
 	struct buf cmds;           /* every command line, "\n" after each */
 	struct buf data;           /* DATA contents as received, "<END>" after each */
@@ -82,6 +84,10 @@ static void fake_line(struct fake *f, char *raw, size_t n)
 		return;
 	if (f->close_on && verb(raw, f->close_on)) {
 		fake_drop(f);
+		return;
+	}
+	if (f->reply421_on && verb(raw, f->reply421_on)) {
+		fake_reply(f, "421 4.3.2 going down\r\n");
 		return;
 	}
 	if (verb(raw, "EHLO")) {
@@ -160,7 +166,13 @@ static void fake_accept(struct evconnlistener *l, evutil_socket_t fd,
 	(void)sa;
 	(void)len;
 	struct fake *f = arg;
-	f->bev = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (f->implicit_tls) {
+		f->bev = tls_bev_accept(f->base, fd, f->tls_ctx);
+		f->tls = true;
+	} else {
+		f->bev = bufferevent_socket_new(f->base, fd,
+						BEV_OPT_CLOSE_ON_FREE);
+	}
 	bufferevent_setcb(f->bev, fake_read_cb, NULL, fake_event_cb, f);
 	bufferevent_enable(f->bev, EV_READ | EV_WRITE);
 	if (!f->silent)
@@ -212,6 +224,7 @@ struct client {
 	size_t nres[MAX_MSGS];
 	bool closed, failed;
 	struct smtpc_reply why;
+	bool free_on_result;
 	bool in_call; /* set around smtpc_* calls: callbacks must not come */
 	bool cb_inside_call;
 };
@@ -240,6 +253,12 @@ static void cl_result(void *arg, const struct smtpc_reply *r, size_t n)
 		cl->nres[cl->results] = n;
 	}
 	cl->results++;
+	if (cl->free_on_result) {
+		/* Allowed inside a callback: no more callbacks after it. */
+		smtpc_free(&cl->c);
+		cl->closed = true;
+		event_base_loopexit(cl->base, NULL);
+	}
 }
 
 static void cl_close(void *arg, bool failed, const struct smtpc_reply *why)
@@ -270,7 +289,9 @@ static struct smtpc_opts default_opts(void)
 static void run(struct event_base *base, int port, const struct smtpc_opts *o,
 		const struct smtpc_msg *msgs, size_t n, struct client *cl)
 {
+	bool free_on_result = cl->free_on_result;
 	memset(cl, 0, sizeof *cl);
+	cl->free_on_result = free_on_result;
 	cl->base = base;
 	cl->msgs = msgs;
 	cl->n_msgs = n;
@@ -319,7 +340,7 @@ UNIT_TEST(test_plain_two_rcpts_one_refused)
 	fake_start(&f, base);
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(two_rcpts, 2, "Subject: hi\r\n\r\nbody\r\n");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.results, 1);
@@ -350,7 +371,7 @@ UNIT_TEST(test_pipelining)
 		msg_make(bad_only, 1, "b\r\n"),
 	};
 	m[0].body_8bit = true;
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, m, 2, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.results, 2);
@@ -381,7 +402,7 @@ UNIT_TEST(test_helo_fallback_and_rset)
 		msg_make(bad_only, 1, "x"),
 		msg_make(one_rcpt, 1, "y"),
 	};
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, m, 2, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.results, 2);
@@ -405,7 +426,7 @@ UNIT_TEST(test_greeting_421)
 	fake_start(&f, base);
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(cl.failed);
 	CHECK_EQ_INT(cl.ready, 0);
@@ -441,7 +462,7 @@ UNIT_TEST(test_connection_refused)
 	close(s); /* bound, never listened: nobody there */
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, ntohs(sin.sin_port), &o, &m, 1, &cl);
 	CHECK(cl.failed);
 	CHECK_EQ_INT(cl.results, 0);
@@ -460,7 +481,7 @@ UNIT_TEST(test_lost_mid_transaction)
 	fake_start(&f, base);
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(two_rcpts, 2, "x");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(cl.failed);
 	CHECK_EQ_INT(cl.results, 1);
@@ -481,7 +502,7 @@ UNIT_TEST(test_dot_stuffing_and_line_ends)
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(one_rcpt, 1,
 		"From: a\n\n.dot\r\nbare\rcr\n..two\n.\nlast");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.res[0][0].code, 250);
@@ -504,7 +525,7 @@ UNIT_TEST(test_size_and_smtputf8)
 		msg_make(one_rcpt, 1, "utf8"),
 	};
 	m[2].smtputf8 = true;
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, m, 3, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.results, 3);
@@ -530,7 +551,7 @@ UNIT_TEST(test_timeout)
 	struct smtpc_opts o = default_opts();
 	o.timeout = 1;
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(cl.failed);
 	CHECK_EQ_INT(cl.why.code, 421);
@@ -553,7 +574,7 @@ UNIT_TEST(test_large_body)
 	big[n] = '\0';
 	struct smtpc_opts o = default_opts();
 	struct smtpc_msg m = msg_make(one_rcpt, 1, big);
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(!cl.failed);
 	CHECK_EQ_INT(cl.res[0][0].code, 250);
@@ -599,6 +620,8 @@ static void tls_cleanup(void)
 struct tls_run {
 	struct client cl;
 	struct fake f;
+	const char *auth_user;
+	bool implicit;
 };
 
 static void run_tls(struct tls_run *tr, enum relay_tls_level level,
@@ -613,6 +636,7 @@ static void run_tls(struct tls_run *tr, enum relay_tls_level level,
 						     &err);
 	CHECK(sctx && cctx);
 	memset(&tr->f, 0, sizeof tr->f);
+	tr->f.implicit_tls = tr->implicit;
 	tr->f.tls_ctx = sctx;
 	tr->f.ehlo = ehlo;
 	tr->f.ehlo_tls = "250-fake\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n";
@@ -622,6 +646,9 @@ static void run_tls(struct tls_run *tr, enum relay_tls_level level,
 	o.tls = level;
 	o.tls_ctx = cctx;
 	o.tls_name = name;
+	o.auth_user = tr->auth_user;
+	o.auth_pass = "pass";
+	memset(&tr->cl, 0, sizeof tr->cl);
 	run(base, tr->f.port, &o, m, n, &tr->cl);
 	evconnlistener_free(tr->f.lis);
 	fake_drop(&tr->f);
@@ -635,7 +662,7 @@ static const char *ehlo_starttls = "250-fake\r\n250-STARTTLS\r\n250 SIZE 1000000
 
 UNIT_TEST(test_starttls_discards_injected)
 {
-	struct tls_run tr;
+	struct tls_run tr = { 0 };
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "secret\n");
 	run_tls(&tr, RELAY_TLS_MAY, ehlo_starttls, "220 go\r\n250 injected\r\n",
 		NULL, false, &m, 1);
@@ -657,7 +684,7 @@ UNIT_TEST(test_starttls_discards_injected)
 
 UNIT_TEST(test_starttls_large_body)
 {
-	struct tls_run tr;
+	struct tls_run tr = { 0 };
 	size_t n = 2 * 1024 * 1024;
 	char *big = malloc(n + 1);
 	for (size_t i = 0; i < n; i++)
@@ -675,7 +702,7 @@ UNIT_TEST(test_starttls_large_body)
 
 UNIT_TEST(test_encrypt_not_offered)
 {
-	struct tls_run tr;
+	struct tls_run tr = { 0 };
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
 	run_tls(&tr, RELAY_TLS_ENCRYPT, "250-fake\r\n250 SIZE 100\r\n", NULL,
 		NULL, false, &m, 1);
@@ -692,7 +719,7 @@ UNIT_TEST(test_encrypt_not_offered)
 
 UNIT_TEST(test_verify)
 {
-	struct tls_run tr;
+	struct tls_run tr = { 0 };
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
 	run_tls(&tr, RELAY_TLS_VERIFY, ehlo_starttls, NULL, "mx.test", true,
 		&m, 1);
@@ -731,11 +758,90 @@ UNIT_TEST(test_auth_only_over_tls)
 	o.auth_user = "user";
 	o.auth_pass = "pass";
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	struct client cl;
+	struct client cl = { 0 };
 	run(base, f.port, &o, &m, 1, &cl);
 	CHECK(cl.failed);
 	CHECK_EQ_STR(cl.why.status, "4.7.0");
 	CHECK_EQ_STR(fake_cmds(&f), "EHLO client.test\n");
+	fake_stop(&f);
+	event_base_free(base);
+}
+
+UNIT_TEST(test_auth_plain_over_tls)
+{
+	struct tls_run tr = { 0 };
+	tr.auth_user = "user";
+	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
+	run_tls(&tr, RELAY_TLS_MAY, ehlo_starttls, NULL, NULL, false, &m, 1);
+	CHECK(!tr.cl.failed);
+	CHECK_EQ_INT(tr.cl.res[0][0].code, 250);
+	/* RFC 4616: "" NUL "user" NUL "pass". */
+	CHECK(strstr(fake_cmds(&tr.f), "STARTTLS\nEHLO client.test\n"
+		     "AUTH PLAIN AHVzZXIAcGFzcw==\nMAIL") != NULL);
+	buf_free(&tr.f.cmds);
+	buf_free(&tr.f.data);
+}
+
+UNIT_TEST(test_smtps)
+{
+	struct tls_run tr = { 0 };
+	tr.implicit = true;
+	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
+	run_tls(&tr, RELAY_TLS_SMTPS, "250 fake\r\n", NULL, "mx.test", true,
+		&m, 1);
+	CHECK(!tr.cl.failed);
+	CHECK_EQ_INT(tr.cl.res[0][0].code, 250);
+	CHECK_EQ_STR(fake_cmds(&tr.f), "EHLO client.test\n"
+		     "MAIL FROM:<from@y.test>\nRCPT TO:<good@x.test>\nDATA\n"
+		     "QUIT\n");
+	buf_free(&tr.f.cmds);
+	buf_free(&tr.f.data);
+
+	tr.implicit = true;
+	run_tls(&tr, RELAY_TLS_SMTPS, "250 fake\r\n", NULL, "wrong.test", true,
+		&m, 1);
+	CHECK(tr.cl.failed);
+	CHECK_EQ_INT(tr.cl.ready, 0);
+	CHECK_EQ_STR(tr.cl.why.status, "4.7.5");
+	buf_free(&tr.f.cmds);
+	buf_free(&tr.f.data);
+}
+
+UNIT_TEST(test_421_mid_transaction)
+{
+	struct event_base *base = event_base_new();
+	struct fake f = { 0 };
+	f.reply421_on = "RCPT TO:<bad@";
+	f.ehlo = "250-fake\r\n250 PIPELINING\r\n";
+	fake_start(&f, base);
+	struct smtpc_opts o = default_opts();
+	struct smtpc_msg m = msg_make(two_rcpts, 2, "x");
+	struct client cl = { 0 };
+	run(base, f.port, &o, &m, 1, &cl);
+	CHECK(cl.failed);
+	CHECK_EQ_INT(cl.results, 1);
+	CHECK_EQ_INT(cl.res[0][0].code, 421);
+	CHECK_EQ_INT(cl.res[0][1].code, 421);
+	CHECK_EQ_STR(cl.res[0][1].status, "4.3.2");
+	CHECK_EQ_INT(cl.why.code, 421);
+	CHECK_EQ_STR(buf_cstr(&f.data), "");
+	fake_stop(&f);
+	event_base_free(base);
+}
+
+UNIT_TEST(test_free_inside_callback)
+{
+	struct event_base *base = event_base_new();
+	struct fake f = { 0 };
+	fake_start(&f, base);
+	struct smtpc_opts o = default_opts();
+	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
+	struct client cl = { 0 };
+	cl.free_on_result = true;
+	run(base, f.port, &o, &m, 1, &cl);
+	CHECK_EQ_INT(cl.results, 1);
+	CHECK_EQ_INT(cl.res[0][0].code, 250);
+	CHECK(cl.c == NULL);
 	fake_stop(&f);
 	event_base_free(base);
 }
@@ -746,4 +852,5 @@ UNIT_MAIN(test_plain_two_rcpts_one_refused, test_pipelining,
 	  test_dot_stuffing_and_line_ends, test_size_and_smtputf8,
 	  test_timeout, test_large_body, test_starttls_discards_injected,
 	  test_starttls_large_body, test_encrypt_not_offered, test_verify,
-	  test_auth_only_over_tls, tls_cleanup)
+	  test_auth_only_over_tls, test_auth_plain_over_tls, test_smtps,
+	  test_421_mid_transaction, test_free_inside_callback, tls_cleanup)
