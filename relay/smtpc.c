@@ -184,7 +184,7 @@ static void fail(struct smtpc *c, const struct smtpc_reply *why)
 }
 
 void smtpc_fail_made(struct smtpc *c, const char *status, const char *fmt,
-		      ...)
+		     ...)
 {
 	struct smtpc_reply why;
 	char text[SMTPC_TEXT_MAX];
@@ -209,7 +209,7 @@ static void fail_refused(struct smtpc *c, const char *what,
 	snprintf(st, sizeof st, "%s", r->status);
 	st[0] = '4';
 	smtpc_fail_made(c, st, "%s %s: %d %s", c->target.host, what, r->code,
-		  r->text);
+			r->text);
 }
 
 void smtpc_become_ready(struct smtpc *c)
@@ -268,7 +268,7 @@ static void start_tls(struct smtpc *c)
 		c->tls_level == RELAY_TLS_VERIFY);
 	if (!tb) {
 		smtpc_fail_made(c, "4.7.5", "cannot start TLS with %s",
-			  c->target.host);
+				c->target.host);
 		return;
 	}
 	struct bufferevent *under = c->bev;
@@ -325,8 +325,8 @@ static void start_auth(struct smtpc *c)
 {
 	if (!c->tls) {
 		smtpc_fail_made(c, "4.7.0", "AUTH is configured for %s but the "
-			  "connection is not encrypted: credentials are "
-			  "never sent in clear", c->target.host);
+				"connection is not encrypted: credentials are "
+				"never sent in clear", c->target.host);
 		return;
 	}
 	if (c->ehlo.auth_plain) {
@@ -337,7 +337,7 @@ static void start_auth(struct smtpc *c)
 		smtpc_enter_state(c, S_AUTH_LOGIN_USER);
 	} else {
 		smtpc_fail_made(c, "4.7.0", "AUTH is configured for %s but it "
-			  "offers neither PLAIN nor LOGIN", c->target.host);
+				"offers neither PLAIN nor LOGIN", c->target.host);
 		return;
 	}
 	smtpc_arm(c, c->timeout);
@@ -361,15 +361,15 @@ static void after_ehlo(struct smtpc *c)
 		 * and this is a temporary failure of one host. */
 		if (!c->tls_ctx)
 			smtpc_fail_made(c, "4.7.0", "TLS is required for this "
-				  "destination but no TLS context is set up");
+					"destination but no TLS context is set up");
 		else if (c->starttls_refused)
 			smtpc_fail_made(c, "4.7.0", "TLS is required for this "
-				  "destination but the server refused "
-				  "STARTTLS");
+					"destination but the server refused "
+					"STARTTLS");
 		else
 			smtpc_fail_made(c, "4.7.0", "TLS is required for this "
-				  "destination but the server did not offer "
-				  "STARTTLS");
+					"destination but the server did not offer "
+					"STARTTLS");
 		return;
 	}
 	if (c->auth_user) {
@@ -492,7 +492,7 @@ static void on_reply(struct smtpc *c, const struct smtpc_reply *r,
 		return;
 	case S_READY:
 		smtpc_fail_made(c, "4.5.0", "unexpected reply from %s: %d %s",
-			  c->target.host, r->code, r->text);
+				c->target.host, r->code, r->text);
 		return;
 	case S_CONNECTING:
 	case S_HANDSHAKE:
@@ -519,7 +519,7 @@ static void read_replies(struct smtpc *c)
 			return;
 		if (p.pos < 0 || (size_t)p.pos > SMTPC_REPLY_LINE_MAX + 1) {
 			smtpc_fail_made(c, "4.5.0", "reply line from %s too long",
-				  c->target.host);
+					c->target.host);
 			return;
 		}
 		size_t n = (size_t)p.pos + 1;
@@ -532,7 +532,7 @@ static void read_replies(struct smtpc *c)
 			break;
 		case SMTPC_REPLY_ERROR:
 			smtpc_fail_made(c, "4.5.0", "bad reply from %s: %s",
-				  c->target.host, c->rp.error);
+					c->target.host, c->rp.error);
 			return;
 		case SMTPC_REPLY_DONE: {
 			struct smtpc_reply r = c->rp.reply;
@@ -601,18 +601,18 @@ static void event_failed(struct smtpc *c, short what)
 	char tmp[256];
 	if (verr) {
 		smtpc_fail_made(c, "4.7.5", "TLS with %s failed: the certificate "
-			  "did not verify for %s: %s", c->target.host,
-			  c->tls_name, verr);
+				"did not verify for %s: %s", c->target.host,
+				c->tls_name, verr);
 	} else if (c->st == S_CONNECTING && (!in_tls || err)) {
 		smtpc_fail_made(c, "4.4.1", "cannot connect to %s: %s",
-			  c->target.host, err ? strerror(err) : "failed");
+				c->target.host, err ? strerror(err) : "failed");
 	} else if (in_tls) {
 		smtpc_fail_made(c, "4.7.5", "TLS handshake with %s failed: %s",
-			  c->target.host, tls_bev_error(c->bev, tmp, sizeof tmp));
+				c->target.host, tls_bev_error(c->bev, tmp, sizeof tmp));
 	} else {
 		smtpc_fail_made(c, "4.4.2", "connection to %s lost%s",
-			  c->target.host,
-			  (what & BEV_EVENT_EOF) ? "" : " (error)");
+				c->target.host,
+				(what & BEV_EVENT_EOF) ? "" : " (error)");
 	}
 }
 
@@ -647,10 +647,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		close_conn(c, false, &r);
 	} else if (c->st == S_CONNECTING) {
 		smtpc_fail_made(c, "4.4.1", "cannot connect to %s: timed out after "
-			  "%d s", c->target.host, c->connect_timeout);
+				"%d s", c->target.host, c->connect_timeout);
 	} else {
 		smtpc_fail_made(c, "4.4.2", "timeout waiting for %s (%s)",
-			  c->target.host, state_names[c->st]);
+				c->target.host, state_names[c->st]);
 	}
 	leave(c);
 }
@@ -753,7 +753,7 @@ void smtpc_quit(struct smtpc *c)
 	smtpc_send_line(c, "QUIT");
 	smtpc_enter_state(c, S_QUIT);
 	smtpc_arm(c, c->timeout < SMTPC_QUIT_TIMEOUT ? c->timeout
-						 : SMTPC_QUIT_TIMEOUT);
+		  : SMTPC_QUIT_TIMEOUT);
 }
 
 void smtpc_free(struct smtpc **cp)

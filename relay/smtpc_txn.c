@@ -91,7 +91,7 @@ void smtpc_txn_pump(struct smtpc *c)
 	if (c->body.finished) {
 		c->body_active = false;
 		smtpc_arm(c, c->timeout > SMTPC_DATA_END_TIMEOUT
-			       ? c->timeout : SMTPC_DATA_END_TIMEOUT);
+			  ? c->timeout : SMTPC_DATA_END_TIMEOUT);
 	} else {
 		/* The socket is moving: the data-block timeout restarts
 		 * (RFC 5321 4.5.3.2.5). */
@@ -103,7 +103,7 @@ void smtpc_txn_reply(struct smtpc *c, const struct smtpc_reply *r)
 {
 	if (c->exp_head == c->exp_tail) {
 		smtpc_fail_made(c, "4.5.0", "unexpected reply from %s: %d %s",
-			  c->target.host, r->code, r->text);
+				c->target.host, r->code, r->text);
 		return;
 	}
 	struct smtpc_exp x = c->exp[c->exp_head++];
@@ -185,7 +185,7 @@ void smtpc_txn_reply(struct smtpc *c, const struct smtpc_reply *r)
 		if (smtpc_gone(c))
 			return;
 		smtpc_fail_made(c, "4.5.0", "%s replied before the end of the data",
-			  c->target.host);
+				c->target.host);
 		return;
 	}
 	}
