@@ -54,7 +54,6 @@ static void enter(struct smtpc *c)
 	c->busy++;
 }
 
-
 static void bev_drop(struct smtpc *c)
 {
 	if (!c->bev)
@@ -149,7 +148,6 @@ static const char *addr_str(const struct relay_target *t, char *buf, size_t n)
 
 /* ---- the end of a transaction or of the connection ---- */
 
-
 static void close_conn(struct smtpc *c, bool failed,
 		       const struct smtpc_reply *why)
 {
@@ -219,7 +217,6 @@ void smtpc_become_ready(struct smtpc *c)
 	if (!c->dead)
 		c->h.on_ready(c->arg);
 }
-
 
 /* ---- TLS ---- */
 
@@ -385,11 +382,6 @@ static void send_ehlo(struct smtpc *c)
 	smtpc_enter_state(c, S_EHLO);
 	smtpc_arm(c, c->timeout);
 }
-
-
-
-
-
 
 /* ---- replies by state ---- */
 
@@ -742,9 +734,6 @@ struct smtpc *smtpc_connect(struct event_base *base,
 	smtpc_arm(c, c->connect_timeout);
 	return c;
 }
-
-
-
 
 void smtpc_quit(struct smtpc *c)
 {

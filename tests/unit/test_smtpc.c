@@ -43,6 +43,7 @@ struct fake {
 	int max_lines_per_read;
 	bool in_data;
 	bool tls;
+	int login_step;            /* AUTH LOGIN: lines still to come */
 };
 
 static void fake_reply(struct fake *f, const char *s)
@@ -82,6 +83,12 @@ static void fake_line(struct fake *f, char *raw, size_t n)
 	buf_cstr(&f->cmds);
 	if (f->silent)
 		return;
+	if (f->login_step > 0) {
+		/* RFC 4954 section 4: the challenges are base64 too. */
+		fake_reply(f, --f->login_step ? "334 UGFzc3dvcmQ6\r\n"
+					      : "235 2.7.0 ok\r\n");
+		return;
+	}
 	if (f->close_on && verb(raw, f->close_on)) {
 		fake_drop(f);
 		return;
@@ -120,6 +127,9 @@ static void fake_line(struct fake *f, char *raw, size_t n)
 		fake_reply(f, "221 2.0.0 bye\r\n");
 	} else if (verb(raw, "AUTH PLAIN")) {
 		fake_reply(f, "235 2.7.0 ok\r\n");
+	} else if (verb(raw, "AUTH LOGIN")) {
+		f->login_step = 2;
+		fake_reply(f, "334 VXNlcm5hbWU6\r\n");
 	} else {
 		fake_reply(f, "500 5.5.1 what\r\n");
 	}
@@ -225,6 +235,7 @@ struct client {
 	bool closed, failed;
 	struct smtpc_reply why;
 	bool free_on_result;
+	char desc[200];
 	bool in_call; /* set around smtpc_* calls: callbacks must not come */
 	bool cb_inside_call;
 };
@@ -253,6 +264,7 @@ static void cl_result(void *arg, const struct smtpc_reply *r, size_t n)
 		cl->nres[cl->results] = n;
 	}
 	cl->results++;
+	smtpc_peer_desc(cl->c, cl->desc, sizeof cl->desc);
 	if (cl->free_on_result) {
 		/* Allowed inside a callback: no more callbacks after it. */
 		smtpc_free(&cl->c);
@@ -346,6 +358,7 @@ UNIT_TEST(test_plain_two_rcpts_one_refused)
 	CHECK_EQ_INT(cl.results, 1);
 	CHECK_EQ_INT(cl.res[0][0].code, 250);
 	CHECK_EQ_STR(cl.res[0][0].status, "2.0.0");
+	CHECK_EQ_STR(cl.desc, "mx.test (fake) tls=none");
 	CHECK_EQ_INT(cl.res[0][1].code, 550);
 	CHECK_EQ_STR(cl.res[0][1].status, "5.1.1");
 	CHECK_EQ_STR(fake_cmds(&f), "EHLO client.test\nMAIL FROM:<from@y.test>\n"
@@ -621,6 +634,7 @@ struct tls_run {
 	struct client cl;
 	struct fake f;
 	const char *auth_user;
+	const char *ehlo_tls;
 	bool implicit;
 };
 
@@ -639,7 +653,8 @@ static void run_tls(struct tls_run *tr, enum relay_tls_level level,
 	tr->f.implicit_tls = tr->implicit;
 	tr->f.tls_ctx = sctx;
 	tr->f.ehlo = ehlo;
-	tr->f.ehlo_tls = "250-fake\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n";
+	tr->f.ehlo_tls = tr->ehlo_tls ? tr->ehlo_tls
+		       : "250-fake\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n";
 	tr->f.starttls = starttls;
 	fake_start(&tr->f, base);
 	struct smtpc_opts o = default_opts();
@@ -677,6 +692,8 @@ UNIT_TEST(test_starttls_discards_injected)
 		     "QUIT\n");
 	CHECK(tr.f.tls);
 	CHECK(tr.f.max_lines_per_read >= 3);
+	CHECK(strncmp(tr.cl.desc, "mx.test (fake) tls=TLSv1.", 25) == 0);
+	CHECK(strstr(tr.cl.desc, " unverified") != NULL);
 	CHECK_EQ_STR(buf_cstr(&tr.f.data), "secret\r\n<END>");
 	buf_free(&tr.f.cmds);
 	buf_free(&tr.f.data);
@@ -782,6 +799,21 @@ UNIT_TEST(test_auth_plain_over_tls)
 	buf_free(&tr.f.data);
 }
 
+UNIT_TEST(test_auth_login_over_tls)
+{
+	struct tls_run tr = { 0 };
+	tr.auth_user = "user";
+	tr.ehlo_tls = "250-fake\r\n250 AUTH CRAM-MD5 LOGIN\r\n";
+	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
+	run_tls(&tr, RELAY_TLS_MAY, ehlo_starttls, NULL, NULL, false, &m, 1);
+	CHECK(!tr.cl.failed);
+	CHECK_EQ_INT(tr.cl.res[0][0].code, 250);
+	CHECK(strstr(fake_cmds(&tr.f), "STARTTLS\nEHLO client.test\n"
+		     "AUTH LOGIN\ndXNlcg==\ncGFzcw==\nMAIL") != NULL);
+	buf_free(&tr.f.cmds);
+	buf_free(&tr.f.data);
+}
+
 UNIT_TEST(test_smtps)
 {
 	struct tls_run tr = { 0 };
@@ -852,5 +884,6 @@ UNIT_MAIN(test_plain_two_rcpts_one_refused, test_pipelining,
 	  test_dot_stuffing_and_line_ends, test_size_and_smtputf8,
 	  test_timeout, test_large_body, test_starttls_discards_injected,
 	  test_starttls_large_body, test_encrypt_not_offered, test_verify,
-	  test_auth_only_over_tls, test_auth_plain_over_tls, test_smtps,
+	  test_auth_only_over_tls, test_auth_plain_over_tls,
+	  test_auth_login_over_tls, test_smtps,
 	  test_421_mid_transaction, test_free_inside_callback, tls_cleanup)
