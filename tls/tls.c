@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -93,6 +94,112 @@ struct bufferevent *tls_bev_upgrade(struct event_base *base,
 	if (bev)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
+}
+
+struct ssl_ctx_st *tls_client_ctx_new(const char *ca_file, struct buf *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		buf_appends(err, "cannot create TLS context");
+		ssl_errors(err);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+				 SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	int ok = ca_file[0] ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+			    : SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		buf_printf(err, "cannot load CA certificates %s",
+			   ca_file[0] ? ca_file : "(system default)");
+		ssl_errors(err);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* Opportunistic TLS (RFC 7435) takes any certificate; the
+	 * connections that must verify turn it on for themselves. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+static bool name_is_ip(const char *name)
+{
+	unsigned char tmp[16];
+	return inet_pton(AF_INET, name, tmp) == 1 ||
+	       inet_pton(AF_INET6, name, tmp) == 1;
+}
+
+static SSL *client_ssl_new(struct ssl_ctx_st *ctx, const char *name,
+			   bool verify)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	bool ip = name && name_is_ip(name);
+	if (name && name[0] && !ip &&
+	    SSL_set_tlsext_host_name(ssl, name) != 1)
+		goto fail;
+	if (verify) {
+		if (!name || !name[0])
+			goto fail;
+		/* An IP literal is matched against iPAddress entries, a
+		 * name against dNSName (RFC 6125), never the CN. */
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+		X509_VERIFY_PARAM_set_hostflags(vp,
+			X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name)
+			    : SSL_set1_host(ssl, name);
+		if (ok != 1)
+			goto fail;
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+struct bufferevent *tls_bev_connect_upgrade(struct event_base *base,
+					    struct bufferevent *under,
+					    struct ssl_ctx_st *ctx,
+					    const char *name, bool verify)
+{
+	SSL *ssl = client_ssl_new(ctx, name, verify);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_filter_new(
+		base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
+		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+struct bufferevent *tls_bev_connect(struct event_base *base, int fd,
+				    struct ssl_ctx_st *ctx, const char *name,
+				    bool verify)
+{
+	SSL *ssl = client_ssl_new(ctx, name, verify);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+		base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+const char *tls_bev_verify_error(struct bufferevent *bev)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!ssl)
+		return NULL;
+	long r = SSL_get_verify_result(ssl);
+	if (r == X509_V_OK)
+		return NULL;
+	return X509_verify_cert_error_string(r);
 }
 
 const char *tls_bev_desc(struct bufferevent *bev, char *buf, size_t n)
