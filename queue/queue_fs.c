@@ -232,6 +232,12 @@ int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
 			   env->id, env->n_rcpts);
 		return -1;
 	}
+	/* The first message of a fresh instance makes the queue. */
+	char *tmp_dir = path_of(dir, "tmp", NULL);
+	bool missing = access(tmp_dir, F_OK) < 0;
+	free(tmp_dir);
+	if (missing && queue_init(dir, err) < 0)
+		return -1;
 	int lock = lock_take(dir, LOCK_SH, err);
 	if (lock < 0)
 		return -1;
