@@ -47,6 +47,19 @@ static const struct subcommand subcommands[] = {
 	  "Exit codes (sysexits.h): 67 unknown user or not a local domain, 65\n"
 	  "unusable input (empty, NUL bytes, no header, too big), 75 temporary\n"
 	  "failure (disk full, I/O error, alias error): the sender should retry.\n" },
+	{ "queue", 1, "postern -c CONF queue list|show|retry|delete|hold|release ...",
+	  "Looks at and changes the outbound queue (queue_dir): mail for other\n"
+	  "domains waiting for delivery.\n"
+	  "  queue list         one line per message: id, age, delivery attempts,\n"
+	  "                     held or not, sender, the recipients still open\n"
+	  "                     with their state, and the last error\n"
+	  "  queue show ID      the whole envelope and the message's header\n"
+	  "  queue retry [ID]   try ID (or every message) again now\n"
+	  "  queue delete ID    remove ID without telling anyone\n"
+	  "  queue hold ID      keep ID in the queue, untried, until released\n"
+	  "  queue release ID   undo hold; the message is tried at once\n"
+	  "Exit codes (sysexits.h): 0 done, 64 usage, 65 no such message (or a\n"
+	  "damaged envelope), 73 the queue directory cannot be made, 74 I/O error.\n" },
 	{ "check-config", 1, "postern -c CONF check-config",
 	  "Validates the config (unknown keys, bad values, with line numbers), the\n"
 	  "certificate and key, the users file and the mail directory. Exit 0 if\n"
@@ -131,6 +144,8 @@ int main(int argc, char **argv)
 		;
 	else if (!strcmp(name, "user"))
 		rc = cmd_user(&cfg, sub_argc, sub_argv);
+	else if (!strcmp(name, "queue"))
+		rc = cmd_queue(&cfg, sub_argc, sub_argv);
 	else
 		rc = cmd_deliver(&cfg, sub_argc, sub_argv);
 	config_free(&cfg);

@@ -185,6 +185,14 @@ int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	w.env.base = w.base;
 	w.env.cfg = cfg;
 	w.env.tls = tls;
+	struct cidr_list relay_nets = { NULL, 0 };
+	struct buf nets_err = BUF_INIT;
+	if (cidr_list_parse(cfg->relay_networks, &relay_nets, &nets_err) < 0)
+		/* config_load should have refused it: relay for no one. */
+		log_kv(LOG_ERR, "event=config_error key=relay_networks "
+		       "reason=\"%s\"", buf_cstr(&nets_err));
+	buf_free(&nets_err);
+	w.env.relay_nets = &relay_nets;
 	w.env.pool = threadpool_new(w.base, WORKER_POOL_THREADS);
 	w.env.auth = auth_client_new(w.base, auth_socket);
 	for (int k = 0; k < LISTEN__COUNT; k++) {
@@ -218,6 +226,7 @@ int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	if (w.idle_check)
 		event_free(w.idle_check);
 	event_base_free(w.base);
+	cidr_list_free(&relay_nets);
 	log_kv(LOG_INFO, "event=worker_stopped");
 	return 0;
 }

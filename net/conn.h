@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/cidr.h"
 #include "core/config.h"
 
 struct event_base;
@@ -34,6 +35,7 @@ struct session_env {
 	struct auth_client *auth;
 	struct threadpool *pool;
 	struct ssl_ctx_st *tls; /* for STLS/STARTTLS */
+	const struct cidr_list *relay_nets; /* cfg->relay_networks, parsed */
 };
 
 struct conn_handler {

@@ -238,6 +238,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->null_sender = (path.flags & SMTP_PATH_NULL) != 0;
 	s->utf8 = params.smtputf8;
+	s->body_8bit = params.body == SMTP_BODY_8BITMIME;
 	free(s->sender);
 	s->sender = path_address(&path);
 	if (s->submission) {
@@ -348,7 +349,37 @@ static bool add_rcpt(struct smtp_session *s, const struct auth_rcpt_result *res)
 	s->pending_addr = NULL;
 	r->uidx = uidx;
 	r->n_uidx = res->n_users;
+	r->remote = false;
 	return true;
+}
+
+/* A recipient at another domain, for the queue. The same address
+ * twice is one recipient (RFC 5321 3.3 lets a server merge them), so
+ * it is not sent twice. */
+static void add_remote_rcpt(struct smtp_session *s)
+{
+	bool dup = false;
+	for (size_t i = 0; i < s->n_rcpts; i++)
+		if (s->rcpts[i].remote &&
+		    !strcmp(s->rcpts[i].addr, s->pending_addr))
+			dup = true;
+	char a[LOG_ESC_MAX];
+	smtp_log_value(a, sizeof a, s->pending_addr);
+	log_kv(LOG_INFO, "event=rcpt proto=%s sid=%s to=%s result=accepted "
+	       "remote=yes%s%s", proto(s), s->c->id, a,
+	       s->auth_user ? "" : " relay_client=yes",
+	       dup ? " duplicate=yes" : "");
+	if (!dup) {
+		struct smtp_rcpt *r = &s->rcpts[s->n_rcpts++];
+		r->addr = s->pending_addr;
+		s->pending_addr = NULL;
+		r->uidx = NULL;
+		r->n_uidx = 0;
+		r->remote = true;
+	}
+	smtp_reply(s, "250 2.1.5 OK");
+	if (s->state == SMTP_S_MAIL)
+		smtp_enter_state(s, SMTP_S_RCPT);
 }
 
 static void rcpt_done(struct smtp_session *s,
@@ -379,10 +410,14 @@ static void rcpt_done(struct smtp_session *s,
 		smtp_error(s, "550 5.1.1 No such user");
 		return;
 	case AUTH_RCPT_NOT_LOCAL:
+		if (smtp_may_relay(s)) {
+			add_remote_rcpt(s);
+			return;
+		}
 		if (s->submission) {
-			log_rcpt(s, "refused", "remote_not_available");
-			smtp_reply(s, "451 4.4.0 Remote delivery not "
-				      "available yet");
+			/* Not reached: submission needs AUTH before MAIL. */
+			log_rcpt(s, "refused", "relay_denied");
+			smtp_error(s, "554 5.7.1 Relay access denied");
 		} else {
 			log_rcpt(s, "refused", "relay_denied");
 			smtp_error(s, "554 5.7.1 Relay access denied");

@@ -1,8 +1,9 @@
-/* The end of a message: the verdict of the DATA/BDAT reader, the trace
- * headers (RFC 5321 4.4), Message-ID and Date on submission (RFC 6409
- * section 8), and delivery on the thread pool. The reply is sent only
- * from the job's done(), after deliver_local() has made the message
- * durable (STYLE 11). */
+/* The end of a message: the verdict of the DATA/BDAT reader, the loop
+ * check, the trace headers (RFC 5321 4.4), Message-ID and Date on
+ * submission (RFC 6409 section 8), and delivery on the thread pool:
+ * local recipients into their mailboxes, remote ones into the queue.
+ * The reply is sent only from the job's done(), after deliver_local()
+ * and queue_enqueue() have made the message durable (STYLE 11). */
 #include "smtp/session.h"
 
 #include <stdio.h>
@@ -15,11 +16,19 @@
 #include "core/xmalloc.h"
 #include "deliver/local.h"
 #include "net/conn.h"
+#include "queue/queue.h"
 
 struct smtp_job {
 	struct smtp_session *s;
 	const struct config *cfg;
-	struct buf headers;
+	struct buf headers;   /* Return-Path + trace: for the mailboxes */
+	struct buf trace;     /* Received (+ Date, Message-ID): the queue's
+			       * copy has no Return-Path (RFC 5321 4.4: only
+			       * the final delivery adds it) */
+	struct queue_env qenv;
+	size_t n_remote;
+	int queue_rc;         /* 0 queued, -1 failed, 1 not tried */
+	struct buf queue_err;
 	struct buf msg;
 	char **users;
 	size_t n_users;
@@ -61,12 +70,14 @@ static bool has_header(const struct buf *msg, const char *name)
 	return false;
 }
 
+static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
+				   const char *date);
+
 static void build_headers(struct smtp_session *s, struct smtp_job *j)
 {
 	char date[64];
 	rfc5322_date(date, sizeof date, (time_t)j->now);
-	struct buf *h = &j->headers;
-	buf_printf(h, "Return-Path: <%s>\r\n", s->sender ? s->sender : "");
+	struct buf *h = &j->trace;
 	const char *with = s->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	buf_printf(h, "Received: from %s (%s)\r\n\tby %s (postern) with %s%s%s "
 		      "id %s",
@@ -76,8 +87,17 @@ static void build_headers(struct smtp_session *s, struct smtp_job *j)
 	if (s->n_rcpts == 1)
 		buf_printf(h, "\r\n\tfor <%s>", s->rcpts[0].addr);
 	buf_printf(h, ";\r\n\t%s\r\n", date);
-	if (!s->submission)
-		return;
+	if (s->submission)
+		add_submission_headers(s, j, date);
+	buf_printf(&j->headers, "Return-Path: <%s>\r\n",
+		   s->sender ? s->sender : "");
+	buf_append(&j->headers, j->trace.data, j->trace.len);
+}
+
+static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
+				   const char *date)
+{
+	struct buf *h = &j->trace;
 	/* RFC 6409 section 8.2 and 8.3: a submission server may add them. */
 	if (!has_header(&j->msg, "Date"))
 		buf_printf(h, "Date: %s\r\n", date);
@@ -94,14 +114,28 @@ static void build_headers(struct smtp_session *s, struct smtp_job *j)
 static void job_work(void *arg)
 {
 	struct smtp_job *j = arg;
-	deliver_local(j->cfg, buf_str(&j->headers),
-		      j->msg.data ? j->msg.data : "", j->msg.len, j->now,
-		      (const char *const *)j->users, j->n_users, j->results);
+	const char *data = j->msg.data ? j->msg.data : "";
+	size_t ok = 0;
+	if (j->n_users > 0)
+		ok = deliver_local(j->cfg, buf_str(&j->headers), data,
+				   j->msg.len, j->now,
+				   (const char *const *)j->users, j->n_users,
+				   j->results);
+	j->queue_rc = 1;
+	/* A local failure means no 250: then the remote copy is not
+	 * queued either, so the client's retry does not send it twice. */
+	if (j->n_remote > 0 && ok == j->n_users)
+		j->queue_rc = queue_enqueue(j->cfg->queue_dir, &j->qenv,
+					    buf_str(&j->trace), data,
+					    j->msg.len, &j->queue_err);
 }
 
 static void job_free(struct smtp_job *j)
 {
 	buf_free(&j->headers);
+	buf_free(&j->trace);
+	buf_free(&j->queue_err);
+	queue_env_free(&j->qenv);
 	buf_free(&j->msg);
 	for (size_t i = 0; i < j->n_users; i++)
 		free(j->users[i]);
@@ -114,6 +148,8 @@ static void job_free(struct smtp_job *j)
 static enum deliver_status rcpt_status(const struct smtp_job *j,
 				       const struct smtp_rcpt *r)
 {
+	if (r->remote)
+		return j->queue_rc == 0 ? DELIVER_OK : DELIVER_TEMP;
 	enum deliver_status st = DELIVER_OK;
 	for (size_t i = 0; i < r->n_uidx; i++) {
 		enum deliver_status u = j->results[r->uidx[i]].status;
@@ -137,6 +173,14 @@ static void log_failures(struct smtp_session *s, const struct smtp_job *j)
 		       "user=%s status=%s reason=%s", proto(s), s->c->id,
 		       j->qid, u, deliver_status_name(j->results[i].status),
 		       why);
+	}
+	if (j->queue_rc < 0) {
+		char why[LOG_ESC_MAX];
+		smtp_log_value(why, sizeof why,
+			       j->queue_err.data ? j->queue_err.data : "");
+		log_kv(LOG_ERR, "event=enqueue_failed proto=%s sid=%s id=%s "
+		       "recipients=%zu reason=%s", proto(s), s->c->id, j->qid,
+		       j->n_remote, why);
 	}
 }
 
@@ -183,9 +227,13 @@ static void job_done(void *arg)
 			smtp_reply(s, "550 5.2.0 Mailbox unavailable");
 	}
 	log_kv(LOG_INFO, "event=message %s proto=%s sid=%s id=%s size=%zu "
-	       "recipients=%zu delivered=%zu",
+	       "recipients=%zu delivered=%zu queued=%zu%s%s",
 	       ok == s->n_rcpts ? "result=accepted" : "result=failed",
-	       proto(s), s->c->id, j->qid, j->msg.len, s->n_rcpts, ok);
+	       proto(s), s->c->id, j->qid, j->msg.len, s->n_rcpts,
+	       ok - (j->queue_rc == 0 ? j->n_remote : 0),
+	       j->queue_rc == 0 ? j->n_remote : 0,
+	       j->queue_rc == 0 ? " queue_id=" : "",
+	       j->queue_rc == 0 ? j->qenv.id : "");
 	job_free(j);
 	smtp_reset_transaction(s);
 	smtp_job_done(s);
@@ -204,6 +252,24 @@ static void refuse(struct smtp_session *s, enum smtp_err e)
 	smtp_reset_transaction(s);
 }
 
+/* RFC 5321 6.3: a loop is broken by refusing the message. */
+static bool too_many_hops(struct smtp_session *s)
+{
+	size_t hops = smtp_count_received(s->msg.data ? s->msg.data : "",
+					  s->msg.len);
+	if (hops <= (size_t)s->cfg->relay_max_hops)
+		return false;
+	log_kv(LOG_INFO, "event=message result=refused proto=%s sid=%s "
+	       "size=%llu recipients=%zu reason=too_many_hops hops=%zu",
+	       proto(s), s->c->id, (unsigned long long)s->data.size,
+	       s->n_rcpts, hops);
+	size_t n = s->lmtp ? s->n_rcpts : 1;
+	for (size_t i = 0; i < n; i++)
+		smtp_reply(s, "554 5.4.6 Too many hops (mail loop?)");
+	smtp_reset_transaction(s);
+	return true;
+}
+
 void smtp_message_done(struct smtp_session *s)
 {
 	enum smtp_err e = smtp_data_verdict(&s->data);
@@ -211,6 +277,8 @@ void smtp_message_done(struct smtp_session *s)
 		refuse(s, e);
 		return;
 	}
+	if (too_many_hops(s))
+		return;
 	if (s->submission)
 		smtp_from_check_start(s);
 	else
@@ -225,9 +293,23 @@ void smtp_message_deliver(struct smtp_session *s)
 	j->now = (int64_t)time(NULL);
 	snprintf(j->qid, sizeof j->qid, "%s.%u", s->c->id, ++s->n_messages);
 	buf_init(&j->headers);
+	buf_init(&j->trace);
+	buf_init(&j->queue_err);
 	j->msg = s->msg; /* moved: the job owns the bytes */
 	buf_init(&s->msg);
 	build_headers(s, j);
+	queue_env_new(&j->qenv, j->now);
+	free(j->qenv.sender);
+	j->qenv.sender = xstrdup(s->sender ? s->sender : "");
+	j->qenv.body_8bit = s->body_8bit;
+	j->qenv.smtputf8 = s->utf8;
+	free(j->qenv.auth_user);
+	j->qenv.auth_user = xstrdup(s->auth_user ? s->auth_user : "");
+	for (size_t i = 0; i < s->n_rcpts; i++)
+		if (s->rcpts[i].remote) {
+			queue_env_add_rcpt(&j->qenv, s->rcpts[i].addr, NULL, 0);
+			j->n_remote++;
+		}
 	j->n_users = s->n_users;
 	j->users = xcalloc(s->n_users, sizeof *j->users);
 	for (size_t i = 0; i < s->n_users; i++)

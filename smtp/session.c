@@ -107,6 +107,11 @@ void smtp_error(struct smtp_session *s, const char *reply)
 	smtp_reply(s, reply);
 }
 
+bool smtp_may_relay(const struct smtp_session *s)
+{
+	return !s->lmtp && (s->auth_user || s->relay_client);
+}
+
 void smtp_reset_transaction(struct smtp_session *s)
 {
 	for (size_t i = 0; i < s->n_rcpts; i++) {
@@ -126,6 +131,7 @@ void smtp_reset_transaction(struct smtp_session *s)
 	smtp_from_check_clear(s);
 	s->null_sender = false;
 	s->utf8 = false;
+	s->body_8bit = false;
 	s->bdat = false;
 	s->bdat_last = false;
 	buf_free(&s->msg);
@@ -359,6 +365,8 @@ void smtp_session_start(struct conn *c, const struct session_env *env)
 	s->lmtp = c->kind == LISTEN_LMTP;
 	s->submission = c->kind == LISTEN_SUBMISSION ||
 			c->kind == LISTEN_SUBMISSIONS;
+	s->relay_client = !s->lmtp &&
+			  cidr_list_match(env->relay_nets, c->remote_ip);
 	s->state = SMTP_S_INIT;
 	buf_init(&s->line);
 	buf_init(&s->msg);

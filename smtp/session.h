@@ -56,6 +56,7 @@ struct smtp_rcpt {
 	char *addr;     /* as given, "local@domain" (for replies/logs) */
 	size_t *uidx;   /* indices into s->users */
 	size_t n_uidx;
+	bool remote;    /* another domain's: goes to the queue */
 };
 
 struct smtp_session {
@@ -64,6 +65,7 @@ struct smtp_session {
 	const struct config *cfg;
 	enum listener_kind kind;
 	bool lmtp, submission;
+	bool relay_client;            /* the peer is in relay_networks */
 	enum smtp_state state;
 	enum smtp_wait wait;
 	bool in_input;
@@ -88,6 +90,7 @@ struct smtp_session {
 	bool null_sender;
 	char *sender;                 /* "local@domain" or "" */
 	bool utf8;
+	bool body_8bit;               /* MAIL ... BODY=8BITMIME */
 	struct smtp_rcpt rcpts[SMTP_MAX_RCPTS];
 	size_t n_rcpts;
 	char **users;                 /* distinct canonical names */
@@ -123,6 +126,13 @@ void smtp_job_submit(struct smtp_session *s, void (*work)(void *),
 		     void (*done)(void *), void *job);
 void smtp_job_done(struct smtp_session *s);
 
+/* May this session name recipients at other domains? Authenticated,
+ * or a relay_networks client; never LMTP. */
+bool smtp_may_relay(const struct smtp_session *s);
+
+/* hops.c: Received: fields in the header section (RFC 5321 6.3). */
+size_t smtp_count_received(const char *msg, size_t len);
+
 /* commands.c */
 void smtp_dispatch(struct smtp_session *s, struct str line);
 void smtp_log_value(char *dst, size_t n, const char *s);
@@ -136,7 +146,9 @@ void smtp_sasl_input(struct smtp_session *s, struct str line);
 void smtp_sasl_abort(struct smtp_session *s);
 
 /* deliver_job.c: the message after its end of data / last chunk;
- * smtp_message_deliver() once every check has passed. */
+ * smtp_message_deliver() once every check has passed. Local recipients
+ * are delivered and remote ones queued (queue/queue.h) on the pool;
+ * the reply waits for both. */
 void smtp_message_done(struct smtp_session *s);
 void smtp_message_deliver(struct smtp_session *s);
 
