@@ -446,6 +446,41 @@ UNIT_TEST(test_hostile_fields)
 	buf_free(&t);
 }
 
+UNIT_TEST(test_odd_messages)
+{
+	/* Whatever the queued bytes are (bare CR or LF, no blank line,
+	 * NUL, lines that look like our boundary), the report stays
+	 * CRLF, three parts, and the returned bytes come back. */
+	struct config cfg = test_cfg();
+	struct queue_rcpt r[1] = { rcpt("bob@remote.test", QUEUE_RCPT_FAILED, 0) };
+	struct queue_env e = env_make(r, 1);
+	unsigned seed = 12345;
+	char msg[600];
+	const char alphabet[] = "ab:- \r\n\r\n\0\x80=_postern_dsn_Received";
+	for (int round = 0; round < 3000; round++) {
+		size_t len = (size_t)(seed % sizeof msg);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			msg[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		seed = seed * 1103515245u + 12345u;
+		e.ret = (seed >> 8) & 1 ? QUEUE_RET_FULL : QUEUE_RET_DEFAULT;
+		struct buf out = BUF_INIT;
+		dsn_build(&cfg, &e, (seed >> 9) & 1 ? DSN_FAILED : DSN_DELAYED,
+			  round == 0 ? NULL : msg, round == 0 ? 0 : len, T0, &out);
+		struct mime_message m;
+		bool full = e.ret == QUEUE_RET_FULL && strstr(out.data,
+			"Action: failed") != NULL;
+		check_shape(&out, &m, full ? "message" : "text",
+			    full ? "rfc822" : "rfc822-headers");
+		(void)dsn_count_received(msg, len);
+		mime_message_free(&m);
+		buf_free(&out);
+		if (unit_current_failed)
+			break;
+	}
+}
+
 UNIT_TEST(test_schedule)
 {
 	struct config cfg = test_cfg();
@@ -493,4 +528,4 @@ UNIT_TEST(test_count_received)
 
 UNIT_MAIN(test_wanted, test_failed_headers_default,
 	  test_failed_full_envid_orcpt, test_full_too_big, test_delayed,
-	  test_hostile_fields, test_schedule, test_count_received)
+	  test_hostile_fields, test_odd_messages, test_schedule, test_count_received)
