@@ -176,8 +176,9 @@ static void append_human_addr(struct buf *out, const char *addr)
 
 /* Appends "name: value" CRLF, value made printable and folded at
  * spaces so that lines stay near DSN_FOLD_AT; a run without spaces is
- * cut at DSN_WORD_MAX. Unfolding (RFC 5322 2.2.3) gives back the value
- * except where such a cut was made. */
+ * cut at DSN_WORD_MAX. Runs of spaces become one, so no folded line is
+ * only white space (RFC 5322 3.2.2). Unfolding (RFC 5322 2.2.3) gives
+ * back the value but for those runs and the cuts. */
 static void append_field(struct buf *out, const char *name, const char *value,
 			 size_t vlen)
 {
@@ -187,6 +188,8 @@ static void append_field(struct buf *out, const char *name, const char *value,
 	buf_appends(out, ": ");
 	size_t col = strlen(name) + 2;
 	const char *p = v.data ? v.data : "", *end = p + v.len;
+	while (p < end && *p == ' ')
+		p++;
 	bool first = true;
 	while (p < end) {
 		const char *sp = memchr(p, ' ', (size_t)(end - p));
@@ -204,10 +207,8 @@ static void append_field(struct buf *out, const char *name, const char *value,
 		col += wlen;
 		first = false;
 		p += wlen;
-		if (p < end && *p == ' ')
+		while (p < end && *p == ' ')
 			p++;
-		/* Spaces in a row: each extra one starts an empty word,
-		 * which keeps them on unfolding. */
 	}
 	buf_appends(out, "\r\n");
 	buf_free(&v);

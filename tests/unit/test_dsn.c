@@ -446,6 +446,30 @@ UNIT_TEST(test_hostile_fields)
 	buf_free(&t);
 }
 
+UNIT_TEST(test_long_diag)
+{
+	/* A huge reply: runs of spaces and a 3000-octet word still give
+	 * lines under 998 octets and no line of only white space. */
+	struct config cfg = test_cfg();
+	struct queue_rcpt r[1] = { rcpt("bob@remote.test", QUEUE_RCPT_FAILED, 0) };
+	static char diag[6000];
+	memset(diag, ' ', 2000);
+	memcpy(diag, "550", 3);
+	memset(diag + 2000, 'x', 3000);
+	memcpy(diag + 5000, "   end", 7);
+	r[0].diag = diag;
+	r[0].remote_mta = "mx.remote.test";
+	struct queue_env e = env_make(r, 1);
+	struct buf out = BUF_INIT;
+	dsn_build(&cfg, &e, DSN_FAILED, original, strlen(original), T0, &out);
+	struct mime_message m;
+	check_shape(&out, &m, "text", "rfc822-headers");
+	CHECK(!str_has(buf_str(&out), "\r\n \r\n"));
+	CHECK(!str_has(buf_str(&out), "\r\n    \r\n"));
+	mime_message_free(&m);
+	buf_free(&out);
+}
+
 UNIT_TEST(test_odd_messages)
 {
 	/* Whatever the queued bytes are (bare CR or LF, no blank line,
@@ -528,4 +552,4 @@ UNIT_TEST(test_count_received)
 
 UNIT_MAIN(test_wanted, test_failed_headers_default,
 	  test_failed_full_envid_orcpt, test_full_too_big, test_delayed,
-	  test_hostile_fields, test_odd_messages, test_schedule, test_count_received)
+	  test_hostile_fields, test_long_diag, test_odd_messages, test_schedule, test_count_received)
