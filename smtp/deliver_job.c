@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "deliver/local.h"
+#include "queue/dsn.h"
 #include "net/conn.h"
 #include "queue/queue.h"
 
@@ -255,7 +256,7 @@ static void refuse(struct smtp_session *s, enum smtp_err e)
 /* RFC 5321 6.3: a loop is broken by refusing the message. */
 static bool too_many_hops(struct smtp_session *s)
 {
-	size_t hops = smtp_count_received(s->msg.data ? s->msg.data : "",
+	size_t hops = dsn_count_received(s->msg.data ? s->msg.data : "",
 					  s->msg.len);
 	if (hops <= (size_t)s->cfg->relay_max_hops)
 		return false;

@@ -130,9 +130,6 @@ void smtp_job_done(struct smtp_session *s);
  * or a relay_networks client; never LMTP. */
 bool smtp_may_relay(const struct smtp_session *s);
 
-/* hops.c: Received: fields in the header section (RFC 5321 6.3). */
-size_t smtp_count_received(const char *msg, size_t len);
-
 /* commands.c */
 void smtp_dispatch(struct smtp_session *s, struct str line);
 void smtp_log_value(char *dst, size_t n, const char *s);

@@ -1,10 +1,10 @@
 #include "unit.h"
 
-#include "smtp/session.h"
+#include "queue/dsn.h"
 
 static size_t count(const char *s)
 {
-	return smtp_count_received(s, strlen(s));
+	return dsn_count_received(s, strlen(s));
 }
 
 UNIT_TEST(test_count_received)
@@ -20,7 +20,7 @@ UNIT_TEST(test_count_received)
 	CHECK_EQ_INT(count("Received: a\nReceived: b"), 2);
 	/* A NUL inside does not stop the count. */
 	static const char nul[] = "X: \0\r\nReceived: a\r\n";
-	CHECK_EQ_INT(smtp_count_received(nul, sizeof nul - 1), 1);
+	CHECK_EQ_INT(dsn_count_received(nul, sizeof nul - 1), 1);
 	CHECK_EQ_INT(count("Received: a\r\n\r\n"), 1);
 }
 
