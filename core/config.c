@@ -2,6 +2,7 @@
  * bounds, so that check-config, the defaults written by init and the
  * docs can't drift apart. */
 #include "core/config.h"
+#include "core/cidr.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -428,6 +429,19 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 			bad = 1;
 	}
 	fclose(f);
+	{
+		/* relay_networks is parsed again by each worker; a typo must
+		 * stop the start, not quietly let nobody (or everybody) relay */
+		struct cidr_list nets = { 0 };
+		struct buf why = BUF_INIT;
+		if (cidr_list_parse(cfg->relay_networks, &nets, &why) != 0) {
+			errf(err, abs, 0, "relay_networks: %.*s", (int)why.len,
+			     why.data ? why.data : "");
+			bad = 1;
+		}
+		cidr_list_free(&nets);
+		buf_free(&why);
+	}
 	/* Two listeners on one address would fail at bind; say so here. */
 	for (int a = 0; a < LISTEN__COUNT; a++)
 		for (int b = a + 1; b < LISTEN__COUNT; b++)
