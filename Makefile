@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-store-mem
+.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-store-mem
 
 all: deps-quiet postern
 
@@ -105,6 +105,9 @@ bench-smtp: postern
 
 bench-imap: postern
 	@bench/imap.sh
+
+bench-queue: postern
+	@bench/queue.sh
 
 # Memory of the store's mailbox view: 1 view of 100 000 messages, then
 # 1 000 views of 100 messages (bench/store_mem.c).
