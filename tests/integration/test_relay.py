@@ -441,3 +441,26 @@ def test_kill9_queue_runner_mid_delivery_loses_nothing(dns, sender_inst):
                           for t in sink.accepted())
         assert subjects == [b"crash %d" % i for i in range(5)], subjects
         wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
+def test_a_bounce_that_fails_is_dropped_not_bounced(dns, sender_inst):
+    """A client in relay_networks sends from a remote address; the remote
+    refuses it, and then refuses the bounce too: the bounce (from <>) is
+    dropped, never bounced again (RFC 5321 section 6.1: no loops)."""
+    dns.zone.update({"c.test": {"A": ["127.0.0.1"]}})
+    with Sink(rcpt=lambda a: "550 5.7.1 go away") as sink:
+        start_with_sink(sender_inst, sink, relay_networks="127.0.0.0/8")
+        s = smtplib.SMTP("127.0.0.1", sender_inst.port("smtp"), timeout=15)
+        s.sendmail("someone@c.test", ["x@c.test"],
+                   b"Subject: from afar\r\n\r\nhi\r\n")
+        s.quit()
+        wait_for(lambda: queue_ids(sender_inst) == []
+                 and "event=removed" in sender_inst.log()
+                 and sender_inst.log().count("status=bounced") >= 2,
+                 what="both refusals")
+        time.sleep(1.5)
+        mails = [c for c in sink.commands if c.upper().startswith("MAIL")]
+        assert len(mails) == 2, mails
+        assert "<someone@c.test>" in mails[0]
+        assert "<>" in mails[1]
+        assert queue_ids(sender_inst) == []
