@@ -307,29 +307,20 @@ static int retry_all(const struct config *cfg)
 	struct queue_env *list;
 	size_t n;
 	struct buf err = BUF_INIT;
-	if (queue_list(cfg->queue_dir, &list, &n, &err) < 0) {
+	if (queue_list(cfg->queue_dir, &list, &n, &err) < 0 ||
+	    queue_retry_all(cfg->queue_dir, &err) < 0) {
 		fprintf(stderr, "postern: %s\n", buf_cstr(&err));
 		buf_free(&err);
 		return EX_IOERR;
 	}
 	buf_free(&err);
-	int rc = EX_OK;
-	size_t done = 0;
-	for (size_t i = 0; i < n; i++) {
-		enum action a = A_RETRY;
-		struct buf e = BUF_INIT;
-		int r = queue_update(cfg->queue_dir, list[i].id, apply, &a, &e);
-		if (r < 0) {
-			fprintf(stderr, "postern: %s\n", buf_cstr(&e));
-			rc = EX_IOERR;
-		}
-		done += r == 0;
-		buf_free(&e);
-	}
+	size_t due = 0;
+	for (size_t i = 0; i < n; i++)
+		due += !list[i].hold;
 	queue_list_free(&list, n);
-	printf("%zu message%s will be retried now.\n", done,
-	       done == 1 ? "" : "s");
-	return rc;
+	printf("%zu message%s will be retried now.\n", due,
+	       due == 1 ? "" : "s");
+	return EX_OK;
 }
 
 int cmd_queue(const struct config *cfg, int argc, char **argv)

@@ -130,6 +130,13 @@ int queue_msg_open(const char *dir, const char *id, struct queue_msg *m,
 		   struct buf *err);
 void queue_msg_close(struct queue_msg *m);
 
+/* Asks the runner to try every message that is not held now: creates
+ * dir/retry, which the runner watches (and looks for when it starts),
+ * instead of rewriting every envelope -- a queue of 10 000 messages is
+ * retried at once, not after 10 000 fsyncs. */
+int queue_retry_all(const char *dir, struct buf *err);
+#define QUEUE_RETRY_FILE "retry"
+
 const char *queue_rcpt_state_name(enum queue_rcpt_state s);
 /* Is the id made only of the characters queue ids use (no '/', no
  * "..")? The CLI checks what it is given. */

@@ -30,7 +30,8 @@
 #include "relay/route.h"
 #include "tls/tls.h"
 
-#define RUNNER_POOL_THREADS 2
+/* fsyncs of different messages overlap on the disk */
+#define RUNNER_POOL_THREADS 4
 
 static int64_t now_secs(void)
 {
@@ -155,6 +156,7 @@ static void load_work(void *arg)
 }
 
 static void msg_start(struct runner *r, struct runner_msg *m);
+static void on_tick_kick(struct runner *r);
 
 static void load_done(void *arg)
 {
@@ -204,7 +206,8 @@ static void msg_load(struct runner *r, struct runner_msg *m)
 /* Is it time, and is there room? */
 static void msg_kick(struct runner *r, struct runner_msg *m, int64_t now)
 {
-	if (m->state != RMSG_IDLE || m->hold || m->next_attempt > now ||
+	if (m->state != RMSG_IDLE || m->hold ||
+	    (m->next_attempt > now && !m->force) ||
 	    r->n_active >= RUNNER_ACTIVE_MAX || r->stopping)
 		return;
 	msg_load(r, m);
@@ -399,7 +402,9 @@ static void msg_start(struct runner *r, struct runner_msg *m)
 	int64_t now = now_secs();
 	m->hold = m->env.hold;
 	m->next_attempt = m->env.next_attempt;
-	if (m->hold || m->next_attempt > now) {
+	bool forced = m->force;
+	m->force = false;
+	if (m->hold || (m->next_attempt > now && !forced)) {
 		msg_unload(m);
 		m->state = RMSG_IDLE;
 		return;
@@ -562,6 +567,28 @@ static void on_env_event(struct runner *r, const char *id, bool deleted)
 	msg_kick(r, m, now_secs());
 }
 
+/* `postern queue retry` without an id: every message that is not held,
+ * now. Busy ones go again as soon as their run is recorded. */
+static void retry_all(struct runner *r)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", r->cfg->queue_dir,
+		 QUEUE_RETRY_FILE);
+	if (unlink(path) != 0 && errno == ENOENT)
+		return; /* seen already */
+	size_t n = 0;
+	for (struct runner_msg *m = r->msgs; m; m = m->next) {
+		if (m->state == RMSG_IDLE && m->hold)
+			continue;
+		m->force = true;
+		if (m->state != RMSG_IDLE)
+			m->dirty = true;
+		n++;
+	}
+	log_kv(LOG_INFO, "event=retry_all messages=%zu", n);
+	on_tick_kick(r);
+}
+
 static void scan_queue(struct runner *r)
 {
 	struct queue_env *list = NULL;
@@ -600,6 +627,12 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 			p += sizeof *ev + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
 				scan_queue(r);
+				retry_all(r);
+				continue;
+			}
+			if (ev->wd == r->dir_wd) {
+				if (ev->len && !strcmp(ev->name, QUEUE_RETRY_FILE))
+					retry_all(r);
 				continue;
 			}
 			if (!ev->len)
@@ -614,7 +647,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct runner *r = arg;
+	on_tick_kick(arg);
+}
+
+static void on_tick_kick(struct runner *r)
+{
 	int64_t now = now_secs();
 	for (struct runner_msg *m = r->msgs; m; m = m->next) {
 		if (r->n_active >= RUNNER_ACTIVE_MAX)
@@ -698,10 +735,14 @@ static int runner_setup(struct runner *r, const struct config *cfg,
 	char envdir[PATH_MAX];
 	snprintf(envdir, sizeof envdir, "%s/env", cfg->queue_dir);
 	r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (r->inotify_fd < 0 ||
-	    inotify_add_watch(r->inotify_fd, envdir,
-			      IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-			      IN_CLOSE_WRITE) < 0) {
+	if (r->inotify_fd >= 0) {
+		r->env_wd = inotify_add_watch(r->inotify_fd, envdir,
+					      IN_MOVED_TO | IN_MOVED_FROM |
+					      IN_DELETE | IN_CLOSE_WRITE);
+		r->dir_wd = inotify_add_watch(r->inotify_fd, cfg->queue_dir,
+					      IN_CLOSE_WRITE | IN_MOVED_TO);
+	}
+	if (r->inotify_fd < 0 || r->env_wd < 0 || r->dir_wd < 0) {
 		log_kv(LOG_ERR, "event=inotify_failed dir=%s error=\"%s\"",
 		       envdir, strerror(errno));
 		return EX_OSERR;
@@ -759,7 +800,8 @@ int queue_runner_run(const struct config *cfg, const char *auth_socket)
 	int rc = runner_setup(&r, cfg, auth_socket);
 	if (rc == EX_OK) {
 		scan_queue(&r);
-		on_tick(-1, 0, &r);
+		retry_all(&r); /* asked for while we were not running */
+		on_tick_kick(&r);
 		log_kv(LOG_INFO, "event=queue_started dir=%s messages=%zu",
 		       cfg->queue_dir, r.n_msgs);
 		event_base_dispatch(r.base);

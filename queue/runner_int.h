@@ -24,7 +24,7 @@ struct ssl_ctx_st;
  * file): a queue of 100 000 waits its turn instead of mapping them all. */
 #define RUNNER_ACTIVE_MAX 2000
 /* How often the schedule is looked at (retry times are in seconds). */
-#define RUNNER_TICK_MS 500
+#define RUNNER_TICK_MS 200
 
 /* This run's outcome for one recipient. */
 struct runner_result {
@@ -47,6 +47,7 @@ struct runner_msg {
 	bool hold;
 	bool dirty;   /* the envelope changed on disk while busy */
 	bool gone;    /* deleted on disk while busy */
+	bool force;   /* `postern queue retry`: now, whatever the schedule */
 	/* while LOADING .. UPDATING */
 	struct queue_env env;
 	struct queue_msg body;
@@ -87,6 +88,7 @@ struct runner {
 	struct event *tick;
 	struct event *inotify_ev;
 	int inotify_fd;
+	int env_wd, dir_wd;
 	struct event *sig_term, *sig_int;
 	bool stopping;
 	struct runner_msg **hash;
