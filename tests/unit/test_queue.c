@@ -398,6 +398,18 @@ UNIT_TEST(test_recover)
 	CHECK(file_exists(q, "msg", env.id));
 	CHECK(file_exists(q, "env", env.id));
 	CHECK_EQ_INT(err.len, 0);
+	/* A removal cut short after its (unsynced) message unlink: the
+	 * envelope goes too; the message had been delivered. */
+	struct queue_env half;
+	make_env(&half, "c@d.example");
+	CHECK_EQ_INT(queue_enqueue(q, &half, STR_LIT(""), "x", 1, &err), 0);
+	char *half_msg = xasprintf("%s/msg/%s", q, half.id);
+	CHECK_EQ_INT(unlink(half_msg), 0);
+	CHECK_EQ_INT(queue_recover(q, &err), 0);
+	CHECK(!file_exists(q, "env", half.id));
+	CHECK(file_exists(q, "env", env.id));
+	free(half_msg);
+	queue_env_free(&half);
 	/* An enqueue with no recipient is refused and leaves nothing. */
 	struct queue_env empty;
 	queue_env_new(&empty, 1795000000);
