@@ -464,3 +464,56 @@ def test_a_bounce_that_fails_is_dropped_not_bounced(dns, sender_inst):
         assert "<someone@c.test>" in mails[0]
         assert "<>" in mails[1]
         assert queue_ids(sender_inst) == []
+
+
+def test_ipv6_first_then_ipv4(dns, sender_inst):
+    """A host with AAAA and A: IPv6 is tried first; when nothing answers
+    there, IPv4 is."""
+    with Sink(host="::1") as v6:
+        with Sink(host="127.0.0.1", port=v6.port) as v4:
+            dns.zone.update({"six.test": {"AAAA": ["::1"],
+                                          "A": ["127.0.0.1"]}})
+            start_with_sink(sender_inst, v6)
+            submit(sender_inst, ["ada@six.test"], message("over v6",
+                                                          "ada@six.test"))
+            v6.wait_accepted(1)
+            assert v4.connections == 0
+    with Sink(host="127.0.0.1") as v4only:
+        dns.zone.update({"four.test": {"AAAA": ["::1"],
+                                       "A": ["127.0.0.1"]}})
+        sender_inst.configure(relay_port=v4only.port)
+        sender_inst.reload()
+        submit(sender_inst, ["bo@four.test"], message("over v4",
+                                                      "bo@four.test"))
+        v4only.wait_accepted(1)
+
+
+def test_smtputf8_needs_the_remote_to_offer_it(dns, sender_inst):
+    dns.zone.update({"u.test": {"A": ["127.0.0.1"]}})
+    utf8_rcpt = "j\u00f6rg@u.test"
+    msg = ("From: alice@a.test\r\nTo: %s\r\nSubject: gr\u00fc\u00dfe\r\n\r\n"
+           "hallo\r\n" % utf8_rcpt).encode("utf-8")
+
+    def send():
+        s = smtplib.SMTP("127.0.0.1", sender_inst.port("submission"),
+                         timeout=15)
+        s.starttls(context=client_tls_context())
+        s.login("alice", PASSWORD)
+        s.sendmail(ALICE, [utf8_rcpt], msg, mail_options=["SMTPUTF8"])
+        s.quit()
+
+    with Sink() as plain:   # no SMTPUTF8: never sent, bounced (RFC 6531 3.4)
+        start_with_sink(sender_inst, plain)
+        send()
+        dsn = wait_inbox(sender_inst, "alice", 1)[0]
+        st = dsn_parts(dsn)[1][1].as_string()
+        assert re.search(r"Status: 5\.6\.7", st), st
+        assert plain.transactions == []
+    with Sink(extensions=("PIPELINING", "8BITMIME", "SMTPUTF8")) as utf8:
+        sender_inst.configure(relay_port=utf8.port)
+        sender_inst.reload()
+        send()
+        got = utf8.wait_accepted(1)
+        assert "SMTPUTF8" in got[0].mail_line.upper()
+        assert got[0].rcpts == [utf8_rcpt]
+        assert got[0].data.endswith(msg)
