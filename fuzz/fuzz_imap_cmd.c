@@ -204,6 +204,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off = nl ? end + 1 : len;
 		if (r == IMAP_PARSE_DONE) {
 			on_command(p, &lim);
+			/* As IDLE does: buffers back, then the next command. */
+			if (imap_parser_command_is(p, "IDLE"))
+				imap_parser_release(p);
 			imap_parser_reset(p);
 		} else if (r == IMAP_PARSE_ERROR) {
 			const struct imap_parse_error *e = imap_parser_error(p);

@@ -85,6 +85,12 @@ void imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 	s->idle_done = false;
 	imap_writes(s, "+ idling\r\n");
 	imap_set_wait(s, IMAP_WAIT_IDLE);
+	/* A client may idle for hours: the parsed command (IDLE takes no
+	 * arguments, the tag is kept in s->tag) and the last command's reply
+	 * text are not needed again before DONE. process_input frees the
+	 * line buffer once this line is done with. */
+	imap_parser_release(s->parser);
+	buf_free(&s->done_text);
 	/* What happened since the last report goes out now. */
 	if (s->state == IMAP_SELECTED)
 		idle_refresh(s);

@@ -108,6 +108,16 @@ struct imap_parser *imap_parser_new(const struct imap_parse_limits *limits)
 	return p;
 }
 
+void imap_parser_release(struct imap_parser *p)
+{
+	buf_free(&p->data);
+	free(p->tree);
+	p->tree = NULL;
+	free(p->nodes);
+	p->nodes = NULL; /* nodes_clear allocates them again */
+	p->nnodes = p->capnodes = 0;
+}
+
 void imap_parser_free(struct imap_parser **pp)
 {
 	struct imap_parser *p = *pp;

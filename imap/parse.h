@@ -126,6 +126,10 @@ void imap_parser_free(struct imap_parser **p);
 /* Ready for the next command; the tree of the last one is gone. Safe
  * after any result: a command being discarded stays discarded. */
 void imap_parser_reset(struct imap_parser *p);
+/* Frees the buffers that hold the last command (its tag, verb and
+ * arguments must no longer be used) for a command that then waits a
+ * long time, IDLE; imap_parser_reset makes the parser whole again. */
+void imap_parser_release(struct imap_parser *p);
 
 /* line: without its CRLF or LF (a stray final CR is dropped too).
  * A line longer than max_line is refused ("Line too long") and, like any

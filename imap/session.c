@@ -307,6 +307,9 @@ static void process_input(struct imap_session *s)
 			explicit_bzero(s->line.data, s->line.cap);
 	}
 	s->in_input = false;
+	/* Idling (imap_cmd_idle): the line buffer waits for DONE only. */
+	if (s->wait == IMAP_WAIT_IDLE)
+		buf_free(&s->line);
 	if (!s->dead && !s->c->closing)
 		conn_pause_input(s->c, wait_pauses_input(s->wait));
 }

@@ -64,6 +64,7 @@ void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state)
 	} else if (i >= 0 && !mb->msgs.v[i].expunged) {
 		mb->msgs.v[i].expunged = true;
 		mb->msgs.v[i].filename = NULL;
+		mb->pool.changed = true; /* its name may be dead now */
 	}
 	if (state == 1 && t < 0) {
 		struct store_msg *d = insert_at(&mb->tombs, tins);
@@ -71,6 +72,7 @@ void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state)
 		d->filename = strpool_dup(&mb->pool, m->filename,
 					  strlen(m->filename));
 	} else if (state != 1 && t >= 0) {
+		mb->pool.changed = true;
 		memmove(&mb->tombs.v[t], &mb->tombs.v[t + 1],
 			(mb->tombs.n - (size_t)t - 1) * sizeof *mb->tombs.v);
 		mb->tombs.n--;

@@ -16,6 +16,9 @@
  * scan of a large mailbox still makes few allocations. */
 #define STRPOOL_CHUNK (64 * 1024)
 #define STRPOOL_CHUNK_MIN 512
+/* Repacking copies every name the pool holds: worth it only when it
+ * gives back at least this much (and an eighth of what stays). */
+#define STRPOOL_REPACK_MIN 256
 
 char *strpool_dup(struct strpool *sp, const char *s, size_t len)
 {
@@ -32,7 +35,9 @@ char *strpool_dup(struct strpool *sp, const char *s, size_t len)
 		}
 		sp->cur = sp->chunks[sp->n_chunks++] = xmalloc(sz);
 		sp->left = sz;
+		sp->bytes += sz;
 	}
+	sp->changed = true;
 	char *p = sp->cur;
 	memcpy(p, s, len);
 	p[len] = '\0';
@@ -113,10 +118,82 @@ void mailbox_clear(struct mailbox *mb)
 	mb->cur_stamp = mb->new_stamp = (struct store_stamp){ 0, 0 };
 }
 
+/* A name that points into the mapped index belongs to the mapping;
+ * every other one to the pool. (Compared as integers: the mapping and
+ * the pool's chunks are unrelated objects.) */
+static bool name_in_pool(const struct mailbox *mb, const char *name)
+{
+	uintptr_t p = (uintptr_t)name, base = (uintptr_t)mb->index_map;
+	return name && !(mb->index_map && p >= base &&
+			 p < base + mb->index_map_len);
+}
+
+static size_t pool_names_size(const struct mailbox *mb,
+			      const struct msg_vec *mv)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < mv->n; i++)
+		if (name_in_pool(mb, mv->v[i].filename))
+			n += strlen(mv->v[i].filename) + 1;
+	return n;
+}
+
+static char *pool_names_move(const struct mailbox *mb, struct msg_vec *mv,
+			     char *to)
+{
+	for (size_t i = 0; i < mv->n; i++) {
+		char *name = mv->v[i].filename;
+		if (!name_in_pool(mb, name))
+			continue;
+		size_t len = strlen(name) + 1;
+		memcpy(to, name, len);
+		mv->v[i].filename = to;
+		to += len;
+	}
+	return to;
+}
+
+/* Log replay gives a message a fresh copy of its name at each rename
+ * (every flag change is one) and the old copy stays in the pool, so a
+ * view kept open over a mailbox whose flags change would hold every
+ * name its messages ever had, plus the slack of the last chunk. When
+ * that is a good part of the pool, the names in use move into one
+ * allocation of their exact size. Only the view itself points into
+ * the pool (expunge and copy jobs take their own copies), and callers
+ * already expect mailbox_compact to move the vectors. */
+static void strpool_repack(struct mailbox *mb)
+{
+	struct strpool *sp = &mb->pool;
+	if (!sp->changed)
+		return;
+	sp->changed = false;
+	size_t need = pool_names_size(mb, &mb->msgs) +
+		      pool_names_size(mb, &mb->tombs);
+	size_t waste = sp->bytes > need ? sp->bytes - need : 0;
+	if (waste < STRPOOL_REPACK_MIN || waste < need / 8)
+		return;
+	if (need == 0) {
+		strpool_free(sp);
+		return;
+	}
+	char *chunk = xmalloc(need);
+	char *end = pool_names_move(mb, &mb->msgs, chunk);
+	end = pool_names_move(mb, &mb->tombs, end);
+	for (size_t i = 0; i < sp->n_chunks; i++)
+		free(sp->chunks[i]);
+	sp->chunks = xrealloc(sp->chunks, sizeof *sp->chunks);
+	sp->chunks[0] = chunk;
+	sp->n_chunks = sp->cap_chunks = 1;
+	sp->cur = end;
+	sp->left = 0;
+	sp->bytes = need;
+}
+
 void mailbox_compact(struct mailbox *mb)
 {
 	msg_vec_trim(&mb->msgs);
 	msg_vec_trim(&mb->tombs);
+	strpool_repack(mb);
 	index_release_pages(mb);
 }
 

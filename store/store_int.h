@@ -60,6 +60,9 @@ struct strpool {
 	size_t cap_chunks;
 	char *cur;
 	size_t left;
+	size_t bytes;         /* all chunks together */
+	bool changed;         /* names added (or dropped by log replay)
+	                         since the last repack (mailbox_compact) */
 };
 char *strpool_dup(struct strpool *sp, const char *s, size_t len);
 void strpool_free(struct strpool *sp);

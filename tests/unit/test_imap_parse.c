@@ -373,4 +373,33 @@ UNIT_TEST(test_big_command)
 	imap_parser_free(&p);
 }
 
-UNIT_MAIN(test_flows, test_limits, test_accessors, test_big_command)
+/* IDLE gives the parser's buffers back while it waits; a reset (or a
+ * free) after that works as after any command. */
+UNIT_TEST(test_release)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	CHECK_EQ_INT(imap_parser_feed_line(p, STR_LIT("a1 IDLE")),
+		     IMAP_PARSE_DONE);
+	imap_parser_release(p);
+	imap_parser_release(p);
+	imap_parser_reset(p);
+	CHECK_EQ_INT(imap_parser_feed_line(p, STR_LIT("a2 SELECT {5}")),
+		     IMAP_PARSE_NEED_LITERAL);
+	size_t used = 0;
+	CHECK_EQ_INT(imap_parser_feed_literal(p, "INBOX", 5, &used),
+		     IMAP_PARSE_MORE);
+	CHECK_EQ_INT(imap_parser_feed_line(p, STR_LIT(" (x y)")),
+		     IMAP_PARSE_DONE);
+	struct str tag = imap_parser_tag(p);
+	CHECK(str_eq(tag, "a2"));
+	size_t n;
+	const struct imap_arg *a = imap_parser_args(p, &n);
+	struct str s;
+	CHECK(n == 2 && imap_arg_astring(&a[0], &s) && str_eq(s, "INBOX"));
+	CHECK(a[1].type == IMAP_ARG_LIST && a[1].count == 2);
+	imap_parser_release(p);
+	imap_parser_free(&p);
+}
+
+UNIT_MAIN(test_flows, test_limits, test_accessors, test_big_command,
+	  test_release)
