@@ -33,6 +33,13 @@ bench_cleanup() {
 	SAMPLER_PID= POSTERN_PID= DOVECOT_PID=
 }
 
+pfx_start() { # root port: the private Postfix instance written into root
+	local i
+	/usr/sbin/postfix -c "$1/conf" start >/dev/null 2>&1 ||
+		die "postfix did not start: $(tail -5 "$1/maillog" 2>/dev/null)"
+	for i in $(seq 1 100); do port_free "$2" || break; sleep 0.1; done
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() { # port pid name

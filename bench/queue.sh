@@ -210,7 +210,7 @@ if has postfix; then
 	rm -rf "$PFX_ROOT"
 	mkdir -p "$PFX_ROOT"
 	"$PY" - "$TOP/tests/integration" "$PFX_ROOT" "$XPORT" "$SINK_PORT" "$NDOM" "$CONC" <<'PYEOF'
-import os, shutil, sys
+import os, sys
 sys.path.insert(0, sys.argv[1])
 import postfix_instance as pi
 root, port, sink, ndom, conc = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
@@ -231,16 +231,9 @@ inst = pi.PostfixInstance(port, {
     "maximal_queue_lifetime": "5d",
     "delay_warning_time": "0h",
 }, smtpd_maxproc=100)
-for d in ("conf", "queue", "data"):
-    shutil.move(os.path.join(inst.root, d), os.path.join(root, d))
-main = os.path.join(root, "conf", "main.cf")
-s = open(main).read().replace(inst.root, root)
-open(main, "w").write(s)
-shutil.rmtree(inst.root)
+inst.relocate(root)
 PYEOF
-	/usr/sbin/postfix -c "$PFX_ROOT/conf" start >/dev/null 2>&1 ||
-		die "postfix did not start: $(tail -5 "$PFX_ROOT/maillog" 2>/dev/null)"
-	for i in $(seq 1 100); do port_free "$XPORT" || break; sleep 0.1; done
+	pfx_start "$PFX_ROOT" "$XPORT"
 	log "postfix: injecting $NMSG messages for $NDOM domains (sink down)"
 	inject "$XPORT" postfix
 	x_count() { find "$PFX_ROOT/queue/deferred" -type f 2>/dev/null | wc -l; }

@@ -100,7 +100,7 @@ if has postfix; then
 	mkdir -p "$PFX_ROOT/vmail"
 	chown "$MAIL_USER:" "$PFX_ROOT/vmail"
 	"$PY" - "$TOP/tests/integration" "$PFX_ROOT" "$XPORT" "$MAIL_UID" "$MAIL_GID" <<'PYEOF'
-import os, shutil, sys, tempfile
+import os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
 import postfix_instance as pi
 root, port, uid, gid = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
@@ -116,16 +116,9 @@ inst = pi.PostfixInstance(port, {
     "message_size_limit": "52428800",
     "virtual_mailbox_limit": "0",
 }, smtpd_maxproc=100)
-for d in ("conf", "queue", "data"):
-    shutil.move(os.path.join(inst.root, d), os.path.join(root, d))
-main = os.path.join(root, "conf", "main.cf")
-s = open(main).read().replace(inst.root, root)
-open(main, "w").write(s)
-shutil.rmtree(inst.root)
+inst.relocate(root)
 PYEOF
-	/usr/sbin/postfix -c "$PFX_ROOT/conf" start >/dev/null 2>&1 ||
-		die "postfix did not start: $(tail -5 "$PFX_ROOT/maillog" 2>/dev/null)"
-	for i in $(seq 1 100); do port_free "$XPORT" || break; sleep 0.1; done
+	pfx_start "$PFX_ROOT" "$XPORT"
 	XMD="$PFX_ROOT/vmail/bench"
 fi
 

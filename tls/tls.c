@@ -160,35 +160,40 @@ fail:
 	return NULL;
 }
 
+/* The client's TLS bufferevent: over another one (STARTTLS) when under
+ * is set, else on fd (implicit TLS). */
+static struct bufferevent *client_bev(struct event_base *base,
+				      struct bufferevent *under, int fd,
+				      struct ssl_ctx_st *ctx, const char *name,
+				      bool verify)
+{
+	SSL *ssl = client_ssl_new(ctx, name, verify);
+	if (!ssl)
+		return NULL;
+	const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	struct bufferevent *bev =
+		under ? bufferevent_openssl_filter_new(
+				base, under, ssl, BUFFEREVENT_SSL_CONNECTING, opts)
+		      : bufferevent_openssl_socket_new(
+				base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 struct bufferevent *tls_bev_connect_upgrade(struct event_base *base,
 					    struct bufferevent *under,
 					    struct ssl_ctx_st *ctx,
 					    const char *name, bool verify)
 {
-	SSL *ssl = client_ssl_new(ctx, name, verify);
-	if (!ssl)
-		return NULL;
-	struct bufferevent *bev = bufferevent_openssl_filter_new(
-		base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
-		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return client_bev(base, under, -1, ctx, name, verify);
 }
 
 struct bufferevent *tls_bev_connect(struct event_base *base, int fd,
 				    struct ssl_ctx_st *ctx, const char *name,
 				    bool verify)
 {
-	SSL *ssl = client_ssl_new(ctx, name, verify);
-	if (!ssl)
-		return NULL;
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-		base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return client_bev(base, NULL, fd, ctx, name, verify);
 }
 
 const char *tls_bev_verify_error(struct bufferevent *bev)

@@ -142,3 +142,17 @@ class PostfixInstance:
 
     def cleanup(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def relocate(self, root):
+        """Moves conf/, queue/ and data/ into root (the benchmarks keep
+        the instance under their own build directory) and drops the
+        temporary directory."""
+        for d in ("conf", "queue", "data"):
+            shutil.move(os.path.join(self.root, d), os.path.join(root, d))
+        main = os.path.join(root, "conf", "main.cf")
+        with open(main) as f:
+            text = f.read().replace(self.root, root)
+        with open(main, "w") as f:
+            f.write(text)
+        shutil.rmtree(self.root)
+        self.root = root
