@@ -35,10 +35,6 @@ const char *smtpc_state_name(enum smtpc_state st)
 	return state_names[st];
 }
 
-static const char *const tls_level_names[] = {
-	"none", "may", "encrypt", "verify", "smtps",
-};
-
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
@@ -702,7 +698,7 @@ struct smtpc *smtpc_connect(struct event_base *base,
 	char a[INET6_ADDRSTRLEN + 10];
 	log_kv(LOG_INFO, "event=smtpc_connect %s host=%s addr=%s tls=%s",
 	       c->log_id, c->log_host, addr_str(target, a, sizeof a),
-	       tls_level_names[c->tls_level]);
+	       relay_tls_level_name(c->tls_level));
 	struct bufferevent *bev;
 	if (c->tls_level == RELAY_TLS_SMTPS)
 		bev = c->tls_ctx ? tls_bev_connect(base, -1, c->tls_ctx,
