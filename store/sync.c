@@ -686,6 +686,45 @@ static void keep_markers(struct mailbox *mb, const struct msg_vec *old)
 	qsort(mb->msgs.v, mb->msgs.n, sizeof *mb->msgs.v, cmp_msg_uid);
 }
 
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0x100000001b3ull;
+}
+
+/* Everything a scan can change and the index records: when a scan
+ * (forced by a directory touched less than STORE_MTIME_SLACK_SEC ago,
+ * as in a busy mailbox where each flag change renames a file) finds
+ * what the view already says, there is nothing to write -- and the
+ * index rewrite with its four fsyncs was most of the cost of a STORE. */
+static uint64_t view_signature(const struct mailbox *mb)
+{
+	uint64_t h = 1469598103934665603ull;
+	h = mix(h, mb->uidvalidity);
+	h = mix(h, mb->uidnext);
+	h = mix(h, mb->highestmodseq);
+	h = mix(h, mb->kw.n);
+	h = mix(h, (uint64_t)mb->cur_stamp.sec);
+	h = mix(h, (uint64_t)mb->cur_stamp.nsec);
+	h = mix(h, (uint64_t)mb->new_stamp.sec);
+	h = mix(h, (uint64_t)mb->new_stamp.nsec);
+	h = mix(h, mb->msgs.n);
+	for (size_t i = 0; i < mb->msgs.n; i++) {
+		const struct store_msg *m = &mb->msgs.v[i];
+		h = mix(h, m->uid);
+		h = mix(h, ((uint64_t)m->flags << 32) | m->keywords);
+		h = mix(h, ((uint64_t)m->expunged << 1) | m->pop3_hidden);
+		h = mix(h, m->size ^ (m->file_size << 17));
+		h = mix(h, (uint64_t)m->internal_date ^ m->modseq);
+		for (const char *p = m->filename; p && *p; p++)
+			h = mix(h, (unsigned char)*p);
+	}
+	h = mix(h, mb->tombs.n);
+	for (size_t i = 0; i < mb->tombs.n; i++)
+		h = mix(h, mb->tombs.v[i].uid);
+	return h;
+}
+
 int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 			size_t errsz)
 {
@@ -716,10 +755,11 @@ int mailbox_sync_locked(struct mailbox *mb, bool *dirty, char *err,
 			log_mb(LOG_WARN, mb, "uidstate_write_failed", serr);
 		goto out;
 	}
+	uint64_t before = valid ? view_signature(mb) : 0;
 	rc = scan(mb, valid, any_uid, write_state, &dv, &cur_st, &new_st, err,
 		  errsz);
 	if (rc == 0)
-		*dirty = true;
+		*dirty = !valid || view_signature(mb) != before;
 out:
 	if (old.n > 0 && mb->uidvalidity == old_uv && mb->seen_valid)
 		keep_markers(mb, &old);

@@ -787,6 +787,39 @@ UNIT_TEST(test_view_names_repacked)
 	store_mailbox_close(&mb);
 }
 
+/* In a busy mailbox cur/ was always touched within the last seconds, so
+ * its stamp is never trusted and every change starts with a scan; a
+ * scan that finds what the view knows must not rewrite the index. */
+UNIT_TEST(test_busy_mailbox_keeps_its_index)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 5);
+	struct mailbox *mb = open_mb(md);
+	CHECK_EQ_INT(set_flags(mb, 1, STORE_FLAGS_ADD, STORE_F_SEEN, NULL), 0);
+	/* Every change appends to the log; an index rewrite would have
+	 * started a new, empty one. */
+	char logp[400];
+	snprintf(logp, sizeof logp, "%s/postern-log", md);
+	struct stat st;
+	CHECK_EQ_INT(stat(logp, &st), 0);
+	off_t last = st.st_size;
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ_INT(set_flags(mb, 1 + (uint32_t)(i / 2),
+				       i % 2 ? STORE_FLAGS_REMOVE
+					     : STORE_FLAGS_ADD,
+				       STORE_F_FLAGGED, NULL), 0);
+		CHECK_EQ_INT(stat(logp, &st), 0);
+		CHECK(st.st_size > last);
+		last = st.st_size;
+	}
+	/* and a file that another program drops in is still found */
+	deliver(md, "Subject: late\r\n\r\nx\r\n");
+	struct mailbox *other = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_count(other), 6);
+	store_mailbox_close(&other);
+	store_mailbox_close(&mb);
+}
+
 UNIT_TEST(test_cleanup)
 {
 	if (g_root[0])
@@ -798,4 +831,5 @@ UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_append_fd, test_concurrent_and_compaction,
 	  test_index_v1_upgrade, test_uidvalidity_change,
 	  test_store_100k_bench, test_view_names_mapped,
-	  test_view_names_repacked, test_cleanup)
+	  test_view_names_repacked, test_busy_mailbox_keeps_its_index,
+	  test_cleanup)
