@@ -8,6 +8,8 @@
 #include "queue/runner_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <event2/event.h>
 #include <limits.h>
 #include <signal.h>
@@ -498,6 +500,7 @@ static void update_done(void *arg)
 	struct runner_msg *m = uj->m;
 	free(uj);
 	r->n_active--;
+	r->n_updating--;
 	log_results(m);
 	if (m->bounced)
 		log_kv(LOG_INFO, "event=bounce id=%s to=<%s>", m->id,
@@ -521,18 +524,15 @@ static void update_done(void *arg)
 		m->hold = false;
 	}
 	msg_kick(r, m, now_secs());
+	runner_maybe_exit(r);
 }
 
 static void msg_finish(struct runner *r, struct runner_msg *m)
 {
-	if (r->stopping) {
-		/* nothing recorded: the next start sends it again */
-		r->n_active--;
-		msg_unload(m);
-		m->state = RMSG_IDLE;
-		return;
-	}
+	/* also when stopping: what the remote accepted is recorded, so a
+	 * restart (SIGHUP) does not send it again */
 	m->state = RMSG_UPDATING;
+	r->n_updating++;
 	struct update_job *uj = xcalloc(1, sizeof *uj);
 	uj->r = r;
 	uj->m = m;
@@ -661,14 +661,39 @@ static void on_tick_kick(struct runner *r)
 	runner_dest_kick_all(r);
 }
 
+void runner_maybe_exit(struct runner *r)
+{
+	if (r->stopping && r->n_updating == 0 && runner_in_flight(r) == 0)
+		event_base_loopbreak(r->base);
+}
+
+static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct runner *r = arg;
+	log_kv(LOG_WARN, "event=stop_forced in_flight=%zu updating=%zu",
+	       runner_in_flight(r), r->n_updating);
+	event_base_loopbreak(r->base);
+}
+
+/* SIGTERM (stop, or a reload's restart): nothing new starts; the
+ * transactions under way get shutdown_timeout to finish and be
+ * recorded, so a reload does not send them twice. */
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct runner *r = arg;
-	log_kv(LOG_INFO, "event=stopping signal=%d active=%zu", (int)fd,
-	       r->n_active);
+	if (r->stopping)
+		return;
 	r->stopping = true;
-	event_base_loopbreak(r->base);
+	runner_dest_stop(r);
+	log_kv(LOG_INFO, "event=stopping signal=%d in_flight=%zu "
+	       "updating=%zu", (int)fd, runner_in_flight(r), r->n_updating);
+	r->stop_deadline = evtimer_new(r->base, on_stop_deadline, r);
+	struct timeval tv = { r->cfg->shutdown_timeout, 0 };
+	evtimer_add(r->stop_deadline, &tv);
+	runner_maybe_exit(r);
 }
 
 static char *read_password(const char *path)
@@ -689,6 +714,42 @@ static char *read_password(const char *path)
 	return xstrdup(line);
 }
 
+/* One runner per queue: a reload's new runner waits here until the
+ * old one has recorded what it had under way (or a second server
+ * started on the same queue by mistake waits instead of sending
+ * everything twice). Held until the process exits. */
+static int runner_lock(struct runner *r, const char *dir)
+{
+	struct buf err = BUF_INIT;
+	if (queue_init(dir, &err) != 0) {
+		char e[LOG_ESC_MAX];
+		log_kv(LOG_ERR, "event=queue_unusable dir=%s error=%s", dir,
+		       log_esc(e, sizeof e, err.data, err.len));
+		buf_free(&err);
+		return -1;
+	}
+	buf_free(&err);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/runner.lock", dir);
+	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (r->lock_fd < 0) {
+		log_kv(LOG_ERR, "event=queue_unusable path=%s error=\"%s\"",
+		       path, strerror(errno));
+		return -1;
+	}
+	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	log_kv(LOG_INFO, "event=queue_waiting reason=\"another runner "
+	       "holds the queue\"");
+	while (flock(r->lock_fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			log_kv(LOG_ERR, "event=queue_lock_failed error=\"%s\"",
+			       strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
 static int runner_setup(struct runner *r, const struct config *cfg,
 			const char *auth_socket)
 {
@@ -699,6 +760,8 @@ static int runner_setup(struct runner *r, const struct config *cfg,
 	r->base = event_base_new();
 	if (!r->base)
 		log_fatal("event=event_base_new_failed");
+	if (runner_lock(r, cfg->queue_dir) != 0)
+		return EX_CANTCREAT;
 	if (queue_recover(cfg->queue_dir, &err) != 0) {
 		log_kv(LOG_ERR, "event=queue_unusable dir=%s error=%s",
 		       cfg->queue_dir, log_esc(e, sizeof e, err.data, err.len));
@@ -783,6 +846,8 @@ static void runner_teardown(struct runner *r)
 		event_free(r->sig_term);
 	if (r->sig_int)
 		event_free(r->sig_int);
+	if (r->stop_deadline)
+		event_free(r->stop_deadline);
 	if (r->auth)
 		auth_client_free(&r->auth);
 	route_table_free(&r->routes);
@@ -790,6 +855,8 @@ static void runner_teardown(struct runner *r)
 	free(r->smarthost_pass);
 	if (r->base)
 		event_base_free(r->base);
+	if (r->lock_fd > 0)
+		close(r->lock_fd);
 }
 
 int queue_runner_run(const struct config *cfg, const char *auth_socket)

@@ -206,6 +206,10 @@ static void conn_on_close(void *arg, bool failed, const struct smtpc_reply *why)
 	}
 	bool was_full = r->n_conns >= r->cfg->relay_max_connections;
 	conn_free(rc);
+	if (r->stopping) {
+		runner_maybe_exit(r);
+		return;
+	}
 	if (d->broken && d->n_conns == 0) {
 		if (d->last_fail.code < 400)
 			runner_reply(&d->last_fail, 451, "4.4.1",
@@ -329,6 +333,35 @@ static void job_free(struct runner_job *j)
 	free(j->idx);
 	free(j->addrs);
 	free(j);
+}
+
+size_t runner_in_flight(const struct runner *r)
+{
+	size_t n = 0;
+	for (const struct runner_dest *d = r->dests; d; d = d->next)
+		for (const struct runner_conn *rc = d->conns; rc; rc = rc->next)
+			n += rc->cur != NULL;
+	return n;
+}
+
+void runner_dest_stop(struct runner *r)
+{
+	for (struct runner_dest *d = r->dests; d; d = d->next) {
+		struct runner_job *j;
+		while ((j = wait_pop(d)))
+			runner_job_done(r, j); /* no result: not attempted */
+		struct runner_conn *next;
+		for (struct runner_conn *rc = d->conns; rc; rc = next) {
+			next = rc->next;
+			if (rc->cur)
+				continue;
+			if (rc->c)
+				smtpc_free(&rc->c);
+			if (!rc->ready_once)
+				d->n_connecting--;
+			conn_free(rc);
+		}
+	}
 }
 
 void runner_dest_free_all(struct runner *r)

@@ -89,8 +89,11 @@ struct runner {
 	struct event *inotify_ev;
 	int inotify_fd;
 	int env_wd, dir_wd;
+	int lock_fd;  /* queue_dir/runner.lock, flock()ed for life */
 	struct event *sig_term, *sig_int;
+	struct event *stop_deadline;
 	bool stopping;
+	size_t n_updating; /* results being written */
 	struct runner_msg **hash;
 	size_t hash_size;
 	struct runner_msg *msgs; /* every known message */
@@ -114,6 +117,14 @@ void runner_dest_add(struct runner *r, struct runner_job *j,
 		     const char *domain);
 void runner_dest_kick_all(struct runner *r);
 void runner_dest_free_all(struct runner *r);
+/* Stopping: drops waiting jobs (not attempted, nothing recorded) and
+ * connections that carry no transaction; the others finish theirs. */
+void runner_dest_stop(struct runner *r);
+/* Transactions under way. */
+size_t runner_in_flight(const struct runner *r);
+
+/* runner.c: when stopping, ends the loop once nothing is in flight. */
+void runner_maybe_exit(struct runner *r);
 
 /* runner_update.c: runs on a pool thread; fills m->removed etc. */
 void runner_update_work(struct runner *r, struct runner_msg *m, int64_t now);

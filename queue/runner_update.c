@@ -92,6 +92,11 @@ static enum queue_verdict settle(struct update_ctx *u, struct queue_env *env)
 		return QUEUE_REMOVE;
 	}
 	env->next_attempt = queue_next_attempt(cfg, env->attempts, u->now);
+	/* A recipient this run did not get to (the runner was stopping)
+	 * is tried as soon as it runs again. */
+	for (size_t i = 0; i < env->n_rcpts && i < m->env.n_rcpts; i++)
+		if (env->rcpts[i].state == QUEUE_RCPT_PENDING && !m->res[i].set)
+			env->next_attempt = u->now;
 	/* The last try comes at the end of the maximum age, not long after
 	 * it, as Postfix's maximal_queue_lifetime does. */
 	int64_t deadline = env->created + cfg->queue_max_age;
@@ -113,6 +118,12 @@ static enum queue_verdict apply_results(struct queue_env *env, void *arg)
 	 * them); a count that differs means someone replaced the file. */
 	if (env->n_rcpts != m->env.n_rcpts)
 		return QUEUE_UNCHANGED;
+	size_t tried = 0;
+	for (size_t i = 0; i < env->n_rcpts; i++)
+		tried += m->res[i].set;
+	bool owed = has_state(env, QUEUE_RCPT_FAILED);
+	if (tried == 0 && !owed && has_state(env, QUEUE_RCPT_PENDING))
+		return QUEUE_UNCHANGED; /* stopped before anything was tried */
 	env->attempts++;
 	for (size_t i = 0; i < env->n_rcpts; i++) {
 		struct queue_rcpt *q = &env->rcpts[i];

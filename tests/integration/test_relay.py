@@ -517,3 +517,25 @@ def test_smtputf8_needs_the_remote_to_offer_it(dns, sender_inst):
         assert "SMTPUTF8" in got[0].mail_line.upper()
         assert got[0].rcpts == [utf8_rcpt]
         assert got[0].data.endswith(msg)
+
+
+def test_reload_lets_a_delivery_finish_and_sends_it_once(dns, sender_inst):
+    """SIGHUP restarts the queue runner; the transaction it has under way
+    finishes and is recorded first, so the new runner does not send the
+    message again."""
+    dns.zone.update({"r.test": {"A": ["127.0.0.1"]}})
+    with Sink(data_delay=2.0) as sink:
+        start_with_sink(sender_inst, sink)
+        old = wait_for(lambda: queue_runner_pid(sender_inst),
+                       what="queue runner")
+        submit(sender_inst, ["rob@r.test"], message("reload", "rob@r.test"))
+        assert sink.in_data.wait(10)
+        sender_inst.reload(settle=0)
+        sink.wait_accepted(1)
+        wait_for(lambda: queue_runner_pid(sender_inst) not in (None, old),
+                 what="the new queue runner")
+        wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+        time.sleep(2)
+        mails = [c for c in sink.commands if c.upper().startswith("MAIL")]
+        assert len(mails) == 1, mails
+        assert "event=removed" in sender_inst.log()
