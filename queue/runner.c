@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 
 /* fsyncs of different messages overlap on the disk */
 #define RUNNER_POOL_THREADS 4
+#define RUNNER_NICE 5
 
 static int64_t now_secs(void)
 {
@@ -864,6 +866,11 @@ int queue_runner_run(const struct config *cfg, const char *auth_socket)
 	struct runner r = { 0 };
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	/* Outbound mail can wait a few milliseconds; a person at an IMAP
+	 * client cannot: on a busy machine the workers come first. */
+	if (setpriority(PRIO_PROCESS, 0, RUNNER_NICE) != 0)
+		log_kv(LOG_WARN, "event=setpriority_failed error=\"%s\"",
+		       strerror(errno));
 	int rc = runner_setup(&r, cfg, auth_socket);
 	if (rc == EX_OK) {
 		scan_queue(&r);
