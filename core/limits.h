@@ -53,5 +53,9 @@
 #define SMTP_SIZE_DIGITS_MAX 20
 /* RFC 4954 section 4: the AUTH= parameter may add up to 500 octets. */
 #define SMTP_AUTH_PARAM_MAX 500
+/* RFC 3461 4.4: ENVID may be up to 100 characters; 4.2: the whole
+ * ORCPT parameter up to 500. Both are counted as sent (xtext). */
+#define SMTP_ENVID_MAX 100
+#define SMTP_ORCPT_MAX 500
 
 #endif

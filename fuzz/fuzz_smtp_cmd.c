@@ -31,7 +31,7 @@ static bool inside(struct str in, struct str part)
 static const unsigned ext_sets[] = {
 	0,
 	SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_BINARYMIME |
-		SMTP_EXT_SMTPUTF8 | SMTP_EXT_AUTH,
+		SMTP_EXT_SMTPUTF8 | SMTP_EXT_AUTH | SMTP_EXT_DSN,
 	SMTP_EXT_SIZE | SMTP_EXT_8BITMIME,
 };
 
@@ -96,7 +96,9 @@ static void roundtrip(const struct smtp_path *p, bool utf8)
 	n += p->domain_len;
 	line[n++] = '>';
 	struct smtp_path p2;
-	enum smtp_err e = smtp_parse_rcpt(str_make(line, n), 0, utf8, &p2);
+	struct smtp_rcpt_params rp2;
+	enum smtp_err e = smtp_parse_rcpt(str_make(line, n), 0, utf8, &p2,
+					  &rp2);
 	/* Re-quoting may lengthen the local part past 64: allowed to fail
 	 * as too long, never as anything else. */
 	if (e == SMTP_ERR_RCPT_TOO_LONG && q)
@@ -107,6 +109,25 @@ static void roundtrip(const struct smtp_path *p, bool utf8)
 	      memcmp(p2.local, p->local, p->local_len) == 0);
 	check(p2.domain_len == p->domain_len &&
 	      memcmp(p2.domain, p->domain, p->domain_len) == 0);
+}
+
+/* Invariants of accepted NOTIFY and ORCPT (RFC 3461 4.1, 4.2). */
+static void check_rcpt_params(const struct smtp_rcpt_params *rp,
+			      struct str args, unsigned ext)
+{
+	check((rp->notify == 0 && !rp->has_orcpt) || (ext & SMTP_EXT_DSN));
+	check(rp->notify <= 15);
+	check(!(rp->notify & SMTP_NOTIFY_NEVER) ||
+	      rp->notify == SMTP_NOTIFY_NEVER);
+	check(inside(args, rp->orcpt));
+	if (!rp->has_orcpt)
+		return;
+	check(rp->orcpt.len <= SMTP_ORCPT_MAX);
+	const char *semi = memchr(rp->orcpt.p, ';', rp->orcpt.len);
+	check(semi != NULL && semi != rp->orcpt.p);
+	size_t tl = (size_t)(semi - rp->orcpt.p) + 1;
+	check(smtp_is_xtext_printable(
+		str_make(rp->orcpt.p + tl, rp->orcpt.len - tl)));
 }
 
 static void fuzz_args(struct str args)
@@ -125,13 +146,22 @@ static void fuzz_args(struct str args)
 			check(inside(args, mp.auth));
 			check(!mp.has_auth || mp.auth_null ||
 			      smtp_is_xtext(mp.auth));
+			check(mp.ret == SMTP_RET_NONE || (ext & SMTP_EXT_DSN));
+			check(!mp.has_envid || (ext & SMTP_EXT_DSN));
+			check(inside(args, mp.envid));
+			check(!mp.has_envid ||
+			      (mp.envid.len > 0 &&
+			       mp.envid.len <= SMTP_ENVID_MAX &&
+			       smtp_is_xtext_printable(mp.envid)));
 			check_path(&p, u, false);
 			roundtrip(&p, u);
 		}
 		for (int utf8 = 0; utf8 < 2; utf8++) {
-			e = smtp_parse_rcpt(args, ext, utf8, &p);
+			struct smtp_rcpt_params rp;
+			e = smtp_parse_rcpt(args, ext, utf8, &p, &rp);
 			check(smtp_err_reply(e) != NULL);
 			if (e == SMTP_OK) {
+				check_rcpt_params(&rp, args, ext);
 				check_path(&p, utf8, true);
 				roundtrip(&p, utf8);
 			}

@@ -241,27 +241,46 @@ static void append_wrapped(struct buf *out, const char *indent, const char *s)
 	buf_free(&t);
 }
 
-static bool rcpt_listed(const struct queue_rcpt *r, enum dsn_kind kind)
+/* Is recipient i in a DSN of this kind? NOTIFY absent (0) means
+ * FAILURE and DELAY (RFC 3461 4.1 lets us choose; Postfix does the
+ * same), never SUCCESS (5.2.2 (e), 5.2.3 (c)). */
+static bool rcpt_listed(const struct queue_env *env, size_t i,
+			enum dsn_kind kind, const bool *only)
 {
-	if (r->notify & QUEUE_NOTIFY_NEVER)
+	const struct queue_rcpt *r = &env->rcpts[i];
+	if ((r->notify & QUEUE_NOTIFY_NEVER) || (only && !only[i]))
 		return false;
-	if (kind == DSN_FAILED)
+	switch (kind) {
+	case DSN_FAILED:
 		return r->state == QUEUE_RCPT_FAILED &&
 		       (r->notify == 0 || (r->notify & QUEUE_NOTIFY_FAILURE));
-	return r->state == QUEUE_RCPT_PENDING &&
-	       (r->notify == 0 || (r->notify & QUEUE_NOTIFY_DELAY));
+	case DSN_DELAYED:
+		return r->state == QUEUE_RCPT_PENDING &&
+		       (r->notify == 0 || (r->notify & QUEUE_NOTIFY_DELAY));
+	case DSN_RELAYED:
+	case DSN_DELIVERED:
+		return r->state == QUEUE_RCPT_DELIVERED &&
+		       (r->notify & QUEUE_NOTIFY_SUCCESS);
+	}
+	return false;
 }
 
-bool dsn_wanted(const struct queue_env *env, enum dsn_kind kind)
+bool dsn_wanted_some(const struct queue_env *env, enum dsn_kind kind,
+		     const bool *only)
 {
 	/* RFC 5321 6.1 and RFC 3461 6.1: nothing goes to the null sender,
 	 * and a failed DSN of ours is dropped, not bounced back. */
 	if (!env->sender || env->sender[0] == '\0' || env->is_bounce)
 		return false;
 	for (size_t i = 0; i < env->n_rcpts; i++)
-		if (rcpt_listed(&env->rcpts[i], kind))
+		if (rcpt_listed(env, i, kind, only))
 			return true;
 	return false;
+}
+
+bool dsn_wanted(const struct queue_env *env, enum dsn_kind kind)
+{
+	return dsn_wanted_some(env, kind, NULL);
 }
 
 /* An RFC 3463 status-code: class "." subject "." detail, class 2, 4
@@ -361,8 +380,8 @@ static void boundary_make(char *out, size_t n, const char *content,
 }
 
 static void human_part(const struct config *cfg, const struct queue_env *env,
-		       enum dsn_kind kind, bool full, bool too_big,
-		       struct buf *out)
+		       enum dsn_kind kind, const bool *only, bool full,
+		       bool too_big, struct buf *out)
 {
 	struct buf t = BUF_INIT;
 	buf_printf(out, "This is the mail delivery system at ");
@@ -373,6 +392,17 @@ static void human_part(const struct config *cfg, const struct queue_env *env,
 			       "Your message could not be delivered to the "
 			       "recipients below. The failure is permanent: "
 			       "the message will not be tried again.");
+	} else if (kind == DSN_DELIVERED) {
+		append_wrapped(out, "",
+			       "Your message was delivered to the mailboxes "
+			       "of the recipients below.");
+	} else if (kind == DSN_RELAYED) {
+		append_wrapped(out, "",
+			       "Your message was handed on to the mail "
+			       "servers of the recipients below. Those servers "
+			       "do not offer delivery notifications, so you "
+			       "will hear no more about it unless they report "
+			       "a failure.");
 	} else {
 		buf_appends(&t, "Your message has not yet been delivered to "
 				"the recipients below. You need not do "
@@ -384,7 +414,7 @@ static void human_part(const struct config *cfg, const struct queue_env *env,
 	}
 	for (size_t i = 0; i < env->n_rcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
-		if (!rcpt_listed(r, kind))
+		if (!rcpt_listed(env, i, kind, only))
 			continue;
 		buf_appends(out, "\r\n<");
 		append_human_addr(out, r->addr);
@@ -396,9 +426,9 @@ static void human_part(const struct config *cfg, const struct queue_env *env,
 			else
 				buf_appends(&t, r->diag);
 		} else {
-			buf_appends(&t, kind == DSN_FAILED
-						? "delivery failed"
-						: "not yet delivered");
+			buf_appends(&t, kind == DSN_FAILED    ? "delivery failed"
+					: kind == DSN_DELAYED ? "not yet delivered"
+							      : "delivered");
 		}
 		append_wrapped(out, "    ", buf_cstr(&t));
 		buf_clear(&t);
@@ -417,8 +447,43 @@ static void human_part(const struct config *cfg, const struct queue_env *env,
 	buf_free(&t);
 }
 
+static const char *action_name(enum dsn_kind kind)
+{
+	switch (kind) {
+	case DSN_FAILED:
+		return "failed";
+	case DSN_DELAYED:
+		return "delayed";
+	case DSN_RELAYED:
+		return "relayed";
+	case DSN_DELIVERED:
+		return "delivered";
+	}
+	return "failed";
+}
+
+/* RFC 3461 6.3 (g): 5.0.0, 4.0.0 or 2.0.0 when there is no better
+ * code. A failure may keep a 4.x.x (a transient condition that lasted
+ * until the message expired, RFC 3463 2); a delay is transient and a
+ * success successful by definition. */
+static const char *status_for(const struct queue_rcpt *r, enum dsn_kind kind)
+{
+	const char *st = r->status;
+	bool ok = status_valid(st);
+	switch (kind) {
+	case DSN_FAILED:
+		return ok && st[0] != '2' ? st : "5.0.0";
+	case DSN_DELAYED:
+		return ok && st[0] == '4' ? st : "4.0.0";
+	case DSN_RELAYED:
+	case DSN_DELIVERED:
+		return ok && st[0] == '2' ? st : "2.0.0";
+	}
+	return "5.0.0";
+}
+
 static void status_part(const struct config *cfg, const struct queue_env *env,
-			enum dsn_kind kind, struct buf *out)
+			enum dsn_kind kind, const bool *only, struct buf *out)
 {
 	struct buf v = BUF_INIT;
 	buf_appends(&v, "dns; ");
@@ -435,7 +500,7 @@ static void status_part(const struct config *cfg, const struct queue_env *env,
 	append_field_s(out, "Arrival-Date", &v);
 	for (size_t i = 0; i < env->n_rcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
-		if (!rcpt_listed(r, kind))
+		if (!rcpt_listed(env, i, kind, only))
 			continue;
 		buf_appends(out, "\r\n");
 		const char *semi = r->orcpt ? strchr(r->orcpt, ';') : NULL;
@@ -454,17 +519,8 @@ static void status_part(const struct config *cfg, const struct queue_env *env,
 		}
 		append_typed_addr(&v, r->addr);
 		append_field_s(out, "Final-Recipient", &v);
-		buf_appends(out, kind == DSN_FAILED ? "Action: failed\r\n"
-						    : "Action: delayed\r\n");
-		/* RFC 3461 6.3 (g): 5.0.0 or 4.0.0 when there is no
-		 * better code. A failure may keep a 4.x.x (a transient
-		 * condition that lasted until the message expired, RFC
-		 * 3463 2); a delay is transient by definition. */
-		const char *st = r->status;
-		if (!status_valid(st) || st[0] == '2' ||
-		    (kind == DSN_DELAYED && st[0] != '4'))
-			st = kind == DSN_FAILED ? "5.0.0" : "4.0.0";
-		buf_printf(out, "Status: %s\r\n", st);
+		buf_printf(out, "Action: %s\r\n", action_name(kind));
+		buf_printf(out, "Status: %s\r\n", status_for(r, kind));
 		if (r->remote_mta && r->remote_mta[0]) {
 			buf_appends(&v, "dns; ");
 			buf_appends(&v, r->remote_mta);
@@ -493,6 +549,41 @@ static void status_part(const struct config *cfg, const struct queue_env *env,
 void dsn_build(const struct config *cfg, const struct queue_env *env,
 	       enum dsn_kind kind, const char *msg, size_t msg_len,
 	       int64_t now, struct buf *out)
+{
+	dsn_build_some(cfg, env, kind, NULL, msg, msg_len, now, out);
+}
+
+static const char *subject_for(enum dsn_kind kind)
+{
+	switch (kind) {
+	case DSN_FAILED:
+		return "Undelivered Mail Returned to Sender";
+	case DSN_DELAYED:
+		return "Delayed Mail (still being retried)";
+	case DSN_RELAYED:
+	case DSN_DELIVERED:
+		return "Successful Mail Delivery Report";
+	}
+	return "Delivery Status Notification";
+}
+
+static const char *headers_description(enum dsn_kind kind)
+{
+	switch (kind) {
+	case DSN_FAILED:
+		return "Undelivered Message Headers";
+	case DSN_DELAYED:
+		return "Delayed Message Headers";
+	case DSN_RELAYED:
+	case DSN_DELIVERED:
+		return "Message Headers";
+	}
+	return "Message Headers";
+}
+
+void dsn_build_some(const struct config *cfg, const struct queue_env *env,
+		    enum dsn_kind kind, const bool *only, const char *msg,
+		    size_t msg_len, int64_t now, struct buf *out)
 {
 	if (!msg)
 		msg_len = 0;
@@ -525,9 +616,7 @@ void dsn_build(const struct config *cfg, const struct queue_env *env,
 		buf_appends(&v, "undisclosed-recipients:;");
 	}
 	append_field_s(out, "To", &v);
-	buf_appends(out, kind == DSN_FAILED
-				 ? "Subject: Undelivered Mail Returned to Sender\r\n"
-				 : "Subject: Delayed Mail (still being retried)\r\n");
+	buf_printf(out, "Subject: %s\r\n", subject_for(kind));
 	date_format(&v, now);
 	append_field_s(out, "Date", &v);
 	char rnd[17];
@@ -553,23 +642,22 @@ void dsn_build(const struct config *cfg, const struct queue_env *env,
 	buf_printf(out, "--%s\r\n", boundary);
 	buf_appends(out, "Content-Description: Notification\r\n"
 			 "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
-	human_part(cfg, env, kind, full,
+	human_part(cfg, env, kind, only, full,
 		   too_big && kind == DSN_FAILED && env->ret == QUEUE_RET_FULL,
 		   out);
 
 	buf_printf(out, "\r\n--%s\r\n", boundary);
 	buf_appends(out, "Content-Description: Delivery report\r\n"
 			 "Content-Type: message/delivery-status\r\n\r\n");
-	status_part(cfg, env, kind, out);
+	status_part(cfg, env, kind, only, out);
 
 	buf_printf(out, "\r\n--%s\r\n", boundary);
 	if (full)
 		buf_appends(out, "Content-Description: Undelivered Message\r\n"
 				 "Content-Type: message/rfc822\r\n");
 	else
-		buf_appends(out, kind == DSN_FAILED
-					 ? "Content-Description: Undelivered Message Headers\r\n"
-					 : "Content-Description: Delayed Message Headers\r\n");
+		buf_printf(out, "Content-Description: %s\r\n",
+			   headers_description(kind));
 	if (!full)
 		buf_appends(out, "Content-Type: text/rfc822-headers\r\n");
 	if (eight)

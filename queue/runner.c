@@ -42,11 +42,19 @@ static int64_t now_secs(void)
 	return (int64_t)time(NULL);
 }
 
+/* NOTIFY bits go from the envelope to the SMTP client unchanged. */
+_Static_assert(QUEUE_NOTIFY_NEVER == SMTPC_NOTIFY_NEVER &&
+		       QUEUE_NOTIFY_SUCCESS == SMTPC_NOTIFY_SUCCESS &&
+		       QUEUE_NOTIFY_FAILURE == SMTPC_NOTIFY_FAILURE &&
+		       QUEUE_NOTIFY_DELAY == SMTPC_NOTIFY_DELAY,
+	       "NOTIFY bits differ");
+
 void runner_reply(struct smtpc_reply *out, int code, const char *status,
 		  const char *fmt, ...)
 {
 	va_list ap;
 	out->code = code;
+	out->remote_dsn = false;
 	snprintf(out->status, sizeof out->status, "%s", status);
 	int n = snprintf(out->text, sizeof out->text, "(postern) ");
 	va_start(ap, fmt);
@@ -241,6 +249,8 @@ void runner_job_done(struct runner *r, struct runner_job *j)
 	struct runner_msg *m = j->m;
 	free(j->idx);
 	free(j->addrs);
+	free(j->notify);
+	free(j->orcpt);
 	free(j);
 	msg_job_done(r, m);
 }
@@ -274,12 +284,16 @@ static void msg_dispatch_remote(struct runner *r, struct runner_msg *m,
 		j->m = m;
 		j->idx = xcalloc(n, sizeof *j->idx);
 		j->addrs = xcalloc(n, sizeof *j->addrs);
+		j->notify = xcalloc(n, sizeof *j->notify);
+		j->orcpt = xcalloc(n, sizeof *j->orcpt);
 		for (size_t k = i; k < n; k++) {
 			if (!remote[k] || taken[k] ||
 			    strcasecmp(rcpt_domain(m->env.rcpts[k].addr), dom))
 				continue;
 			taken[k] = true;
 			j->idx[j->n] = k;
+			j->notify[j->n] = m->env.rcpts[k].notify;
+			j->orcpt[j->n] = m->env.rcpts[k].orcpt;
 			j->addrs[j->n++] = m->env.rcpts[k].addr;
 		}
 		j->sm.sender = m->env.sender;
@@ -289,6 +303,14 @@ static void msg_dispatch_remote(struct runner *r, struct runner_msg *m,
 		j->sm.len = m->body.len;
 		j->sm.body_8bit = m->env.body_8bit;
 		j->sm.smtputf8 = m->env.smtputf8;
+		/* RFC 3461 5.2.1: passed on as received (smtpc sends them
+		 * only to a server that offers DSN). */
+		j->sm.ret = m->env.ret == QUEUE_RET_FULL   ? SMTPC_RET_FULL
+			    : m->env.ret == QUEUE_RET_HDRS ? SMTPC_RET_HDRS
+							   : SMTPC_RET_NONE;
+		j->sm.envid = m->env.envid;
+		j->sm.notify = j->notify;
+		j->sm.orcpt = j->orcpt;
 		m->jobs_left++;
 		if (!*dom) {
 			struct smtpc_reply why;

@@ -71,6 +71,8 @@ struct runner_job {
 	struct runner_dest *d;
 	size_t *idx;            /* into m->env.rcpts */
 	const char **addrs;
+	unsigned *notify;       /* RFC 3461, per recipient, for sm */
+	const char **orcpt;
 	size_t n;
 	struct smtpc_msg sm;
 	struct runner_job *next; /* in the destination's waiting list */

@@ -4,8 +4,12 @@
  * recipients are bounced to the sender -- the bounce is queued durably
  * before the envelope says so, so a crash in between sends it twice
  * rather than never -- and a message still waiting after
- * queue_delay_warning gets one delay warning. A message with no
- * recipient left pending leaves the queue. */
+ * queue_delay_warning gets one delay warning. A recipient that asked
+ * for NOTIFY=SUCCESS and was handed to a server without DSN gets a
+ * "relayed" DSN (RFC 3461 5.2.2 (b)); unlike a bounce it is not made
+ * durable before the envelope says "delivered" -- redelivering to the
+ * remote would be worse than a lost success notice after a crash in
+ * between. A message with no recipient left pending leaves the queue. */
 #include "queue/runner_int.h"
 
 #include <stdio.h>
@@ -22,10 +26,11 @@ struct update_ctx {
 	int64_t now;
 	/* phase 1 -> 2: notifications to queue once the lock is released
 	 * (queue_enqueue takes the lock itself) */
-	struct buf bounce, delay;
+	struct buf bounce, delay, relayed;
 	struct queue_env snapshot_sender; /* only .sender etc are used */
-	bool want_bounce, want_delay;
+	bool want_bounce, want_delay, want_relayed;
 	bool bounce_queued, delay_queued;
+	bool *relayed_now; /* [n_rcpts]: delivered this run, no DSN there */
 };
 
 static void set_str(char **field, const char *v)
@@ -140,10 +145,21 @@ static enum queue_verdict apply_results(struct queue_env *env, void *arg)
 			 res->reply.text);
 		set_str(&q->diag, res->mta[0] ? diag : res->reply.text);
 		set_str(&q->remote_mta, res->mta);
-		if (res->reply.code >= 200 && res->reply.code < 300)
+		if (res->reply.code >= 200 && res->reply.code < 300) {
 			q->state = QUEUE_RCPT_DELIVERED;
-		else if (res->reply.code >= 500)
+			/* A remote server that did not offer DSN will not
+			 * report success: we do (RFC 3461 5.2.2 (b)). */
+			u->relayed_now[i] = res->mta[0] &&
+					    strcmp(res->mta, "local") != 0 &&
+					    !res->reply.remote_dsn;
+		} else if (res->reply.code >= 500) {
 			q->state = QUEUE_RCPT_FAILED;
+		}
+	}
+	if (dsn_wanted_some(env, DSN_RELAYED, u->relayed_now)) {
+		dsn_build_some(cfg, env, DSN_RELAYED, u->relayed_now,
+			       m->body.data, m->body.len, u->now, &u->relayed);
+		u->want_relayed = true;
 	}
 	if (has_state(env, QUEUE_RCPT_FAILED)) {
 		if (dsn_wanted(env, DSN_FAILED)) {
@@ -165,7 +181,7 @@ static enum queue_verdict apply_results(struct queue_env *env, void *arg)
 			env->warned = true;
 		}
 	}
-	if (u->want_bounce || u->want_delay) {
+	if (u->want_bounce || u->want_delay || u->want_relayed) {
 		u->snapshot_sender.sender = xstrdup(env->sender);
 		u->snapshot_sender.body_8bit = env->body_8bit;
 		m->new_next_attempt = u->now;
@@ -205,6 +221,8 @@ static void log_update_error(const char *id, int rc, const struct buf *err)
 void runner_update_work(struct runner *r, struct runner_msg *m, int64_t now)
 {
 	struct update_ctx u = { .r = r, .m = m, .now = now };
+	u.relayed_now = xcalloc(m->env.n_rcpts ? m->env.n_rcpts : 1,
+				sizeof *u.relayed_now);
 	struct buf err = BUF_INIT;
 	const char *dir = r->cfg->queue_dir;
 	m->removed = false;
@@ -215,7 +233,7 @@ void runner_update_work(struct runner *r, struct runner_msg *m, int64_t now)
 	log_update_error(m->id, rc, &err);
 	if (rc == 1)
 		m->removed = true; /* deleted meanwhile (postern queue delete) */
-	if (rc == 0 && (u.want_bounce || u.want_delay)) {
+	if (rc == 0 && (u.want_bounce || u.want_delay || u.want_relayed)) {
 		const char *to = u.snapshot_sender.sender;
 		bool b8 = u.snapshot_sender.body_8bit;
 		if (u.want_bounce)
@@ -224,6 +242,9 @@ void runner_update_work(struct runner *r, struct runner_msg *m, int64_t now)
 		if (u.want_delay)
 			m->warned_now = u.delay_queued = queue_notification(
 				r->cfg, m->id, to, b8, &u.delay, "delayed", now);
+		if (u.want_relayed)
+			(void)queue_notification(r->cfg, m->id, to, b8,
+						 &u.relayed, "relayed", now);
 		buf_clear(&err);
 		rc = queue_update(dir, m->id, apply_notified, &u, &err);
 		log_update_error(m->id, rc, &err);
@@ -233,5 +254,7 @@ void runner_update_work(struct runner *r, struct runner_msg *m, int64_t now)
 	free(u.snapshot_sender.sender);
 	buf_free(&u.bounce);
 	buf_free(&u.delay);
+	buf_free(&u.relayed);
+	free(u.relayed_now);
 	buf_free(&err);
 }

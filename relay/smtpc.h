@@ -35,6 +35,11 @@ struct smtpc_reply {
 	                    from the code (RFC 3463) */
 	char text[SMTPC_TEXT_MAX]; /* the reply, printable, lines joined
 	                              with a space; ours start "(postern)" */
+	/* In on_result: the server offered DSN (RFC 3461), so NOTIFY went
+	 * with the RCPT and notifications of success are its to send;
+	 * without it a 2xx for NOTIFY=SUCCESS asks for a "relayed" DSN
+	 * from us (RFC 3461 5.2.2 (b)). */
+	bool remote_dsn;
 };
 
 struct smtpc_opts {
@@ -63,6 +68,15 @@ struct smtpc_handler {
 	void (*on_close)(void *arg, bool failed, const struct smtpc_reply *why);
 };
 
+enum smtpc_ret { SMTPC_RET_NONE, SMTPC_RET_FULL, SMTPC_RET_HDRS };
+/* NOTIFY bits; the values of queue/queue.h's QUEUE_NOTIFY_*. */
+enum {
+	SMTPC_NOTIFY_NEVER = 1u << 0,
+	SMTPC_NOTIFY_SUCCESS = 1u << 1,
+	SMTPC_NOTIFY_FAILURE = 1u << 2,
+	SMTPC_NOTIFY_DELAY = 1u << 3,
+};
+
 struct smtpc_msg {
 	const char *sender;          /* "" = null reverse-path */
 	const char *const *rcpts;
@@ -71,6 +85,14 @@ struct smtpc_msg {
 	size_t len;
 	bool body_8bit;              /* BODY=8BITMIME when offered */
 	bool smtputf8;               /* needs SMTPUTF8: 5.6.7 if not offered */
+	/* RFC 3461, sent only when the server offers DSN (5.2.1; never
+	 * otherwise, 5.2.2 (a)), exactly as received: */
+	enum smtpc_ret ret;          /* RET= */
+	const char *envid;           /* ENVID= xtext, or NULL */
+	const unsigned *notify;      /* [n_rcpts] SMTPC_NOTIFY_* (0 = none),
+	                                or NULL for none at all */
+	const char *const *orcpt;    /* [n_rcpts] ORCPT= "type;xtext" or
+	                                NULL, or NULL for none at all */
 };
 
 struct smtpc *smtpc_connect(struct event_base *base,
@@ -84,6 +106,8 @@ void smtpc_send(struct smtpc *c, const struct smtpc_msg *msg);
 void smtpc_quit(struct smtpc *c);
 /* Drops the connection now; no more callbacks at all. */
 void smtpc_free(struct smtpc **c);
+/* Did the server offer DSN (RFC 3461) in its last EHLO reply? */
+bool smtpc_remote_has_dsn(const struct smtpc *c);
 /* The remote's greeting name and what TLS is up, for the log. */
 const char *smtpc_peer_desc(const struct smtpc *c, char *buf, size_t n);
 

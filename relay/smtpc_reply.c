@@ -67,6 +67,8 @@ static void ehlo_keyword(struct smtpc_ehlo *e, struct str t)
 		e->eightbitmime = true;
 	} else if (str_eq_nocase(kw, "SMTPUTF8")) {
 		e->smtputf8 = true;
+	} else if (str_eq_nocase(kw, "DSN")) {
+		e->dsn = true;
 	} else if (str_eq_nocase(kw, "SIZE")) {
 		/* RFC 1870 section 4: no number, or 0, means no limit
 		 * announced; a number we cannot read is taken as none. */
@@ -168,6 +170,7 @@ void smtpc_reply_make(struct smtpc_reply *r, int code, const char *status,
 		      const char *fmt, ...)
 {
 	r->code = code;
+	r->remote_dsn = false;
 	snprintf(r->status, sizeof r->status, "%s", status);
 	int n = snprintf(r->text, sizeof r->text, "(postern) ");
 	va_list ap;

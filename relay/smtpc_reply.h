@@ -33,6 +33,7 @@ struct smtpc_ehlo {
 	unsigned long long size_max; /* 0 = no limit announced */
 	bool eightbitmime; /* RFC 6152 */
 	bool smtputf8;    /* RFC 6531 */
+	bool dsn;         /* RFC 3461 */
 	bool auth_plain;  /* RFC 4954 + RFC 4616 */
 	bool auth_login;
 };

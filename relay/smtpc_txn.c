@@ -26,9 +26,16 @@ void smtpc_txn_free(struct smtpc *c)
 	c->exp = NULL;
 }
 
+bool smtpc_remote_has_dsn(const struct smtpc *c)
+{
+	return c->ehlo.dsn;
+}
+
 void smtpc_txn_notify(struct smtpc *c)
 {
 	size_t n = c->msg->n_rcpts;
+	for (size_t i = 0; i < n; i++)
+		c->res[i].remote_dsn = c->ehlo.dsn;
 	c->msg = NULL;
 	c->body_active = false;
 	if (!c->dead)
@@ -62,6 +69,51 @@ static void exp_push(struct smtpc *c, enum smtpc_expect kind, size_t rcpt)
 	c->exp[c->exp_tail++] = (struct smtpc_exp){ kind, rcpt };
 }
 
+/* An xtext value from the envelope goes on a command line: only what
+ * RFC 3461 4 allows in it (no space, '=', control or 8-bit octet), so
+ * a damaged envelope can never inject a command; else it is left out. */
+static bool dsn_value_ok(const char *v, size_t max)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (ch < 33 || ch > 126 || ch == '=')
+			return false;
+	}
+	return true;
+}
+
+/* RFC 3461 5.2.1 (c) and (d): NOTIFY and ORCPT as received, only to a
+ * server that offers DSN (5.2.2 (a)). */
+static void rcpt_dsn_params(struct smtpc *c, size_t i, struct buf *line)
+{
+	if (!c->ehlo.dsn)
+		return;
+	unsigned nt = c->msg->notify ? c->msg->notify[i] : 0;
+	if (nt & SMTPC_NOTIFY_NEVER) {
+		buf_appends(line, " NOTIFY=NEVER");
+	} else if (nt) {
+		const char *sep = " NOTIFY=";
+		static const struct {
+			unsigned bit;
+			const char *name;
+		} names[] = { { SMTPC_NOTIFY_SUCCESS, "SUCCESS" },
+			      { SMTPC_NOTIFY_FAILURE, "FAILURE" },
+			      { SMTPC_NOTIFY_DELAY, "DELAY" } };
+		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+			if (nt & names[k].bit) {
+				buf_appends(line, sep);
+				buf_appends(line, names[k].name);
+				sep = ",";
+			}
+	}
+	const char *o = c->msg->orcpt ? c->msg->orcpt[i] : NULL;
+	if (o && dsn_value_ok(o, SMTP_ORCPT_MAX))
+		buf_printf(line, " ORCPT=%s", o);
+}
+
 /* Sends RCPT for the next recipient not refused locally; false if none
  * is left. */
 static bool send_next_rcpt(struct smtpc *c)
@@ -70,7 +122,11 @@ static bool send_next_rcpt(struct smtpc *c)
 		size_t i = c->next_rcpt++;
 		if (!c->rcpt_sent[i])
 			continue;
-		smtpc_send_line(c, "RCPT TO:<%s>", c->msg->rcpts[i]);
+		struct buf line = BUF_INIT;
+		buf_printf(&line, "RCPT TO:<%s>", c->msg->rcpts[i]);
+		rcpt_dsn_params(c, i, &line);
+		smtpc_send_line(c, "%s", buf_cstr(&line));
+		buf_free(&line);
 		exp_push(c, X_RCPT, i);
 		return true;
 	}
@@ -283,6 +339,14 @@ void smtpc_send(struct smtpc *c, const struct smtpc_msg *msg)
 		buf_appends(&mail, " BODY=8BITMIME");
 	if (msg->smtputf8)
 		buf_appends(&mail, " SMTPUTF8");
+	/* RFC 3461 5.2.1 (a) and (b): RET and ENVID as received. */
+	if (c->ehlo.dsn && msg->ret == SMTPC_RET_FULL)
+		buf_appends(&mail, " RET=FULL");
+	else if (c->ehlo.dsn && msg->ret == SMTPC_RET_HDRS)
+		buf_appends(&mail, " RET=HDRS");
+	if (c->ehlo.dsn && msg->envid &&
+	    dsn_value_ok(msg->envid, SMTP_ENVID_MAX))
+		buf_printf(&mail, " ENVID=%s", msg->envid);
 	smtpc_send_line(c, "%s", buf_cstr(&mail));
 	buf_free(&mail);
 	exp_push(c, X_MAIL, 0);

@@ -141,14 +141,21 @@ static void greet(struct smtp_session *s, const struct smtp_cmd *cmd,
 	bool offer = s->submission && !s->auth_user;
 	bool plain = offer && smtp_plaintext_ok(s);
 	bool cram = offer && s->cfg->auth_cram_md5;
+	/* DSN (RFC 3461) on SMTP and submission, not on LMTP: LMTP only
+	 * ever delivers into our mailboxes for an MTA in front of us,
+	 * which then issues the "relayed" DSN itself (RFC 3461 5.2.2),
+	 * knowing the envelope better than we do. */
 	s->ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
-		 (s->submission ? SMTP_EXT_AUTH : 0);
+		 (s->submission ? SMTP_EXT_AUTH : 0) |
+		 (s->lmtp ? 0 : SMTP_EXT_DSN);
 	conn_printf(s->c, "250-%s\r\n", s->cfg->hostname);
 	conn_writes(s->c, "250-PIPELINING\r\n");
 	conn_printf(s->c, "250-SIZE %zu\r\n", s->cfg->max_message_size);
 	conn_writes(s->c, "250-8BITMIME\r\n");
 	conn_writes(s->c, "250-ENHANCEDSTATUSCODES\r\n");
 	conn_writes(s->c, "250-SMTPUTF8\r\n");
+	if (s->ext & SMTP_EXT_DSN)
+		conn_writes(s->c, "250-DSN\r\n");
 	if (smtp_starttls_ok(s))
 		conn_writes(s->c, "250-STARTTLS\r\n");
 	if (plain || cram)
@@ -239,6 +246,11 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	s->null_sender = (path.flags & SMTP_PATH_NULL) != 0;
 	s->utf8 = params.smtputf8;
 	s->body_8bit = params.body == SMTP_BODY_8BITMIME;
+	s->ret = params.ret;
+	free(s->envid);
+	s->envid = params.has_envid
+			   ? xstrndup(params.envid.p, params.envid.len)
+			   : NULL;
 	free(s->sender);
 	s->sender = path_address(&path);
 	if (s->submission) {
@@ -266,13 +278,20 @@ static void log_rcpt(struct smtp_session *s, const char *result,
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_path path;
-	enum smtp_err e = smtp_parse_rcpt(cmd->args, s->ext, s->utf8, &path);
+	struct smtp_rcpt_params params;
+	enum smtp_err e = smtp_parse_rcpt(cmd->args, s->ext, s->utf8, &path,
+					  &params);
 	if (e != SMTP_OK) {
 		smtp_error(s, smtp_err_reply(e));
 		return;
 	}
 	free(s->pending_addr);
 	s->pending_addr = path_address(&path);
+	s->pending_notify = params.notify;
+	free(s->pending_orcpt);
+	s->pending_orcpt = params.has_orcpt
+				   ? xstrndup(params.orcpt.p, params.orcpt.len)
+				   : NULL;
 	if (path.flags & (SMTP_PATH_SOURCE_ROUTE | SMTP_PATH_PERCENT |
 			  SMTP_PATH_BANG | SMTP_PATH_QUOTED)) {
 		log_rcpt(s, "refused", "relay_syntax");
@@ -350,6 +369,9 @@ static bool add_rcpt(struct smtp_session *s, const struct auth_rcpt_result *res)
 	r->uidx = uidx;
 	r->n_uidx = res->n_users;
 	r->remote = false;
+	r->notify = s->pending_notify;
+	r->orcpt = s->pending_orcpt;
+	s->pending_orcpt = NULL;
 	return true;
 }
 
@@ -376,6 +398,9 @@ static void add_remote_rcpt(struct smtp_session *s)
 		r->uidx = NULL;
 		r->n_uidx = 0;
 		r->remote = true;
+		r->notify = s->pending_notify;
+		r->orcpt = s->pending_orcpt;
+		s->pending_orcpt = NULL;
 	}
 	smtp_reply(s, "250 2.1.5 OK");
 	if (s->state == SMTP_S_MAIL)

@@ -3,7 +3,11 @@
  * submission (RFC 6409 section 8), and delivery on the thread pool:
  * local recipients into their mailboxes, remote ones into the queue.
  * The reply is sent only from the job's done(), after deliver_local()
- * and queue_enqueue() have made the message durable (STYLE 11). */
+ * and queue_enqueue() have made the message durable (STYLE 11).
+ * RFC 3461: RET, ENVID and each remote recipient's NOTIFY and ORCPT go
+ * into the queue envelope as received; a local recipient with
+ * NOTIFY=SUCCESS gets the sender a "delivered" DSN (5.2.3 (a)), queued
+ * like a bounce (the runner hands it to a local sender's INBOX). */
 #include "smtp/session.h"
 
 #include <stdio.h>
@@ -13,6 +17,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "mime/header.h"
 #include "core/xmalloc.h"
 #include "deliver/local.h"
 #include "queue/dsn.h"
@@ -27,6 +32,11 @@ struct smtp_job {
 			       * copy has no Return-Path (RFC 5321 4.4: only
 			       * the final delivery adds it) */
 	struct queue_env qenv;
+	/* the local recipients that asked for NOTIFY=SUCCESS, already
+	 * "delivered", for the DSN made once they are */
+	struct queue_env success;
+	int success_rc;       /* 0 queued, -1 failed, 1 not tried */
+	struct buf success_err;
 	size_t n_remote;
 	int queue_rc;         /* 0 queued, -1 failed, 1 not tried */
 	struct buf queue_err;
@@ -112,6 +122,38 @@ static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 	}
 }
 
+_Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER &&
+		       SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
+		       SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
+		       SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY,
+	       "NOTIFY bits differ");
+
+/* RFC 3461 5.2.3 (a): the "delivered" DSN, from the null sender to the
+ * sender, queued (a pool thread: queue_enqueue blocks). It returns the
+ * header only (4.3): ours (trace) and the message's. */
+static void queue_delivered_dsn(struct smtp_job *j, const char *data)
+{
+	size_t hlen;
+	mime_header_split(data, j->msg.len, &hlen);
+	struct buf orig = BUF_INIT, dsn = BUF_INIT;
+	buf_append(&orig, j->trace.data, j->trace.len);
+	buf_append(&orig, data, hlen);
+	dsn_build(j->cfg, &j->success, DSN_DELIVERED, orig.data, orig.len,
+		  j->now, &dsn);
+	struct queue_env b;
+	queue_env_new(&b, j->now);
+	b.is_bounce = true;
+	b.body_8bit = j->success.body_8bit;
+	queue_env_add_rcpt(&b, j->success.sender, NULL, QUEUE_NOTIFY_NEVER);
+	j->success_rc = queue_enqueue(j->cfg->queue_dir, &b, str_make("", 0),
+				      dsn.data ? dsn.data : "", dsn.len,
+				      &j->success_err);
+	snprintf(j->success.id, sizeof j->success.id, "%s", b.id);
+	queue_env_free(&b);
+	buf_free(&orig);
+	buf_free(&dsn);
+}
+
 static void job_work(void *arg)
 {
 	struct smtp_job *j = arg;
@@ -129,6 +171,12 @@ static void job_work(void *arg)
 		j->queue_rc = queue_enqueue(j->cfg->queue_dir, &j->qenv,
 					    buf_str(&j->trace), data,
 					    j->msg.len, &j->queue_err);
+	/* Only when the client gets its 250: after a 451 it sends the
+	 * message again, and the DSN comes with that delivery. */
+	j->success_rc = 1;
+	if (j->success.n_rcpts > 0 && ok == j->n_users &&
+	    (j->n_remote == 0 || j->queue_rc == 0))
+		queue_delivered_dsn(j, data);
 }
 
 static void job_free(struct smtp_job *j)
@@ -137,6 +185,8 @@ static void job_free(struct smtp_job *j)
 	buf_free(&j->trace);
 	buf_free(&j->queue_err);
 	queue_env_free(&j->qenv);
+	queue_env_free(&j->success);
+	buf_free(&j->success_err);
 	buf_free(&j->msg);
 	for (size_t i = 0; i < j->n_users; i++)
 		free(j->users[i]);
@@ -174,6 +224,18 @@ static void log_failures(struct smtp_session *s, const struct smtp_job *j)
 		       "user=%s status=%s reason=%s", proto(s), s->c->id,
 		       j->qid, u, deliver_status_name(j->results[i].status),
 		       why);
+	}
+	if (j->success_rc == 0) {
+		log_kv(LOG_INFO, "event=notification proto=%s sid=%s id=%s "
+		       "kind=delivered dsn_id=%s", proto(s), s->c->id, j->qid,
+		       j->success.id);
+	} else if (j->success_rc < 0) {
+		char why[LOG_ESC_MAX];
+		smtp_log_value(why, sizeof why,
+			       j->success_err.data ? j->success_err.data : "");
+		log_kv(LOG_ERR, "event=notification_failed proto=%s sid=%s "
+		       "id=%s kind=delivered error=%s", proto(s), s->c->id,
+		       j->qid, why);
 	}
 	if (j->queue_rc < 0) {
 		char why[LOG_ESC_MAX];
@@ -296,6 +358,7 @@ void smtp_message_deliver(struct smtp_session *s)
 	buf_init(&j->headers);
 	buf_init(&j->trace);
 	buf_init(&j->queue_err);
+	buf_init(&j->success_err);
 	j->msg = s->msg; /* moved: the job owns the bytes */
 	buf_init(&s->msg);
 	build_headers(s, j);
@@ -306,11 +369,35 @@ void smtp_message_deliver(struct smtp_session *s)
 	j->qenv.smtputf8 = s->utf8;
 	free(j->qenv.auth_user);
 	j->qenv.auth_user = xstrdup(s->auth_user ? s->auth_user : "");
-	for (size_t i = 0; i < s->n_rcpts; i++)
-		if (s->rcpts[i].remote) {
-			queue_env_add_rcpt(&j->qenv, s->rcpts[i].addr, NULL, 0);
+	j->qenv.ret = s->ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
+		      : s->ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS
+						: QUEUE_RET_DEFAULT;
+	j->qenv.envid = s->envid ? xstrdup(s->envid) : NULL;
+	queue_env_new(&j->success, j->now);
+	free(j->success.sender);
+	j->success.sender = xstrdup(s->sender ? s->sender : "");
+	j->success.body_8bit = s->body_8bit;
+	j->success.envid = s->envid ? xstrdup(s->envid) : NULL;
+	for (size_t i = 0; i < s->n_rcpts; i++) {
+		const struct smtp_rcpt *r = &s->rcpts[i];
+		if (r->remote) {
+			queue_env_add_rcpt(&j->qenv, r->addr, r->orcpt,
+					   r->notify);
 			j->n_remote++;
+		} else if ((r->notify & SMTP_NOTIFY_SUCCESS) &&
+			   !s->null_sender) {
+			queue_env_add_rcpt(&j->success, r->addr, r->orcpt,
+					   r->notify);
+			struct queue_rcpt *q =
+				&j->success.rcpts[j->success.n_rcpts - 1];
+			q->state = QUEUE_RCPT_DELIVERED;
+			free(q->status);
+			q->status = xstrdup("2.0.0");
+			free(q->diag);
+			q->diag = xstrdup("delivered to the mailbox");
+			q->last_attempt = j->now;
 		}
+	}
 	j->n_users = s->n_users;
 	j->users = xcalloc(s->n_users, sizeof *j->users);
 	for (size_t i = 0; i < s->n_users; i++)

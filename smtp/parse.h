@@ -46,11 +46,16 @@ enum smtp_err {
 	SMTP_ERR_PARAM_SYNTAX,   /* 501 5.5.4: not keyword[=value] */
 	SMTP_ERR_PARAM_DUP,      /* 501 5.5.4: same keyword twice */
 	SMTP_ERR_UNKNOWN_PARAM,  /* 555 5.5.4: unknown or not advertised */
-	SMTP_ERR_DSN_UNSUPPORTED, /* 555 5.5.4: RET ENVID NOTIFY ORCPT */
+	SMTP_ERR_DSN_UNSUPPORTED, /* 555 5.5.4: RET ENVID NOTIFY ORCPT
+				   * without DSN advertised */
 	SMTP_ERR_SIZE_BAD,       /* 501 5.5.4: SIZE= not 1*20DIGIT */
 	SMTP_ERR_BODY_BAD,       /* 501 5.5.4: BODY= unknown value */
 	SMTP_ERR_AUTH_BAD,       /* 501 5.5.4: AUTH= not xtext or <> */
 	SMTP_ERR_SMTPUTF8_VALUE, /* 501 5.5.4: SMTPUTF8=something */
+	SMTP_ERR_RET_BAD,        /* 501 5.5.4: RET= not FULL or HDRS */
+	SMTP_ERR_ENVID_BAD,      /* 501 5.5.4: ENVID= not xtext, too long */
+	SMTP_ERR_NOTIFY_BAD,     /* 501 5.5.4: NOTIFY= bad list */
+	SMTP_ERR_ORCPT_BAD,      /* 501 5.5.4: ORCPT= not type;xtext */
 	SMTP_ERR_BDAT_SYNTAX,    /* 501 5.5.4: see smtp_parse_bdat() */
 	SMTP_ERR_BDAT_TOO_BIG,   /* 552 5.3.4: see smtp_parse_bdat() */
 	/* Results of the DATA/BDAT reader (smtp/data.h), after the end. */
@@ -123,6 +128,7 @@ enum {
 	SMTP_EXT_BINARYMIME = 1u << 2, /* RFC 3030: BODY=BINARYMIME */
 	SMTP_EXT_SMTPUTF8 = 1u << 3,   /* RFC 6531 */
 	SMTP_EXT_AUTH = 1u << 4,       /* RFC 4954: AUTH= */
+	SMTP_EXT_DSN = 1u << 5,        /* RFC 3461: RET ENVID NOTIFY ORCPT */
 };
 
 enum smtp_path_flag {
@@ -164,6 +170,9 @@ static inline struct str smtp_path_domain(const struct smtp_path *p)
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME,
 		 SMTP_BODY_BINARYMIME };
 
+/* RFC 3461 4.3 RET. */
+enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
+
 struct smtp_mail_params {
 	bool has_size;
 	uint64_t size;     /* SIZE=; saturates at UINT64_MAX (answer 552) */
@@ -172,6 +181,27 @@ struct smtp_mail_params {
 	bool has_auth;
 	bool auth_null;    /* AUTH=<> */
 	struct str auth;   /* the xtext as sent (slice of args), if !auth_null */
+	enum smtp_ret ret; /* RET= (only if DSN advertised) */
+	bool has_envid;
+	struct str envid;  /* ENVID=: the xtext as sent (slice of args),
+			    * kept encoded to be passed on (RFC 3461 5.2.1) */
+};
+
+/* RFC 3461 4.1 NOTIFY, as bits; 0 = no NOTIFY given. The same values as
+ * queue/queue.h's QUEUE_NOTIFY_* (smtp/deliver_job.c checks). */
+enum {
+	SMTP_NOTIFY_NEVER = 1u << 0,
+	SMTP_NOTIFY_SUCCESS = 1u << 1,
+	SMTP_NOTIFY_FAILURE = 1u << 2,
+	SMTP_NOTIFY_DELAY = 1u << 3,
+};
+
+struct smtp_rcpt_params {
+	unsigned notify;   /* SMTP_NOTIFY_*; 0 when not given */
+	bool has_orcpt;
+	/* ORCPT= "addr-type;xtext" as sent (slice of args): RFC 3461
+	 * 5.2.1 (d) passes it on unchanged, case included. */
+	struct str orcpt;
 };
 
 /* "MAIL FROM:<reverse-path> [params]": args is smtp_cmd.args. UTF-8 in
@@ -184,11 +214,13 @@ enum smtp_err smtp_parse_mail(struct str args, unsigned ext,
 
 /* "RCPT TO:<forward-path> [params]". utf8 = the transaction's MAIL had
  * SMTPUTF8 (so UTF-8 in the path is allowed). "<Postmaster>" (any case)
- * is accepted without a domain (RFC 5321 4.1.1.3) and flagged. No RCPT
- * parameter is supported yet: DSN ones give SMTP_ERR_DSN_UNSUPPORTED,
- * others SMTP_ERR_UNKNOWN_PARAM. */
+ * is accepted without a domain (RFC 5321 4.1.1.3) and flagged. The only
+ * RCPT parameters are RFC 3461's NOTIFY and ORCPT, with SMTP_EXT_DSN;
+ * without it they give SMTP_ERR_DSN_UNSUPPORTED, others
+ * SMTP_ERR_UNKNOWN_PARAM. On error *path and *params are undefined. */
 enum smtp_err smtp_parse_rcpt(struct str args, unsigned ext, bool utf8,
-			      struct smtp_path *path);
+			      struct smtp_path *path,
+			      struct smtp_rcpt_params *params);
 
 /* "BDAT <chunk-size> [LAST]" (RFC 3030 section 2). On SMTP_OK, *size and
  * *last are set. SMTP_ERR_BDAT_TOO_BIG: the size is above max, *size and
@@ -207,6 +239,9 @@ bool smtp_is_domain(struct str s, bool utf8);
 bool smtp_is_address_literal(struct str s);
 /* s is an RFC 3461 section 4 xtext (used by AUTH=). */
 bool smtp_is_xtext(struct str s);
+/* s is xtext whose decoded octets are all printable US-ASCII (graphic
+ * or space): what RFC 3461 4.2 and 4.4 ask of ORCPT and ENVID. */
+bool smtp_is_xtext_printable(struct str s);
 /* Length of the valid UTF-8 sequence starting at s[0] (a byte >= 0x80),
  * or 0 if it is not one (overlong, surrogate, > U+10FFFF, truncated). */
 size_t smtp_utf8_seq(const unsigned char *s, size_t len);

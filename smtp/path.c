@@ -1,5 +1,5 @@
 /* SMTP paths (MAIL FROM / RCPT TO) and their parameters, RFC 5321
- * 4.1.2, RFC 1870, RFC 6152, RFC 3030, RFC 6531, RFC 4954. See
+ * 4.1.2, RFC 1870, RFC 6152, RFC 3030, RFC 6531, RFC 4954, RFC 3461. See
  * parse.h for the contract and leniencies. */
 #include "smtp/parse.h"
 
@@ -353,8 +353,96 @@ static enum smtp_err mail_param(struct str kw, struct str val, bool has_val,
 		mp->has_auth = true;
 		return SMTP_OK;
 	}
+	if (ext & SMTP_EXT_DSN) {
+		/* RFC 3461 4.5 and 5.1 (a): a repeated RET or ENVID, or a
+		 * bad value, is a 501. */
+		if (str_eq_nocase(kw, "RET")) {
+			if (mp->ret != SMTP_RET_NONE)
+				return SMTP_ERR_PARAM_DUP;
+			if (has_val && str_eq_nocase(val, "FULL"))
+				mp->ret = SMTP_RET_FULL;
+			else if (has_val && str_eq_nocase(val, "HDRS"))
+				mp->ret = SMTP_RET_HDRS;
+			else
+				return SMTP_ERR_RET_BAD;
+			return SMTP_OK;
+		}
+		if (str_eq_nocase(kw, "ENVID")) {
+			if (mp->has_envid)
+				return SMTP_ERR_PARAM_DUP;
+			if (!has_val || val.len > SMTP_ENVID_MAX ||
+			    !smtp_is_xtext_printable(val))
+				return SMTP_ERR_ENVID_BAD;
+			mp->has_envid = true;
+			mp->envid = val;
+			return SMTP_OK;
+		}
+	}
 	return is_dsn_param(kw, false) ? SMTP_ERR_DSN_UNSUPPORTED
 				       : SMTP_ERR_UNKNOWN_PARAM;
+}
+
+/* RFC 3461 4.1: notify-esmtp-value = "NEVER" / 1#notify-list-element,
+ * any case; NEVER only alone. 0 if v is not one. */
+static unsigned parse_notify(struct str v)
+{
+	if (str_eq_nocase(v, "NEVER"))
+		return SMTP_NOTIFY_NEVER;
+	unsigned bits = 0;
+	size_t i = 0;
+	for (;;) {
+		size_t start = i;
+		while (i < v.len && v.p[i] != ',')
+			i++;
+		struct str el = str_make(v.p + start, i - start);
+		if (str_eq_nocase(el, "SUCCESS"))
+			bits |= SMTP_NOTIFY_SUCCESS;
+		else if (str_eq_nocase(el, "FAILURE"))
+			bits |= SMTP_NOTIFY_FAILURE;
+		else if (str_eq_nocase(el, "DELAY"))
+			bits |= SMTP_NOTIFY_DELAY;
+		else
+			return 0; /* NEVER in a list, empty element, other */
+		if (i == v.len)
+			return bits;
+		i++; /* the comma */
+	}
+}
+
+/* RFC 3461 4.2: addr-type ";" xtext, addr-type an RFC 822 atom, the
+ * xtext printable US-ASCII once decoded, the whole at most 500. */
+static bool orcpt_ok(struct str v)
+{
+	const char *semi = memchr(v.p, ';', v.len);
+	if (!semi || semi == v.p || v.len > SMTP_ORCPT_MAX)
+		return false;
+	for (const char *c = v.p; c < semi; c++)
+		if (!is_atext((unsigned char)*c))
+			return false;
+	size_t tl = (size_t)(semi - v.p) + 1;
+	return smtp_is_xtext_printable(str_make(v.p + tl, v.len - tl));
+}
+
+static enum smtp_err rcpt_param(struct str kw, struct str val, bool has_val,
+				unsigned ext, struct smtp_rcpt_params *rp)
+{
+	if (!(ext & SMTP_EXT_DSN) || !is_dsn_param(kw, true))
+		return is_dsn_param(kw, true) ? SMTP_ERR_DSN_UNSUPPORTED
+					      : SMTP_ERR_UNKNOWN_PARAM;
+	/* RFC 3461 4.5 and 5.1 (b): repeated or bad -> 501. */
+	if (str_eq_nocase(kw, "NOTIFY")) {
+		if (rp->notify)
+			return SMTP_ERR_PARAM_DUP;
+		rp->notify = has_val ? parse_notify(val) : 0;
+		return rp->notify ? SMTP_OK : SMTP_ERR_NOTIFY_BAD;
+	}
+	if (rp->has_orcpt)
+		return SMTP_ERR_PARAM_DUP;
+	if (!has_val || !orcpt_ok(val))
+		return SMTP_ERR_ORCPT_BAD;
+	rp->has_orcpt = true;
+	rp->orcpt = val;
+	return SMTP_OK;
 }
 
 static enum smtp_err map_path_err(enum path_err pe, bool rcpt)
@@ -396,11 +484,13 @@ enum smtp_err smtp_parse_mail(struct str args, unsigned ext,
 }
 
 enum smtp_err smtp_parse_rcpt(struct str args, unsigned ext, bool utf8,
-			      struct smtp_path *path)
+			      struct smtp_path *path,
+			      struct smtp_rcpt_params *params)
 {
 	struct str body, rest, kw, val;
 	bool bad_path, has_val;
 	memset(path, 0, sizeof *path);
+	*params = (struct smtp_rcpt_params){ 0 };
 	if (!split_path(args, "TO:", &body, &rest, &bad_path))
 		return bad_path ? SMTP_ERR_RCPT_ADDR_SYNTAX
 				: SMTP_ERR_RCPT_SYNTAX;
@@ -408,8 +498,9 @@ enum smtp_err smtp_parse_rcpt(struct str args, unsigned ext, bool utf8,
 		if (!param_syntax_ok(kw, val, has_val,
 				     (ext & SMTP_EXT_SMTPUTF8) != 0))
 			return SMTP_ERR_PARAM_SYNTAX;
-		return is_dsn_param(kw, true) ? SMTP_ERR_DSN_UNSUPPORTED
-					      : SMTP_ERR_UNKNOWN_PARAM;
+		enum smtp_err e = rcpt_param(kw, val, has_val, ext, params);
+		if (e != SMTP_OK)
+			return e;
 	}
 	return map_path_err(parse_path_body(body, true, utf8, path), true);
 }

@@ -117,6 +117,7 @@ void smtp_reset_transaction(struct smtp_session *s)
 	for (size_t i = 0; i < s->n_rcpts; i++) {
 		free(s->rcpts[i].addr);
 		free(s->rcpts[i].uidx);
+		free(s->rcpts[i].orcpt);
 	}
 	s->n_rcpts = 0;
 	for (size_t i = 0; i < s->n_users; i++)
@@ -128,6 +129,11 @@ void smtp_reset_transaction(struct smtp_session *s)
 	s->sender = NULL;
 	free(s->pending_addr);
 	s->pending_addr = NULL;
+	free(s->pending_orcpt);
+	s->pending_orcpt = NULL;
+	free(s->envid);
+	s->envid = NULL;
+	s->ret = SMTP_RET_NONE;
 	smtp_from_check_clear(s);
 	s->null_sender = false;
 	s->utf8 = false;

@@ -57,6 +57,8 @@ struct smtp_rcpt {
 	size_t *uidx;   /* indices into s->users */
 	size_t n_uidx;
 	bool remote;    /* another domain's: goes to the queue */
+	unsigned notify; /* RFC 3461 NOTIFY (SMTP_NOTIFY_*), 0 = none */
+	char *orcpt;    /* RFC 3461 ORCPT as received (xtext) or NULL */
 };
 
 struct smtp_session {
@@ -91,11 +93,15 @@ struct smtp_session {
 	char *sender;                 /* "local@domain" or "" */
 	bool utf8;
 	bool body_8bit;               /* MAIL ... BODY=8BITMIME */
+	enum smtp_ret ret;            /* MAIL ... RET= (RFC 3461) */
+	char *envid;                  /* MAIL ... ENVID=, xtext, or NULL */
 	struct smtp_rcpt rcpts[SMTP_MAX_RCPTS];
 	size_t n_rcpts;
 	char **users;                 /* distinct canonical names */
 	size_t n_users;
 	char *pending_addr;           /* the address being looked up */
+	unsigned pending_notify;      /* its RCPT's NOTIFY and ORCPT */
+	char *pending_orcpt;
 	bool pending_is_sender;
 	char **from_addrs;            /* From: addresses still to check */
 	size_t n_from, i_from;

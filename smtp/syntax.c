@@ -159,3 +159,25 @@ bool smtp_is_xtext(struct str s)
 	}
 	return true;
 }
+
+bool smtp_is_xtext_printable(struct str s)
+{
+	if (!smtp_is_xtext(s))
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.p[i] != '+')
+			continue;
+		/* smtp_is_xtext checked the two upper-case hex digits */
+		unsigned hi = (unsigned)(is_digit((unsigned char)s.p[i + 1])
+					 ? s.p[i + 1] - '0'
+					 : s.p[i + 1] - 'A' + 10);
+		unsigned lo = (unsigned)(is_digit((unsigned char)s.p[i + 2])
+					 ? s.p[i + 2] - '0'
+					 : s.p[i + 2] - 'A' + 10);
+		unsigned c = hi * 16 + lo;
+		if (c < 0x20 || c > 0x7e)
+			return false;
+		i += 2;
+	}
+	return true;
+}

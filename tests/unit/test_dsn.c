@@ -550,6 +550,84 @@ UNIT_TEST(test_count_received)
 	CHECK_EQ_INT(dsn_count_received(body_only, strlen(body_only)), 0);
 }
 
-UNIT_MAIN(test_wanted, test_failed_headers_default,
+/* RFC 3461 5.2.2 (b) and 5.2.3 (a): success DSNs list only delivered
+ * recipients that asked for SUCCESS, among those the caller names;
+ * Action relayed/delivered, Status 2.0.0, and only the header even
+ * with RET=FULL (4.3). */
+UNIT_TEST(test_success)
+{
+	struct config cfg = test_cfg();
+	struct queue_rcpt r[4] = {
+		rcpt("bob@remote.test", QUEUE_RCPT_DELIVERED,
+		     QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE),
+		rcpt("carol@remote.test", QUEUE_RCPT_DELIVERED, 0),
+		rcpt("dave@remote.test", QUEUE_RCPT_DELIVERED,
+		     QUEUE_NOTIFY_SUCCESS), /* an earlier run's */
+		rcpt("erin@remote.test", QUEUE_RCPT_PENDING,
+		     QUEUE_NOTIFY_SUCCESS),
+	};
+	r[0].status = "2.0.0";
+	r[0].diag = "250 2.0.0 Ok: queued as 42";
+	r[0].remote_mta = "mx.remote.test";
+	r[0].orcpt = "rfc822;bob+2Bx@remote.test";
+	struct queue_env e = env_make(r, 4);
+	e.ret = QUEUE_RET_FULL;
+	e.envid = "QQ+2B1";
+	bool now[4] = { true, true, false, true };
+	CHECK(dsn_wanted_some(&e, DSN_RELAYED, now));
+	bool none[4] = { false, true, false, true };
+	CHECK(!dsn_wanted_some(&e, DSN_RELAYED, none));
+	CHECK(!dsn_wanted(&e, DSN_FAILED));
+	e.sender = "";
+	CHECK(!dsn_wanted_some(&e, DSN_RELAYED, now));
+	e.sender = "alice@postern.test";
+	e.is_bounce = true;
+	CHECK(!dsn_wanted_some(&e, DSN_DELIVERED, NULL));
+	e.is_bounce = false;
+
+	struct buf out = BUF_INIT, t = BUF_INIT;
+	dsn_build_some(&cfg, &e, DSN_RELAYED, now, original, strlen(original),
+		       T0 + 60, &out);
+	struct mime_message m;
+	check_shape(&out, &m, "text", "rfc822-headers");
+	struct str hdr = mime_part_header(&m, &m.parts[0]);
+	CHECK_EQ_STR(field(hdr, "Subject", &t), "Successful Mail Delivery Report");
+	struct ds_block b[8];
+	size_t nb = ds_blocks(mime_part_body(&m, &m.parts[mime_part_child(&m, 0, 2)]),
+			      b, 8);
+	CHECK_EQ_INT(nb, 2);
+	CHECK_EQ_STR(field(b[0].hdr, "Original-Envelope-Id", &t), "QQ+1");
+	CHECK_EQ_STR(field(b[1].hdr, "Final-Recipient", &t),
+		     "rfc822; bob@remote.test");
+	CHECK_EQ_STR(field(b[1].hdr, "Original-Recipient", &t),
+		     "rfc822; bob+x@remote.test");
+	CHECK_EQ_STR(field(b[1].hdr, "Action", &t), "relayed");
+	CHECK_EQ_STR(field(b[1].hdr, "Status", &t), "2.0.0");
+	CHECK_EQ_STR(field(b[1].hdr, "Remote-MTA", &t), "dns; mx.remote.test");
+	CHECK_EQ_STR(field(b[1].hdr, "Diagnostic-Code", &t),
+		     "smtp; 250 2.0.0 Ok: queued as 42");
+	struct str human = mime_part_body(&m, &m.parts[mime_part_child(&m, 0, 1)]);
+	CHECK(!str_has(human, "carol@"));
+	CHECK(!str_has(human, "dave@"));
+	CHECK(!str_has(human, "erin@"));
+	struct str ret = mime_part_body(&m, &m.parts[mime_part_child(&m, 0, 3)]);
+	CHECK(str_has(ret, "Subject: hello"));
+	CHECK(!str_has(ret, "Body line one"));
+	mime_message_free(&m);
+
+	/* delivered: a bad stored status still gives 2.0.0 */
+	r[0].status = "5.1.1";
+	buf_clear(&out);
+	dsn_build_some(&cfg, &e, DSN_DELIVERED, NULL, original,
+		       strlen(original), T0 + 60, &out);
+	CHECK(str_has(buf_str(&out), "Action: delivered\r\n"));
+	CHECK(str_has(buf_str(&out), "Status: 2.0.0\r\n"));
+	CHECK(str_has(buf_str(&out), "dave@remote.test"));
+	CHECK(!str_has(buf_str(&out), "carol@remote.test"));
+	buf_free(&out);
+	buf_free(&t);
+}
+
+UNIT_MAIN(test_wanted, test_success, test_failed_headers_default,
 	  test_failed_full_envid_orcpt, test_full_too_big, test_delayed,
 	  test_hostile_fields, test_long_diag, test_odd_messages, test_schedule, test_count_received)

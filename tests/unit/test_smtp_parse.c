@@ -342,8 +342,9 @@ UNIT_TEST(test_rcpt)
 	for (size_t i = 0; i < sizeof rcpt_cases / sizeof rcpt_cases[0]; i++) {
 		const struct path_case *t = &rcpt_cases[i];
 		struct smtp_path p;
+		struct smtp_rcpt_params rp;
 		enum smtp_err e = smtp_parse_rcpt(str_from_cstr(t->args),
-						  t->ext, t->utf8, &p);
+						  t->ext, t->utf8, &p, &rp);
 		check_path(i, t, e, &p);
 	}
 }
@@ -402,6 +403,7 @@ UNIT_TEST(test_lengths)
 	char b[1024];
 	struct smtp_path p;
 	struct smtp_mail_params mp;
+	struct smtp_rcpt_params rp;
 	/* Local part: 64 ok, 65 too long (RFC 5321 4.5.3.1.1). */
 	CHECK_EQ_INT(smtp_parse_mail(build(b, sizeof b, "FROM:<", 64, 'x',
 					   "@b.org>"),
@@ -414,37 +416,37 @@ UNIT_TEST(test_lengths)
 		     SMTP_ERR_SENDER_TOO_LONG);
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<", 65, 'x',
 					   "@b.org>"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_ERR_RCPT_TOO_LONG);
 	/* Quoted: the limit counts the local part as sent. */
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<\"", 62, 'x',
 					   "\"@b.org>"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_OK);
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<\"", 63, 'x',
 					   "\"@b.org>"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_ERR_RCPT_TOO_LONG);
 	/* A 700-byte local part: too long, no overflow. */
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<", 700, 'x',
 					   "@b.org>"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_ERR_RCPT_TOO_LONG);
 	/* Domain: 255 too long in a path anyway (4.5.3.1.3: 256 with
 	 * punctuation); 256 is a domain too long. */
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<a@", 256, 'd',
 					   ">"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_ERR_RCPT_TOO_LONG);
 	/* Path: "<" 1 "@" 252 ">" = 256 ok, 257 too long. */
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<a@", 252, 'd',
 					   ">"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_OK);
 	CHECK_EQ_INT(p.domain_len, 252);
 	CHECK_EQ_INT(smtp_parse_rcpt(build(b, sizeof b, "TO:<a@", 253, 'd',
 					   ">"),
-				     0, false, &p),
+				     0, false, &p, &rp),
 		     SMTP_ERR_RCPT_TOO_LONG);
 	/* 64 + 189: the longest domain with the longest local part. */
 	CHECK_EQ_INT(smtp_parse_mail(build(b, sizeof b,
@@ -585,6 +587,160 @@ UNIT_TEST(test_xtext_utf8)
 	CHECK_EQ_INT(smtp_utf8_seq((const unsigned char *)"\x80", 1), 0);
 }
 
+/* RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT. */
+#define DSN_EXT (ALL_EXT | SMTP_EXT_DSN)
+
+struct dsn_mail_case {
+	const char *args;
+	enum smtp_err err;
+	enum smtp_ret ret;
+	const char *envid; /* NULL: none */
+};
+
+static const struct dsn_mail_case dsn_mail_cases[] = {
+	{ "FROM:<a@b> RET=FULL", SMTP_OK, SMTP_RET_FULL, NULL },
+	{ "FROM:<a@b> ret=hdrs", SMTP_OK, SMTP_RET_HDRS, NULL },
+	{ "FROM:<a@b> RET=HdRs ENVID=QQ314159", SMTP_OK, SMTP_RET_HDRS,
+	  "QQ314159" },
+	{ "FROM:<> ENVID=a+2Bb+20c", SMTP_OK, SMTP_RET_NONE, "a+2Bb+20c" },
+	{ "FROM:<a@b> RET=FULL RET=FULL", SMTP_ERR_PARAM_DUP, 0, NULL },
+	{ "FROM:<a@b> RET=FULL RET=HDRS", SMTP_ERR_PARAM_DUP, 0, NULL },
+	{ "FROM:<a@b> ENVID=x ENVID=x", SMTP_ERR_PARAM_DUP, 0, NULL },
+	{ "FROM:<a@b> RET=ALL", SMTP_ERR_RET_BAD, 0, NULL },
+	{ "FROM:<a@b> RET", SMTP_ERR_RET_BAD, 0, NULL },
+	{ "FROM:<a@b> RET=", SMTP_ERR_PARAM_SYNTAX, 0, NULL },
+	{ "FROM:<a@b> ENVID", SMTP_ERR_ENVID_BAD, 0, NULL },
+	{ "FROM:<a@b> ENVID=a+2", SMTP_ERR_ENVID_BAD, 0, NULL },
+	{ "FROM:<a@b> ENVID=a+2b", SMTP_ERR_ENVID_BAD, 0, NULL },
+	/* decodes to a control character: not printable (RFC 3461 4.4) */
+	{ "FROM:<a@b> ENVID=a+0D+0A", SMTP_ERR_ENVID_BAD, 0, NULL },
+	{ "FROM:<a@b> ENVID=a+7F", SMTP_ERR_ENVID_BAD, 0, NULL },
+	{ "FROM:<a@b> ENVID=a+C3", SMTP_ERR_ENVID_BAD, 0, NULL },
+};
+
+UNIT_TEST(test_dsn_mail)
+{
+	for (size_t i = 0; i < sizeof dsn_mail_cases / sizeof dsn_mail_cases[0];
+	     i++) {
+		const struct dsn_mail_case *t = &dsn_mail_cases[i];
+		struct smtp_path p;
+		struct smtp_mail_params mp;
+		enum smtp_err e = smtp_parse_mail(str_from_cstr(t->args),
+						  DSN_EXT, &p, &mp);
+		if (e != t->err)
+			fprintf(stderr, "dsn mail case %zu: %s -> %s\n", i,
+				t->args, smtp_err_name(e));
+		CHECK_EQ_INT(e, t->err);
+		if (e != SMTP_OK)
+			continue;
+		CHECK_EQ_INT(mp.ret, t->ret);
+		CHECK_EQ_INT(mp.has_envid, t->envid != NULL);
+		if (t->envid)
+			CHECK_EQ_MEM(mp.envid.p, mp.envid.len, t->envid,
+				     strlen(t->envid));
+	}
+	/* Without DSN in the EHLO reply (HELO, LMTP): 555. */
+	struct smtp_path p;
+	struct smtp_mail_params mp;
+	CHECK_EQ_INT(smtp_parse_mail(STR_LIT("FROM:<a@b> RET=FULL"), ALL_EXT,
+				     &p, &mp),
+		     SMTP_ERR_DSN_UNSUPPORTED);
+	/* ENVID: 100 characters, as sent (RFC 3461 4.4). */
+	char b[256];
+	memcpy(b, "FROM:<a@b> ENVID=", 17);
+	memset(b + 17, 'e', 100);
+	CHECK_EQ_INT(smtp_parse_mail(str_make(b, 117), DSN_EXT, &p, &mp),
+		     SMTP_OK);
+	CHECK_EQ_INT(mp.envid.len, 100);
+	b[117] = 'e';
+	CHECK_EQ_INT(smtp_parse_mail(str_make(b, 118), DSN_EXT, &p, &mp),
+		     SMTP_ERR_ENVID_BAD);
+}
+
+struct dsn_rcpt_case {
+	const char *args;
+	enum smtp_err err;
+	unsigned notify;
+	const char *orcpt; /* NULL: none */
+};
+
+#define N_S SMTP_NOTIFY_SUCCESS
+#define N_F SMTP_NOTIFY_FAILURE
+#define N_D SMTP_NOTIFY_DELAY
+static const struct dsn_rcpt_case dsn_rcpt_cases[] = {
+	{ "TO:<a@b>", SMTP_OK, 0, NULL },
+	{ "TO:<a@b> NOTIFY=NEVER", SMTP_OK, SMTP_NOTIFY_NEVER, NULL },
+	{ "TO:<a@b> notify=never", SMTP_OK, SMTP_NOTIFY_NEVER, NULL },
+	{ "TO:<a@b> NOTIFY=SUCCESS", SMTP_OK, N_S, NULL },
+	{ "TO:<a@b> NOTIFY=success,Failure,DELAY", SMTP_OK, N_S | N_F | N_D,
+	  NULL },
+	{ "TO:<a@b> NOTIFY=DELAY,FAILURE", SMTP_OK, N_F | N_D, NULL },
+	{ "TO:<a@b> NOTIFY=FAILURE,FAILURE", SMTP_OK, N_F, NULL },
+	{ "TO:<a@b> NOTIFY=NEVER,SUCCESS", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=SUCCESS,NEVER", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=SUCCESS,", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=,SUCCESS", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=SUCCESS,,DELAY", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=ALWAYS", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY", SMTP_ERR_NOTIFY_BAD, 0, NULL },
+	{ "TO:<a@b> NOTIFY=NEVER NOTIFY=NEVER", SMTP_ERR_PARAM_DUP, 0, NULL },
+	{ "TO:<a@b> ORCPT=rfc822;a@b", SMTP_OK, 0, "rfc822;a@b" },
+	{ "TO:<a@b> ORCPT=RFC822;A+2Bx@B NOTIFY=FAILURE", SMTP_OK, N_F,
+	  "RFC822;A+2Bx@B" },
+	{ "TO:<a@b> ORCPT=utf-8;j\\x{00F6}rg@b", SMTP_OK, 0,
+	  "utf-8;j\\x{00F6}rg@b" },
+	{ "TO:<a@b> ORCPT=rfc822;", SMTP_OK, 0, "rfc822;" },
+	{ "TO:<a@b> ORCPT=a@b", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT=;a@b", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT=rfc(822);a@b", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT=rfc822;a+2b@b", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT=rfc822;a+0A@b", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT", SMTP_ERR_ORCPT_BAD, 0, NULL },
+	{ "TO:<a@b> ORCPT=rfc822;a@b ORCPT=rfc822;a@b", SMTP_ERR_PARAM_DUP, 0,
+	  NULL },
+	{ "TO:<a@b> ORCPT=rfc822;a=b", SMTP_ERR_PARAM_SYNTAX, 0, NULL },
+	{ "TO:<a@b> SIZE=1", SMTP_ERR_UNKNOWN_PARAM, 0, NULL },
+	{ "TO:<a@b> RET=FULL", SMTP_ERR_UNKNOWN_PARAM, 0, NULL },
+};
+
+UNIT_TEST(test_dsn_rcpt)
+{
+	for (size_t i = 0; i < sizeof dsn_rcpt_cases / sizeof dsn_rcpt_cases[0];
+	     i++) {
+		const struct dsn_rcpt_case *t = &dsn_rcpt_cases[i];
+		struct smtp_path p;
+		struct smtp_rcpt_params rp;
+		enum smtp_err e = smtp_parse_rcpt(str_from_cstr(t->args),
+						  DSN_EXT, false, &p, &rp);
+		if (e != t->err)
+			fprintf(stderr, "dsn rcpt case %zu: %s -> %s\n", i,
+				t->args, smtp_err_name(e));
+		CHECK_EQ_INT(e, t->err);
+		if (e != SMTP_OK)
+			continue;
+		CHECK_EQ_INT(rp.notify, t->notify);
+		CHECK_EQ_INT(rp.has_orcpt, t->orcpt != NULL);
+		if (t->orcpt)
+			CHECK_EQ_MEM(rp.orcpt.p, rp.orcpt.len, t->orcpt,
+				     strlen(t->orcpt));
+	}
+	/* ORCPT: the whole value up to 500 (RFC 3461 4.2). */
+	char b[700];
+	struct smtp_path p;
+	struct smtp_rcpt_params rp;
+	memcpy(b, "TO:<a@b> ORCPT=rfc822;", 22);
+	memset(b + 22, 'o', 493);
+	CHECK_EQ_INT(smtp_parse_rcpt(str_make(b, 515), DSN_EXT, false, &p, &rp),
+		     SMTP_OK);
+	CHECK_EQ_INT(rp.orcpt.len, 500);
+	b[515] = 'o';
+	CHECK_EQ_INT(smtp_parse_rcpt(str_make(b, 516), DSN_EXT, false, &p, &rp),
+		     SMTP_ERR_ORCPT_BAD);
+	CHECK(smtp_is_xtext_printable(STR_LIT("a+20b+7E")));
+	CHECK(!smtp_is_xtext_printable(STR_LIT("a+1F")));
+	CHECK(!smtp_is_xtext_printable(STR_LIT("a+80")));
+}
+
 UNIT_TEST(test_reply_table)
 {
 	for (int e = 0; e < SMTP_ERR__COUNT; e++) {
@@ -610,4 +766,4 @@ UNIT_TEST(test_reply_table)
 
 UNIT_MAIN(test_parse_cmd, test_no_args, test_mail, test_rcpt,
 	  test_mail_params_values, test_lengths, test_helo, test_bdat,
-	  test_xtext_utf8, test_reply_table)
+	  test_xtext_utf8, test_dsn_mail, test_dsn_rcpt, test_reply_table)

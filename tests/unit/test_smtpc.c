@@ -555,6 +555,51 @@ UNIT_TEST(test_size_and_smtputf8)
 	event_base_free(base);
 }
 
+/* RFC 3461 5.2.1: RET, ENVID, NOTIFY and ORCPT go on as received to a
+ * server that offers DSN, and not at all (5.2.2 (a)) to one that does
+ * not; each result says which it was. A damaged value is left out. */
+UNIT_TEST(test_dsn_params)
+{
+	static const unsigned notify[2] = {
+		SMTPC_NOTIFY_SUCCESS | SMTPC_NOTIFY_DELAY, 0
+	};
+	static const char *const orcpt[2] = { "rfc822;good+2B1@x.test",
+					      "rfc822;bad\r\nQUIT" };
+	for (int offer = 0; offer < 2; offer++) {
+		struct event_base *base = event_base_new();
+		struct fake f = { 0 };
+		f.ehlo = offer ? "250-fake\r\n250 DSN\r\n" : "250 fake\r\n";
+		fake_start(&f, base);
+		struct smtpc_opts o = default_opts();
+		struct smtpc_msg m = msg_make(two_rcpts, 2, "x");
+		m.ret = SMTPC_RET_HDRS;
+		m.envid = "QQ+2B1";
+		m.notify = notify;
+		m.orcpt = orcpt;
+		struct client cl = { 0 };
+		run(base, f.port, &o, &m, 1, &cl);
+		CHECK(!cl.failed);
+		CHECK_EQ_INT(cl.res[0][0].code, 250);
+		CHECK_EQ_INT(cl.res[0][0].remote_dsn, offer);
+		if (offer)
+			CHECK_EQ_STR(fake_cmds(&f),
+				     "EHLO client.test\n"
+				     "MAIL FROM:<from@y.test> RET=HDRS "
+				     "ENVID=QQ+2B1\n"
+				     "RCPT TO:<good@x.test> NOTIFY=SUCCESS,DELAY "
+				     "ORCPT=rfc822;good+2B1@x.test\n"
+				     "RCPT TO:<bad@x.test>\nDATA\nQUIT\n");
+		else
+			CHECK_EQ_STR(fake_cmds(&f),
+				     "EHLO client.test\n"
+				     "MAIL FROM:<from@y.test>\n"
+				     "RCPT TO:<good@x.test>\n"
+				     "RCPT TO:<bad@x.test>\nDATA\nQUIT\n");
+		fake_stop(&f);
+		event_base_free(base);
+	}
+}
+
 UNIT_TEST(test_timeout)
 {
 	struct event_base *base = event_base_new();
@@ -881,7 +926,7 @@ UNIT_TEST(test_free_inside_callback)
 UNIT_MAIN(test_plain_two_rcpts_one_refused, test_pipelining,
 	  test_helo_fallback_and_rset, test_greeting_421,
 	  test_connection_refused, test_lost_mid_transaction,
-	  test_dot_stuffing_and_line_ends, test_size_and_smtputf8,
+	  test_dot_stuffing_and_line_ends, test_size_and_smtputf8, test_dsn_params,
 	  test_timeout, test_large_body, test_starttls_discards_injected,
 	  test_starttls_large_body, test_encrypt_not_offered, test_verify,
 	  test_auth_only_over_tls, test_auth_plain_over_tls,
