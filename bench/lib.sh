@@ -33,6 +33,16 @@ bench_cleanup() {
 	SAMPLER_PID= POSTERN_PID= DOVECOT_PID=
 }
 
+need_postfix() { # Postfix's master runs only as root; its tools come with it
+	[ "$(id -u)" = 0 ] || die "run as root: Postfix's master runs only as root"
+	[ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] &&
+		[ -x /usr/sbin/postfix ] && return 0
+	log "installing postfix (smtp-source, smtp-sink; the system instance stays unconfigured)"
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
+		die "apt-get install postfix failed"
+}
+
 pfx_start() { # root port: the private Postfix instance written into root
 	local i
 	/usr/sbin/postfix -c "$1/conf" start >/dev/null 2>&1 ||

@@ -53,15 +53,9 @@ sink_stop() { stop_pid "$SINK_PID" smtp-sink; SINK_PID=; }
 trap 'sink_stop; postfix_cleanup; bench_cleanup' EXIT
 trap 'exit 130' INT TERM
 
-[ "$(id -u)" = 0 ] || die "run as root: Postfix's master runs only as root"
 [ "$NMSG" -ge "$NDOM" ] && [ "$NDOM" -ge 1 ] && [ "$NDOM" -le 150 ] ||
 	die "need 1 <= BENCH_DOMAINS <= 150 (one config line) and BENCH_MESSAGES >= BENCH_DOMAINS"
-if [ ! -x "$SRC" ] || [ ! -x "$SINK" ] || [ ! -x /usr/sbin/postfix ]; then
-	log "installing postfix (for smtp-source and smtp-sink; the system instance stays unconfigured)"
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		die "apt-get install postfix failed"
-fi
+need_postfix
 has postern && { [ -x "$TOP/postern" ] || die "$TOP/postern is missing: run 'make' first"; }
 setup_mail_user
 mkdir -p "$B" "$BENCH/results"

@@ -45,13 +45,7 @@ postfix_cleanup() {
 trap 'postfix_cleanup; bench_cleanup' EXIT
 trap 'exit 130' INT TERM
 
-[ "$(id -u)" = 0 ] || die "run as root: Postfix's master runs only as root"
-if [ ! -x "$SRC" ] || [ ! -x /usr/sbin/postfix ]; then
-	log "installing postfix (for smtp-source; the system instance stays unconfigured)"
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		die "apt-get install postfix failed"
-fi
+need_postfix
 has postern && { [ -x "$TOP/postern" ] || die "$TOP/postern is missing: run 'make' first"; }
 setup_mail_user
 mkdir -p "$B" "$BENCH/results"

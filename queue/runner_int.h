@@ -106,6 +106,15 @@ struct runner {
 
 /* runner.c */
 void runner_job_done(struct runner *r, struct runner_job *j);
+/* One of a message's jobs (a delivery or a lookup) has its results. */
+void runner_msg_job_done(struct runner *r, struct runner_msg *m);
+/* Jobs for the recipients marked in remote[], one per domain. */
+void runner_dispatch_remote(struct runner *r, struct runner_msg *m,
+			    const bool *remote);
+
+/* runner_local.c: recipient i of a bounce, local or not (counts as one
+ * of m's jobs; the caller has counted it). */
+void runner_local_start(struct runner *r, struct runner_msg *m, size_t i);
 void runner_job_fail(struct runner *r, struct runner_job *j,
 		     const struct smtpc_reply *why, const char *mta);
 void runner_set_result(struct runner_msg *m, size_t i,
