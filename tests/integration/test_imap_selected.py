@@ -140,6 +140,13 @@ def test_copy_move_copyuid(srv):
     # COPY to a missing mailbox: TRYCREATE (6.4.7)
     r = c.cmd("COPY 1 Nowhere")
     assert r.status == "NO" and r.code_named("TRYCREATE"), r
+    # ... but not to a name that can never exist: CREATE would fail the
+    # same way, so CANNOT (RFC 5530), as APPEND says
+    for name in ('""', '"a.b"', '"a//b"'):
+        for verb in ("COPY", "MOVE"):
+            r = c.cmd("%s 1 %s" % (verb, name))
+            assert r.status == "NO" and r.code_named("CANNOT") and \
+                not r.code_named("TRYCREATE"), (verb, name, r)
     # MOVE (RFC 6851 3.3, 4.3): untagged OK [COPYUID], EXPUNGEs, tagged OK
     r = c.ok("MOVE 3 Trash")
     assert any(re.match(rb"\* OK \[COPYUID \d+ %d \d+\]" % uids[2], u)
