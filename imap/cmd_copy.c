@@ -184,7 +184,11 @@ static void copy_or_move(struct imap_session *s, const struct imap_arg *args,
 		free(idx);
 		buf_free(&name);
 		buf_free(&path);
-		imap_cmd_donef(s, IMAP_NO, "[TRYCREATE] %s", err);
+		/* A name the store can never hold: TRYCREATE would send the
+		 * client to a CREATE that fails the same way (RFC 9051
+		 * 6.4.7 is for a mailbox that does not exist yet); APPEND
+		 * says CANNOT (RFC 5530) here too. */
+		imap_cmd_donef(s, IMAP_NO, "[CANNOT] %s", err);
 		return;
 	}
 	buf_free(&name);

@@ -193,6 +193,9 @@ static void seen_done(void *arg)
 			       "sid=%s error=\"%s\"", j->s->c->id, j->err);
 		} else {
 			imap_sync_note_own(j->s, j->changed.v, j->changed.n);
+			/* The store call may have read keywords another
+			 * session made; FLAGS goes before FETCH shows them. */
+			imap_sync_announce_flags(j->s);
 			f->seen_uids = j->changed.v;
 			f->n_seen = j->changed.n;
 			j->changed.v = NULL;

@@ -52,7 +52,7 @@ static void select_write(struct imap_session *s)
 	struct mailbox *mb = s->sel.mb;
 	struct buf b = BUF_INIT;
 	buf_appends(&b, "* FLAGS ");
-	imap_flags_write_mailbox(&b, mb, false);
+	imap_sync_flags_write(s, &b);
 	buf_appends(&b, "\r\n* OK [PERMANENTFLAGS ");
 	if (s->sel.readonly)
 		buf_appends(&b, "()");

@@ -73,6 +73,7 @@ static void store_done(void *arg)
 		return;
 	}
 	imap_sync_note_own(s, j->changed.v, j->changed.n);
+	imap_sync_announce_flags(s);
 	if (!j->silent) {
 		struct buf b = BUF_INIT;
 		for (size_t k = 0; k < j->n; k++) {

@@ -100,6 +100,7 @@ struct imap_selected {
 	char *name;          /* UTF-8, canonical */
 	char *path;          /* its directory */
 	bool readonly;       /* EXAMINE */
+	uint64_t flags_sig;  /* hash of the FLAGS list last sent */
 	uint32_t exists;     /* messages announced to the client: its view
 	                      * is store messages 0..exists-1 */
 	int watch;           /* store_notify watch id, -1 if none */
@@ -294,6 +295,11 @@ void imap_sync_note_own(struct imap_session *s, const uint32_t *uids,
 			size_t n);
 /* Untagged EXISTS for messages in the view the client does not know. */
 void imap_sync_announce_new(struct imap_session *s);
+/* The mailbox's FLAGS list as SELECT sends it; sets sel.flags_sig. */
+void imap_sync_flags_write(struct imap_session *s, struct buf *out);
+/* Untagged FLAGS and PERMANENTFLAGS again when the mailbox's keywords
+ * differ from what the client was last told. */
+void imap_sync_announce_flags(struct imap_session *s);
 /* Frees the selection (mailbox, names, watch). */
 void imap_selected_free(struct imap_session *s);
 /* Per process: the worker's one inotify watcher, lazily opened. */

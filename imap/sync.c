@@ -128,6 +128,53 @@ void imap_sync_announce_new(struct imap_session *s)
 	}
 }
 
+static uint64_t flags_hash(const struct buf *b)
+{
+	uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+	for (size_t i = 0; i < b->len; i++)
+		h = (h ^ (unsigned char)b->data[i]) * 0x100000001b3u;
+	return h;
+}
+
+void imap_sync_flags_write(struct imap_session *s, struct buf *out)
+{
+	struct buf b = BUF_INIT;
+	imap_flags_write_mailbox(&b, s->sel.mb, false);
+	s->sel.flags_sig = flags_hash(&b);
+	buf_append(out, b.data, b.len);
+	buf_free(&b);
+}
+
+/* A keyword new to the mailbox (this session's STORE, or another's)
+ * would otherwise appear in FETCH FLAGS without ever being in FLAGS,
+ * which clients keep as the mailbox's keyword list (RFC 9051 7.3.5:
+ * "MUST be remembered"). PERMANENTFLAGS goes with it: RFC 9051 7.1
+ * requires a new one without \* once the keyword limit is reached.
+ * Dovecot sends both in the same order. A hash of the list, not the
+ * list, is kept: an idle session's memory is counted. */
+void imap_sync_announce_flags(struct imap_session *s)
+{
+	if (!s->sel.mb)
+		return;
+	struct buf b = BUF_INIT;
+	imap_flags_write_mailbox(&b, s->sel.mb, false);
+	uint64_t sig = flags_hash(&b);
+	if (sig != s->sel.flags_sig) {
+		s->sel.flags_sig = sig;
+		buf_clear(&b);
+		buf_appends(&b, "* FLAGS ");
+		imap_flags_write_mailbox(&b, s->sel.mb, false);
+		buf_appends(&b, "\r\n");
+		if (!s->sel.readonly) {
+			buf_appends(&b, "* OK [PERMANENTFLAGS ");
+			imap_flags_write_mailbox(&b, s->sel.mb, true);
+			buf_appends(&b, "] Flags permitted\r\n");
+		}
+		imap_write_buf(s, &b);
+	}
+	buf_free(&b);
+}
+
 /* Index of uid in the view (messages are ordered by UID), or -1. */
 static long find_uid(const struct mailbox *mb, uint32_t uid)
 {
@@ -201,6 +248,7 @@ static void report_changes(struct imap_session *s,
 		}
 	}
 	imap_sync_announce_new(s);
+	imap_sync_announce_flags(s);
 	if (s->sel.n_own)
 		qsort(s->sel.own, s->sel.n_own, sizeof *s->sel.own, own_cmp);
 	struct buf b = BUF_INIT;

@@ -105,8 +105,16 @@ int store_mbox_list(const char *maildir, struct store_mbox_list *out,
 		     p = strchr(p + 1, STORE_MBOX_SEP))
 			names_add(&all, s, (size_t)(p - s));
 	}
-	for (size_t i = 0; i < subs.n; i++)
-		names_add(&all, subs.v[i], strlen(subs.v[i]));
+	/* A subscribed name's parents too, existing or not: LSUB "%" shows
+	 * them as \Noselect (RFC 3501 6.3.9) and LIST (SUBSCRIBED
+	 * RECURSIVEMATCH) as \NonExistent with CHILDINFO (RFC 5258 3.5). */
+	for (size_t i = 0; i < subs.n; i++) {
+		const char *s = subs.v[i];
+		names_add(&all, s, strlen(s));
+		for (const char *p = strchr(s, STORE_MBOX_SEP); p;
+		     p = strchr(p + 1, STORE_MBOX_SEP))
+			names_add(&all, s, (size_t)(p - s));
+	}
 	names_sort_uniq(&all);
 	for (size_t i = 0; i < all.n; i++) {
 		const char *s = all.v[i];

@@ -130,6 +130,25 @@ def test_subscribe_lsub(srv):
     c.logout()
 
 
+def test_subscribed_child_of_missing_parent(srv):
+    # A subscribed name whose parent exists in no form (not on disk, not
+    # subscribed): the parent is still reported where a client walks
+    # the tree level by level.
+    c = logged_in(srv)
+    c.ok("SUBSCRIBE Gone/child")
+    # RFC 5258 3.5 (example A2): \NonExistent with CHILDINFO
+    r = c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    assert (b'* LIST (\\NonExistent) "/" "Gone" ("CHILDINFO" ("SUBSCRIBED"))'
+            b"\r\n") in r.untagged, r
+    # RFC 3501 6.3.9: LSUB with "%" returns the parent as \Noselect
+    r = c.ok('LSUB "" "%"')
+    assert b'* LSUB (\\Noselect) "/" "Gone"\r\n' in r.untagged, r
+    # plain LIST knows neither
+    names = list_names(c.ok('LIST "" "*"'))
+    assert "Gone" not in names and "Gone/child" not in names, names
+    c.logout()
+
+
 def test_list_special_use_children_delimiter(srv):
     c = logged_in(srv)
     # RFC 9051 6.3.9: the empty pattern returns the delimiter

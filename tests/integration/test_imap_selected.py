@@ -140,6 +140,13 @@ def test_copy_move_copyuid(srv):
     # COPY to a missing mailbox: TRYCREATE (6.4.7)
     r = c.cmd("COPY 1 Nowhere")
     assert r.status == "NO" and r.code_named("TRYCREATE"), r
+    # ... but not to a name that can never exist: CREATE would fail the
+    # same way, so CANNOT (RFC 5530), as APPEND says
+    for name in ('""', '"a.b"', '"a//b"'):
+        for verb in ("COPY", "MOVE"):
+            r = c.cmd("%s 1 %s" % (verb, name))
+            assert r.status == "NO" and r.code_named("CANNOT") and \
+                not r.code_named("TRYCREATE"), (verb, name, r)
     # MOVE (RFC 6851 3.3, 4.3): untagged OK [COPYUID], EXPUNGEs, tagged OK
     r = c.ok("MOVE 3 Trash")
     assert any(re.match(rb"\* OK \[COPYUID \d+ %d \d+\]" % uids[2], u)
@@ -207,6 +214,43 @@ def test_store_variants(srv):
     assert b"Custom1" in flags_line, flags_line
     assert fetch_flags(c, "1")[1] == {"\\seen", "\\flagged", "custom1"}
     c.logout()
+
+
+
+def test_new_keyword_announced_in_flags(srv):
+    # A keyword new to the mailbox is announced with FLAGS before the
+    # FETCH that carries it, to this session and to another one; .SILENT
+    # suppresses FETCH, not FLAGS (RFC 9051 7.3.5; Dovecot does the same)
+    deliver_n(srv, 1)
+    a = logged_in(srv)
+    a.select()
+    b = logged_in(srv)
+    b.select()
+    r = a.ok("STORE 1 +FLAGS (Fresh1)")
+    assert re.match(rb"\* FLAGS \(.*\bFresh1\)\r\n$", r.untagged[0]), r
+    assert r.untagged[1].startswith(b"* OK [PERMANENTFLAGS (") and \
+        b"Fresh1 \\*)]" in r.untagged[1], r
+    assert r.untagged[2].startswith(b"* 1 FETCH"), r
+    # the same list again: nothing new to say
+    r = a.ok("STORE 1 -FLAGS (Fresh1)")
+    assert not [u for u in r.untagged if u.startswith(b"* FLAGS")], r
+    r = a.ok("STORE 1 +FLAGS.SILENT (Fresh2)")
+    assert [u for u in r.untagged if u.startswith(b"* FLAGS")], r
+    assert not r.data("FETCH"), r
+    r = b.ok("NOOP")
+    flags = [i for i, u in enumerate(r.untagged) if u.startswith(b"* FLAGS")]
+    fetch = [i for i, u in enumerate(r.untagged) if b" FETCH " in u]
+    assert flags and fetch and flags[0] < fetch[0], r
+    assert b"Fresh2" in r.untagged[flags[0]], r
+    # RFC 9051 7.1 PERMANENTFLAGS: once no more keywords can be made, a
+    # new PERMANENTFLAGS without \* MUST be sent (the store has 26)
+    kws = " ".join("Kw%d" % i for i in range(24))
+    r = a.ok("STORE 1 +FLAGS (%s)" % kws)
+    perm = [u for u in r.untagged if b"PERMANENTFLAGS" in u]
+    assert len(perm) == 1 and b"\\*" not in perm[0], r
+    assert a.cmd("STORE 1 +FLAGS (OneTooMany)").status == "NO"
+    a.logout()
+    b.logout()
 
 
 def test_uid_commands_ignore_missing_uids(srv):

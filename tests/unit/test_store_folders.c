@@ -300,6 +300,23 @@ UNIT_TEST(test_folders)
 	CHECK_EQ_INT(attrs_of(&l, "ghost"), 0xffffffffu);
 	store_mbox_list_free(&l);
 
+	/* A subscribed name's parents are listed even when nothing of
+	 * them exists: LSUB "%" and RECURSIVEMATCH need them. */
+	CHECK_EQ_INT(store_mbox_subscribe(md, STR_LIT("gone/kid"), true,
+					  errbuf, sizeof errbuf), 0);
+	list(md, &l);
+	CHECK_EQ_INT(attrs_of(&l, "gone"), STORE_MBOX_NONEXISTENT |
+						   STORE_MBOX_HASNOCHILDREN);
+	CHECK_EQ_INT(attrs_of(&l, "gone/kid"), STORE_MBOX_NONEXISTENT |
+						       STORE_MBOX_HASNOCHILDREN |
+						       STORE_MBOX_SUBSCRIBED);
+	store_mbox_list_free(&l);
+	CHECK_EQ_INT(store_mbox_subscribe(md, STR_LIT("gone/kid"), false,
+					  errbuf, sizeof errbuf), 0);
+	list(md, &l);
+	CHECK_EQ_INT(attrs_of(&l, "gone"), 0xffffffffu);
+	store_mbox_list_free(&l);
+
 	/* RENAME INBOX: messages move, INBOX stays, empty. */
 	CHECK_EQ_INT(store_deliver(md, "S: 1\n\nx\n", 8, 1700000000, errbuf,
 				   sizeof errbuf), 0);
