@@ -380,6 +380,14 @@ int store_mbox_rename(const char *maildir, struct str from, struct str to,
 		rc = store_err(err, errsz, STORE_ENOENT, "no such mailbox");
 		goto out;
 	}
+	/* "RENAME a a/b" would move a into its own child; Dovecot refuses
+	 * it too. */
+	if (tc.len > fc.len && !strncmp(tc.data, fc.data, fc.len) &&
+	    tc.data[fc.len] == STORE_MBOX_SEP) {
+		rc = store_err(err, errsz, STORE_EINVAL,
+			       "a mailbox cannot be moved into itself");
+		goto out;
+	}
 	/* The mailbox and its children move together; no target may
 	 * exist. */
 	if ((rc = folders_read(maildir, &ex, err, errsz)) < 0)

@@ -54,6 +54,11 @@ def test_create_delete_rename(srv):
     assert {"p", "p/q", "p/q/Work"} <= set(list_names(c.ok('LIST "" "*"')))
     r = c.cmd("RENAME z Sent")
     assert r.status == "NO" and r.code_named("ALREADYEXISTS"), r
+    # not into itself (Dovecot refuses it as well); z is left as it was
+    r = c.cmd("RENAME z z/inner")
+    assert r.status == "NO" and r.code_named("CANNOT"), r
+    st = status_of(c.ok('STATUS "z/b" (MESSAGES)'))
+    assert st["z/b"]["MESSAGES"] == 1
     # DELETE: not INBOX; not the children (6.3.5)
     assert c.cmd("DELETE INBOX").status == "NO"
     r = c.cmd("DELETE z/b")
