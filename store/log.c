@@ -1,8 +1,8 @@
 /* postern-log: the append-only change log beside postern-index.
  *
  * Rewriting a 100 000-message index for one flag change costs tens of
- * milliseconds; appending the changed record costs a write and an
- * fdatasync. The index plus its log is the state; once the log grows
+ * milliseconds; appending the changed record costs a write (and an
+ * fdatasync when it holds a tombstone: see log_append). The index plus its log is the state; once the log grows
  * past a quarter of the index (or STORE_LOG_COMPACT_MIN) the next commit
  * writes a new index instead, which starts a new, empty log.
  *
@@ -259,7 +259,19 @@ int log_append(struct mailbox *mb, const struct log_rec *recs, size_t n,
 		else
 			done += (size_t)w;
 	}
-	if (rc == 0 && fdatasync(fd) < 0)
+	/* Only a tombstone must survive a crash: it keeps an expunged
+	 * message from coming back if its unlink is lost. Everything else
+	 * a transaction says is also in the file names (flags, U=) and is
+	 * found again by the scan that a lost or torn tail forces (its
+	 * recorded directory times no longer match); MODSEQs stay unique
+	 * through the reservation in postern-uidstate. So flag changes
+	 * and appends are not synced -- Dovecot's mail_fsync=optimized
+	 * makes the same choice -- and a STORE costs a write, not a disk
+	 * round trip. */
+	bool must_sync = false;
+	for (size_t k = 0; k < n; k++)
+		must_sync |= recs[k].state != 0;
+	if (rc == 0 && must_sync && fdatasync(fd) < 0)
 		rc = store_err(err, errsz, STORE_ETEMP, "fdatasync %s: %s",
 			       file, strerror(errno));
 	if (rc == 0) {
