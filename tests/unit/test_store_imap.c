@@ -820,6 +820,33 @@ UNIT_TEST(test_busy_mailbox_keeps_its_index)
 	store_mailbox_close(&mb);
 }
 
+/* A flag change's log record is not synced: if a crash loses the log's
+ * tail, the flag is still in the file name, and the next open finds it
+ * (the recorded cur/ time no longer matches, so cur/ is scanned). */
+UNIT_TEST(test_lost_log_tail_keeps_flags)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 3);
+	struct mailbox *mb = open_mb(md);
+	char logp[400];
+	snprintf(logp, sizeof logp, "%s/postern-log", md);
+	struct stat st;
+	off_t before = stat(logp, &st) == 0 ? st.st_size : 0;
+	uint64_t modseq_before = store_mailbox_highestmodseq(mb);
+	CHECK_EQ_INT(set_flags(mb, 2, STORE_FLAGS_ADD, STORE_F_SEEN, NULL), 0);
+	store_mailbox_close(&mb);
+	CHECK_EQ_INT(stat(logp, &st), 0);
+	CHECK(st.st_size > before);
+	CHECK_EQ_INT(truncate(logp, before), 0); /* the crash */
+	struct mailbox *again = open_mb(md);
+	const struct store_msg *m = by_uid(again, 2);
+	CHECK(m != NULL && (m->flags & STORE_F_SEEN));
+	CHECK(by_uid(again, 1) && !(by_uid(again, 1)->flags & STORE_F_SEEN));
+	/* and the change is newer than anything before it */
+	CHECK(m && m->modseq > modseq_before);
+	store_mailbox_close(&again);
+}
+
 UNIT_TEST(test_cleanup)
 {
 	if (g_root[0])
@@ -832,4 +859,5 @@ UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_index_v1_upgrade, test_uidvalidity_change,
 	  test_store_100k_bench, test_view_names_mapped,
 	  test_view_names_repacked, test_busy_mailbox_keeps_its_index,
+	  test_lost_log_tail_keeps_flags,
 	  test_cleanup)
