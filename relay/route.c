@@ -40,6 +40,7 @@ struct route_table {
 	struct route_host smarthost;
 	enum relay_tls_level smarthost_tls;
 	int relay_port;
+	char self[256]; /* our hostname, lowercase, no trailing dot */
 };
 
 /* Splits "domain=value" and checks the domain (a leading '.' allowed). */
@@ -128,11 +129,27 @@ static int route_parse_policies(struct route_table *t, const char *s,
 	return bad;
 }
 
+/* A host name as DNS gives it, the way we compare it: lowercase,
+ * without the trailing dot. */
+static void route_name_norm(const char *in, char *out, size_t n)
+{
+	size_t l = strlen(in);
+	if (l > 0 && in[l - 1] == '.')
+		l--;
+	if (l >= n)
+		l = n - 1;
+	for (size_t k = 0; k < l; k++)
+		out[k] = ascii_lower(in[k]);
+	out[l] = '\0';
+}
+
 struct route_table *route_table_new(const struct config *cfg, struct buf *err)
 {
 	struct route_table *t = xcalloc(1, sizeof *t);
 	int bad = 0;
 	t->relay_port = cfg->relay_port > 0 ? cfg->relay_port : 25;
+	route_name_norm(cfg->hostname ? cfg->hostname : "", t->self,
+			sizeof t->self);
 	int l = relay_tls_level_parse(cfg->relay_tls ? cfg->relay_tls : "may", 0);
 	if (l < 0) {
 		buf_printf(err, "relay_tls: \"%s\": expected none, may, encrypt or verify\n",
@@ -477,14 +494,32 @@ static void route_mx_cb(void *arg, enum dns_status st, const struct dns_mx *mx,
 		if (route_name_valid(str_from_cstr(mx[i].host)))
 			v[m++] = mx[i];
 	route_mx_order(v, m, route_seed());
+	/* RFC 5321 section 5.1: when we are one of the MX hosts (a backup
+	 * MX), every record of our preference or higher MUST go: only
+	 * better ones may get the mail, or it would come back to us. */
+	for (size_t i = 0; i < m; i++) {
+		char name[256];
+		route_name_norm(v[i].host, name, sizeof name);
+		if (j->t->self[0] && !strcmp(name, j->t->self)) {
+			size_t keep = 0;
+			while (keep < m && v[keep].pref < v[i].pref)
+				keep++;
+			m = keep;
+			if (m == 0) {
+				free(v);
+				snprintf(text, sizeof text, "mail for %s loops "
+					 "back to myself (%s is its best MX)",
+					 j->domain, j->t->self);
+				route_job_finish(j, ROUTE_PERM, NULL, 0, "5.4.6",
+						 text);
+				return;
+			}
+			break;
+		}
+	}
 	for (size_t i = 0; i < m && j->n_hosts < ROUTE_MX_MAX; i++) {
 		struct route_job_host *h = &j->hosts[j->n_hosts++];
-		size_t l = strlen(v[i].host);
-		if (l > 0 && v[i].host[l - 1] == '.')
-			l--;
-		for (size_t k = 0; k < l; k++)
-			h->name[k] = ascii_lower(v[i].host[k]);
-		h->name[l] = '\0';
+		route_name_norm(v[i].host, h->name, sizeof h->name);
 	}
 	free(v);
 	if (j->n_hosts == 0) {

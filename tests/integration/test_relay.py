@@ -539,3 +539,30 @@ def test_reload_lets_a_delivery_finish_and_sends_it_once(dns, sender_inst):
         mails = [c for c in sink.commands if c.upper().startswith("MAIL")]
         assert len(mails) == 1, mails
         assert "event=removed" in sender_inst.log()
+
+
+def test_backup_mx_sends_only_to_better_mx(dns, sender_inst):
+    """RFC 5321 section 5.1: when our own name is among the MX hosts,
+    only MX records better than ours may be used; if ours is the best,
+    the mail would loop and is bounced (5.4.6)."""
+    dns.zone.update({"bk.test": {"MX": [(5, "primary.bk.test"),
+                                        (10, "mx.a.test"),
+                                        (20, "worse.bk.test")]},
+                     "primary.bk.test": {"A": ["127.0.0.1"]},
+                     "worse.bk.test": {"A": ["127.0.0.3"]},
+                     "lp.test": {"MX": [(10, "MX.A.TEST."),
+                                        (20, "other.lp.test")]},
+                     "other.lp.test": {"A": ["127.0.0.1"]}})
+    with Sink(host="127.0.0.1") as primary:
+        with Sink(host="127.0.0.3", port=primary.port) as worse:
+            start_with_sink(sender_inst, primary)
+            submit(sender_inst, ["bea@bk.test"], message("backup",
+                                                         "bea@bk.test"))
+            primary.wait_accepted(1)
+            submit(sender_inst, ["lou@lp.test"], message("loop",
+                                                         "lou@lp.test"))
+            dsn = wait_inbox(sender_inst, "alice", 1)[0]
+            st = dsn_parts(dsn)[1][1].as_string()
+            assert re.search(r"Status: 5\.4\.6", st), st
+            assert len(primary.accepted()) == 1
+            assert worse.connections == 0
