@@ -131,8 +131,9 @@ static bool section_needs_mime(const struct imap_fetch_section *sec)
 {
 	if (sec->nparts > 0)
 		return true;
+	/* BINARY[] decodes the top-level body: its CTE is needed */
 	if (sec->kind != IMAP_SECTION_BODY)
-		return false;
+		return true;
 	return sec->text == IMAP_SECTION_TEXT_FIELDS ||
 	       sec->text == IMAP_SECTION_TEXT_FIELDS_NOT ||
 	       sec->text == IMAP_SECTION_TEXT_MIME;

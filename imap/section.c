@@ -90,11 +90,7 @@ enum imap_section_status imap_section_binary(const struct mime_message *m,
 					     struct imap_section_data *out)
 {
 	memset(out, 0, sizeof *out);
-	if (depth == 0) {
-		set_range(out, 0, m->len);
-		return IMAP_SECTION_OK;
-	}
-	uint32_t idx = mime_part_find(m, path, depth);
+	uint32_t idx = depth == 0 ? 0 : mime_part_find(m, path, depth);
 	if (idx == MIME_NONE)
 		return IMAP_SECTION_OK;
 	const struct mime_part *p = &m->parts[idx];
@@ -102,9 +98,17 @@ enum imap_section_status imap_section_binary(const struct mime_message *m,
 	if (!cte.p || (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) ||
 	    str_eq_nocase(cte, "7bit") || str_eq_nocase(cte, "8bit") ||
 	    str_eq_nocase(cte, "binary")) {
-		set_range(out, p->body_off, p->body_len);
+		if (depth == 0)
+			set_range(out, 0, m->len);
+		else
+			set_range(out, p->body_off, p->body_len);
 		return IMAP_SECTION_OK;
 	}
+	/* BINARY[] is the whole message with its body decoded (RFC 3516
+	 * section 4.2: the content-transfer-encoding is removed), its
+	 * header as it is; Dovecot answers the same. */
+	if (depth == 0)
+		buf_append(&out->buf, m->data, p->body_off);
 	if (str_eq_nocase(cte, "base64"))
 		mime_base64_decode(mime_part_body(m, p), &out->buf);
 	else if (str_eq_nocase(cte, "quoted-printable"))

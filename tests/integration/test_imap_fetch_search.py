@@ -187,6 +187,24 @@ def test_binary_unknown_cte(srv):
     assert r.status == "NO" and r.code_named("UNKNOWN-CTE"), r
     # the body of a single-part message is part 1 (RFC 9051 6.4.5)
     assert value(c, 1, "BODY.PEEK[1]") == b"begin 644\r\n"
+    # and the whole message cannot be decoded either
+    r = c.cmd("FETCH 1 (BINARY.PEEK[])")
+    assert r.status == "NO" and r.code_named("UNKNOWN-CTE"), r
+    c.logout()
+
+
+def test_binary_whole_message_decodes_the_body(srv):
+    # RFC 3516 4.2: BINARY[] is the message with its body's transfer
+    # encoding removed; the header stays as it is (Dovecot does the same)
+    head = (b"Subject: b64\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n")
+    raw = bytes(range(256))
+    drop(srv, head + base64.encodebytes(raw).replace(b"\n", b"\r\n"))
+    c = logged_in(srv)
+    c.select()
+    assert value(c, 1, "BINARY.PEEK[]") == head + raw
+    assert int(value(c, 1, "BINARY.SIZE[]")) == len(head) + len(raw)
+    assert value(c, 1, "BINARY.PEEK[1]") == raw
     c.logout()
 
 
