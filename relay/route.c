@@ -1,6 +1,7 @@
 /* relay/route.h: the route table from the config, and the resolution
  * of a domain into addresses to try (RFC 5321 section 5.1). */
 #include "relay/route.h"
+#include "relay/idna.h"
 #include "core/xmalloc.h"
 #include "relay/dns.h"
 #include "relay/route_parse.h"
@@ -202,6 +203,13 @@ void route_table_free(struct route_table **tp)
 /* Lowercases domain into out without a trailing dot; false if too long. */
 static bool route_domain_key(const char *domain, char *out, size_t n)
 {
+	/* a UTF-8 domain is keyed by its A-labels, as policies name it */
+	char alabels[ROUTE_NAME_MAX + 2];
+	if (!idna_is_ascii(domain)) {
+		if (!idna_domain_to_ascii(domain, alabels, sizeof alabels))
+			return false;
+		domain = alabels;
+	}
 	size_t len = strlen(domain);
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
@@ -570,6 +578,19 @@ void route_resolve(const struct route_table *t, struct dns *d,
 		j->n_hosts = 1;
 		route_job_lookup_hosts(j);
 		return;
+	}
+	/* RFC 5891 section 5: an SMTPUTF8 domain is looked up by its
+	 * A-labels ("xn--..."). */
+	char alabels[ROUTE_NAME_MAX + 2];
+	if (!idna_is_ascii(domain)) {
+		if (!idna_domain_to_ascii(domain, alabels, sizeof alabels)) {
+			snprintf(j->domain, sizeof j->domain, "%.60s", domain);
+			route_job_fail_soon(j, ROUTE_PERM, "5.1.2",
+					    "invalid internationalized domain "
+					    "name");
+			return;
+		}
+		domain = alabels;
 	}
 	if (route_address_literal(domain, ip, sizeof ip)) {
 		snprintf(j->domain, sizeof j->domain, "%s", domain);

@@ -566,3 +566,23 @@ def test_backup_mx_sends_only_to_better_mx(dns, sender_inst):
             assert re.search(r"Status: 5\.4\.6", st), st
             assert len(primary.accepted()) == 1
             assert worse.connections == 0
+
+
+def test_internationalized_domain_is_looked_up_by_its_a_labels(dns,
+                                                               sender_inst):
+    """SMTPUTF8 to j\u00f6rg@b\u00fccher.test: DNS is asked for
+    xn--bcher-kva.test (RFC 5891), the remote gets the UTF-8 address."""
+    dns.zone.update({"xn--bcher-kva.test": {"A": ["127.0.0.1"]}})
+    rcpt = "j\u00f6rg@b\u00fccher.test"
+    msg = ("From: alice@a.test\r\nTo: %s\r\nSubject: idn\r\n\r\nhi\r\n"
+           % rcpt).encode("utf-8")
+    with Sink(extensions=("PIPELINING", "8BITMIME", "SMTPUTF8")) as sink:
+        start_with_sink(sender_inst, sink)
+        s = smtplib.SMTP("127.0.0.1", sender_inst.port("submission"),
+                         timeout=15)
+        s.starttls(context=client_tls_context())
+        s.login("alice", PASSWORD)
+        s.sendmail(ALICE, [rcpt], msg, mail_options=["SMTPUTF8"])
+        s.quit()
+        got = sink.wait_accepted(1)
+        assert got[0].rcpts == [rcpt]
