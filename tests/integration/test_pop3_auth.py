@@ -341,6 +341,10 @@ def test_login_delay(inst):
     r = inst.raw()
     capa = r.capa()
     assert any(l.upper().startswith("LOGIN-DELAY 3") for l in capa), capa
+    # The server counts whole seconds: log in just after a second starts,
+    # so that "2 s later" and "3.3 s later" are 2 and 3 on its clock too
+    # (a login at x.99 would make the 2 s attempt land on x+3).
+    time.sleep(1.0 - time.time() % 1.0 + 0.02)
     r.login()
     t0 = time.monotonic()
     r.cmd_ok("QUIT")
