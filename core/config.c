@@ -94,6 +94,8 @@ static const struct config_key keys[] = {
 	  "seconds SIGTERM waits for open sessions" },
 	{ "max_message_size", K_SIZE, OFF(max_message_size), 1024,
 	  (long long)1 << 40, "52428800", "bytes" },
+	{ "min_free_space", K_STR, OFF(min_free_space), 1, 24, "auto",
+	  "bytes that must stay free on the mail and queue file systems, else MAIL/APPEND get a temporary refusal; auto = 1.5 x max_message_size, 0 = no check" },
 	{ "max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 1,
 	  1000000, "50", "at once from one address, whole server" },
 	{ "local_domains", K_STR, OFF(local_domains), 0, CONFIG_LINE_MAX, "",
@@ -388,6 +390,22 @@ static int config_parse_line(struct config *cfg, const char *dir, char *line,
 	return -1;
 }
 
+/* min_free_space -> min_free_bytes. Postfix's rule for the default:
+ * 1.5 x the message size limit, so that a message accepted at the floor
+ * still fits. */
+static int min_free_parse(struct config *cfg)
+{
+	long long n;
+	cfg->min_free_bytes = (uint64_t)cfg->max_message_size / 2 * 3;
+	if (!cfg->min_free_space || !strcmp(cfg->min_free_space, "auto"))
+		return 0;
+	if (!parse_ll(cfg->min_free_space, &n) || n < 0 ||
+	    n > (long long)1 << 50)
+		return -1;
+	cfg->min_free_bytes = (uint64_t)n;
+	return 0;
+}
+
 int config_load(const char *path, struct config *cfg, struct buf *err)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -396,6 +414,7 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 		errf(err, path, 0, "cannot open: %s", strerror(errno));
 		cfg->path = xstrdup(path);
 		config_defaults(cfg, ".");
+		(void)min_free_parse(cfg);
 		return -1;
 	}
 	cfg->path = xstrdup(abs);
@@ -403,6 +422,7 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 	snprintf(dircopy, sizeof dircopy, "%s", abs);
 	const char *dir = dirname(dircopy);
 	config_defaults(cfg, dir);
+	(void)min_free_parse(cfg);
 
 	FILE *f = fopen(abs, "r");
 	if (!f) {
@@ -441,6 +461,11 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 		}
 		cidr_list_free(&nets);
 		buf_free(&why);
+	}
+	if (min_free_parse(cfg) < 0) {
+		errf(err, abs, 0, "min_free_space must be auto or a number "
+		     "of bytes, not \"%s\"", cfg->min_free_space);
+		bad = 1;
 	}
 	/* Two listeners on one address would fail at bind; say so here. */
 	for (int a = 0; a < LISTEN__COUNT; a++)

@@ -9,6 +9,7 @@
 #define POSTERN_CONFIG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 
@@ -70,6 +71,8 @@ struct config {
 	int login_timeout;         /* seconds a client may take to log in */
 	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */
 	size_t max_message_size;   /* bytes */
+	char *min_free_space;      /* "auto" or bytes (0 = no check) */
+	uint64_t min_free_bytes;   /* what it means: auto = 1.5 x max_message_size */
 	int max_connections_per_ip;
 
 	/* Recipients (deliver/resolve.h). */

@@ -4,6 +4,7 @@
  * MTA's pipe transport understands (sysexits.h). */
 #include "daemon/cli.h"
 #include "auth/users.h"
+#include "core/diskspace.h"
 #include "core/log.h"
 #include "deliver/aliases.h"
 #include "deliver/local.h"
@@ -176,6 +177,19 @@ int cmd_deliver(const struct config *cfg, int argc, char **argv)
 		log_kv(LOG_INFO, "event=deliver result=rejected user=%s reason=\"%s\" size=%zu",
 		       e, bad, msg.len);
 		rc = EX_DATAERR;
+		goto out;
+	}
+	uint64_t avail, need = cfg->min_free_bytes + msg.len;
+	if (cfg->min_free_bytes &&
+	    disk_space_low(cfg->mail_dir, need, &avail)) {
+		/* The MTA keeps the message and retries (sysexits.h). */
+		fprintf(stderr, "postern deliver: insufficient system storage "
+			"(%llu bytes free, min_free_space needs %llu)\n",
+			(unsigned long long)avail, (unsigned long long)need);
+		log_kv(LOG_WARN, "event=deliver result=tempfail user=%s "
+		       "reason=disk_full avail=%llu need=%llu", e,
+		       (unsigned long long)avail, (unsigned long long)need);
+		rc = EX_TEMPFAIL;
 		goto out;
 	}
 	if (sender)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/diskspace.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "imap/datetime.h"
@@ -102,6 +103,27 @@ static int spool_open(const char *maildir)
 	return fd;
 }
 
+/* RFC 9051 section 7.1: a full disk is a "temporary failure because a
+ * subsystem is down" (UNAVAILABLE), not the user's quota (OVERQUOTA,
+ * which tells the client to delete mail; Dovecot sends that for ENOSPC
+ * too, but the user's mail is not what fills a shared disk). */
+#define APPEND_STORAGE_REPLY "[UNAVAILABLE] Insufficient system storage, " \
+			     "try again later"
+
+/* Less than min_free_space (plus the message) left on the mail file
+ * system (core/diskspace.h: cached, at most one statvfs a second). */
+static bool append_storage_low(struct imap_session *s, uint64_t size)
+{
+	uint64_t floor = s->cfg->min_free_bytes, avail;
+	if (floor == 0 || !disk_space_low(s->cfg->mail_dir, floor + size,
+					  &avail))
+		return false;
+	log_kv(LOG_WARN, "event=append_refused proto=imap sid=%s "
+	       "reason=disk_full avail=%llu need=%llu", s->c->id,
+	       (unsigned long long)avail, (unsigned long long)(floor + size));
+	return true;
+}
+
 void *imap_append_literal_open(struct imap_session *s,
 			       const struct imap_literal_info *info,
 			       const struct imap_literal_sink **ops,
@@ -113,6 +135,14 @@ void *imap_append_literal_open(struct imap_session *s,
 	}
 	if (info->size > s->cfg->max_message_size) {
 		*why = "Message exceeds APPENDLIMIT";
+		return NULL;
+	}
+	if (append_storage_low(s, info->size)) {
+		/* Refused before "+ OK": the client never sends it. A
+		 * small non-synchronizing one is read and refused by the
+		 * command (a NO rather than a BAD). */
+		if (info->sync || !info->in_memory_ok)
+			*why = APPEND_STORAGE_REPLY;
 		return NULL;
 	}
 	int fd = spool_open(s->maildir);
@@ -247,6 +277,10 @@ void imap_cmd_append(struct imap_session *s, const struct imap_arg *args,
 	uint64_t size = msg->type == IMAP_ARG_EXTERNAL ? msg->size : msg->s.len;
 	if (size > s->cfg->max_message_size) {
 		imap_cmd_done(s, IMAP_NO, "[TOOBIG] Message exceeds APPENDLIMIT");
+		return;
+	}
+	if (msg->type != IMAP_ARG_EXTERNAL && append_storage_low(s, size)) {
+		imap_cmd_done(s, IMAP_NO, APPEND_STORAGE_REPLY);
 		return;
 	}
 	struct append_job *j = xcalloc(1, sizeof *j);

@@ -154,8 +154,10 @@ static void literal_announced(struct imap_session *s,
 	       "event=command_error proto=imap sid=%s reason=literal_too_big "
 	       "size=%llu",
 	       s->c->id, (unsigned long long)li->size);
-	conn_printf(s->c, "%.*s %s [TOOBIG] %s\r\n", (int)li->tag.len,
-		    li->tag.p, li->sync ? "NO" : "BAD", why);
+	/* A hook's reason may bring its own response code. */
+	conn_printf(s->c, "%.*s %s %s%s\r\n", (int)li->tag.len, li->tag.p,
+		    li->sync ? "NO" : "BAD", why[0] == '[' ? "" : "[TOOBIG] ",
+		    why);
 	bool sync = li->sync;
 	imap_parser_literal_refuse(s->parser);
 	if (sync)

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
+#include "smtp/storage.h"
 
 #define ST_INIT (1u << SMTP_S_INIT)
 #define ST_READY (1u << SMTP_S_READY)
@@ -237,6 +238,10 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (params.has_size && params.size > s->cfg->max_message_size) {
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
 			      "message size");
+		return;
+	}
+	if (smtp_storage_low(s, params.has_size ? params.size : 0)) {
+		smtp_reply(s, SMTP_STORAGE_REPLY);
 		return;
 	}
 	if ((path.flags & SMTP_PATH_NULL) && s->submission) {
