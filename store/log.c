@@ -212,8 +212,16 @@ int log_append(struct mailbox *mb, const struct log_rec *recs, size_t n,
 	int fd = open(file, O_RDWR | O_CLOEXEC);
 	struct stat st;
 	int rc = 0;
+	unsigned char lh[LOG_HDR];
+	/* Only a log of this index's generation: a stale one (the index
+	 * was written but the disk filled, or the process died, before
+	 * its log was replaced) is ignored by every reader, so whatever
+	 * went into it would be lost -- a tombstone too. */
 	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_ino != mb->log_ino ||
-			mb->log_off < LOG_HDR)) {
+			mb->log_off < LOG_HDR ||
+			pread(fd, lh, LOG_HDR, 0) != (ssize_t)LOG_HDR ||
+			memcmp(lh, LOG_MAGIC, 8) != 0 ||
+			get_u64(lh + 8) != mb->log_gen)) {
 		close(fd);
 		fd = -1;
 	}

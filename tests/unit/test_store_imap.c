@@ -847,6 +847,59 @@ UNIT_TEST(test_lost_log_tail_keeps_flags)
 	store_mailbox_close(&again);
 }
 
+static uint64_t file_u64(const char *md, const char *name, off_t at)
+{
+	char p[400];
+	unsigned char b[8];
+	snprintf(p, sizeof p, "%s/%s", md, name);
+	int fd = open(p, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(pread(fd, b, 8, at), 8);
+	close(fd);
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* A new index whose log could not be started (the disk filled between
+ * the two writes, or a crash): the old generation's log is left, which
+ * readers ignore. The next writer must start a new log, not append to
+ * the stale one, where its change (a tombstone too) would be lost. */
+UNIT_TEST(test_stale_log_is_never_appended_to)
+{
+	const char *md = new_maildir();
+	deliver_n(md, 3);
+	struct mailbox *mb = open_mb(md);
+	CHECK_EQ_INT(set_flags(mb, 1, STORE_FLAGS_ADD, STORE_F_SEEN, NULL), 0);
+	char blocker[400];
+	snprintf(blocker, sizeof blocker, "%s/postern-log.tmp", md);
+	CHECK_EQ_INT(mkdir(blocker, 0700), 0); /* log_reset cannot write */
+	CHECK(index_write(mb, errbuf, sizeof errbuf) < 0);
+	CHECK_EQ_INT(rmdir(blocker), 0);
+	store_mailbox_close(&mb);
+	/* the index is one generation ahead of the log */
+	uint64_t gen = file_u64(md, "postern-index", 72);
+	CHECK(file_u64(md, "postern-log", 8) + 1 == gen);
+
+	/* the same session, and a new one, change something */
+	struct mailbox *a = open_mb(md);
+	CHECK_EQ_INT(set_flags(a, 2, STORE_FLAGS_ADD, STORE_F_FLAGGED, NULL),
+		     0);
+	CHECK_EQ_INT(file_u64(md, "postern-log", 8), gen);
+	struct stat st;
+	char logp[400];
+	snprintf(logp, sizeof logp, "%s/postern-log", md);
+	CHECK_EQ_INT(stat(logp, &st), 0);
+	CHECK(st.st_size > 16); /* the transaction is in the current log */
+	struct mailbox *b = open_mb(md);
+	CHECK(b->log_off == (uint64_t)st.st_size); /* and replayed from it */
+	const struct store_msg *m = by_uid(b, 2);
+	CHECK(m && (m->flags & STORE_F_FLAGGED));
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+}
+
 UNIT_TEST(test_cleanup)
 {
 	if (g_root[0])
@@ -859,5 +912,5 @@ UNIT_MAIN(test_flags_keywords_modseq, test_keyword_limit,
 	  test_index_v1_upgrade, test_uidvalidity_change,
 	  test_store_100k_bench, test_view_names_mapped,
 	  test_view_names_repacked, test_busy_mailbox_keeps_its_index,
-	  test_lost_log_tail_keeps_flags,
+	  test_lost_log_tail_keeps_flags, test_stale_log_is_never_appended_to,
 	  test_cleanup)
