@@ -387,6 +387,21 @@ def test_queued_message_survives_a_full_disk(small):
         queued = os.listdir(os.path.join(inst.fs, "queue", "env"))
         assert len(queued) == 1, queued
 
+        # a second message cannot be queued: a temporary error, and
+        # nothing of it is left in the queue
+        s = smtplib.SMTP("127.0.0.1", inst.port("submission"), timeout=30)
+        s.ehlo("client.example.org")
+        s.login("alice", PASSWORD)
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("alice@localhost", ["bob@remote.test"],
+                       msg.replace(b"queued", b"second") + b"x" * 8192)
+        assert e.value.smtp_code in (451, 452), e.value
+        s.quit()
+        q = os.path.join(inst.fs, "queue")
+        assert os.listdir(os.path.join(q, "env")) == queued
+        assert len(os.listdir(os.path.join(q, "msg"))) == 1
+        assert os.listdir(os.path.join(q, "tmp")) == []
+
         state["reply"] = None
         unfill(inst)
         deadline = time.time() + 30
