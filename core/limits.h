@@ -27,6 +27,17 @@
 /* One IPC message (auth requests and replies) fits in this. */
 #define IPC_MSG_MAX 8192
 
+/* MIME header decoding (mime/decode.c, for SEARCH and FETCH's decoded
+ * parameters). RFC 2047 section 2 keeps an encoded word within 75
+ * octets and a line within 76, so real fields hold a few words; a
+ * field is decoded only over its first MIME_HEADER_DECODE_MAX octets,
+ * the rest passes as plain text (still searchable, never converted).
+ * Within one field at most MIME_HEADER_CHARSETS_MAX charset converters
+ * are opened (iconv_open costs microseconds); words in further
+ * charsets are taken as UTF-8 with invalid bytes replaced. */
+#define MIME_HEADER_DECODE_MAX (64 * 1024)
+#define MIME_HEADER_CHARSETS_MAX 16
+
 /* Default size limit for a delivered message (config: max_message_size). */
 #define DEFAULT_MAX_MESSAGE_SIZE (50u * 1024 * 1024)
 
