@@ -38,6 +38,15 @@
 #define MIME_HEADER_DECODE_MAX (64 * 1024)
 #define MIME_HEADER_CHARSETS_MAX 16
 
+/* IMAP SEARCH (imap/cmd_search.c). One that needs only the index runs
+ * on the event loop when messages x keys is at most this (a few ms);
+ * a bigger one goes to the pool like one that reads files, so that a
+ * "1:* OR OR OR ..." of thousands of keys never stalls the loop. */
+#define IMAP_SEARCH_LOOP_MAX (256 * 1024)
+/* A SEARCH on the pool runs in slices of about this many ms, then goes
+ * to the back of the heavy queue: sessions take turns. */
+#define IMAP_SEARCH_SLICE_MS 20
+
 /* Default size limit for a delivered message (config: max_message_size). */
 #define DEFAULT_MAX_MESSAGE_SIZE (50u * 1024 * 1024)
 
