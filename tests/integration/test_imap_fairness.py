@@ -4,9 +4,9 @@ same worker, a SEARCH whose client went away must stop, and a SEARCH has
 a CPU budget (imap_search_cpu_limit, NO [LIMIT]).
 
 Every test runs with `workers = 1`, so all sessions share one worker
-process and its thread pool (2 threads): before the fix, a few sessions
-looping over SEARCH BODY held both threads and queued more searches ahead
-of every login and delivery (several seconds each)."""
+process and its thread pool (2 threads before, 3 now): before the fix, a
+few sessions looping over SEARCH BODY held every thread and queued more
+searches ahead of every login and delivery (3-7 s each)."""
 
 import os
 import poplib
