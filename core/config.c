@@ -86,6 +86,8 @@ static const struct config_key keys[] = {
 	  "1800", "seconds a logged-in IMAP client may be silent; RFC 9051 section 5.4 requires at least 1800" },
 	{ "imap_max_bad_commands", K_INT, OFF(imap_max_bad_commands), 1, 1000,
 	  "20", "bad IMAP commands before a session is closed" },
+	{ "imap_search_cpu_limit", K_INT, OFF(imap_search_cpu_limit), 0, 86400,
+	  "60", "seconds of CPU time one IMAP SEARCH may use before it is refused with NO [LIMIT]; 0 = no limit" },
 	{ "login_timeout", K_INT, OFF(login_timeout), 1, 3600, "60",
 	  "seconds a client may stay connected without logging in" },
 	{ "smtp_timeout", K_INT, OFF(smtp_timeout), 1, 3600, "300",

@@ -67,6 +67,7 @@ struct config {
 	int pop3_max_bad_commands;
 	int imap_idle_timeout;     /* seconds, >= 1800 (RFC 9051 section 5.4) */
 	int imap_max_bad_commands;
+	int imap_search_cpu_limit; /* seconds of CPU one SEARCH may use; 0 = none */
 
 	int login_timeout;         /* seconds a client may take to log in */
 	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */

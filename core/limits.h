@@ -27,6 +27,26 @@
 /* One IPC message (auth requests and replies) fits in this. */
 #define IPC_MSG_MAX 8192
 
+/* MIME header decoding (mime/decode.c, for SEARCH and FETCH's decoded
+ * parameters). RFC 2047 section 2 keeps an encoded word within 75
+ * octets and a line within 76, so real fields hold a few words; a
+ * field is decoded only over its first MIME_HEADER_DECODE_MAX octets,
+ * the rest passes as plain text (still searchable, never converted).
+ * Within one field at most MIME_HEADER_CHARSETS_MAX charset converters
+ * are opened (iconv_open costs microseconds); words in further
+ * charsets are taken as UTF-8 with invalid bytes replaced. */
+#define MIME_HEADER_DECODE_MAX (64 * 1024)
+#define MIME_HEADER_CHARSETS_MAX 16
+
+/* IMAP SEARCH (imap/cmd_search.c). One that needs only the index runs
+ * on the event loop when messages x keys is at most this (a few ms);
+ * a bigger one goes to the pool like one that reads files, so that a
+ * "1:* OR OR OR ..." of thousands of keys never stalls the loop. */
+#define IMAP_SEARCH_LOOP_MAX (256 * 1024)
+/* A SEARCH on the pool runs in slices of about this many ms, then goes
+ * to the back of the heavy queue: sessions take turns. */
+#define IMAP_SEARCH_SLICE_MS 20
+
 /* Default size limit for a delivered message (config: max_message_size). */
 #define DEFAULT_MAX_MESSAGE_SIZE (50u * 1024 * 1024)
 

@@ -17,8 +17,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Worker threads for store work (fsync, directory scans). */
-#define WORKER_POOL_THREADS 2
+/* Worker threads for store work (fsync, directory scans). Heavy jobs
+ * (SEARCH, FETCH of bodies, COPY) may use all but one of them, so they
+ * keep the two threads they always had and short jobs (logins,
+ * deliveries) one of their own (core/threadpool.h). */
+#define WORKER_POOL_THREADS 3
 
 struct protocol {
 	enum listener_kind kind;

@@ -220,7 +220,7 @@ static void copy_or_move(struct imap_session *s, const struct imap_arg *args,
 		return;
 	}
 	imap_set_wait(s, IMAP_WAIT_JOB);
-	imap_job_submit(s, copy_work, copy_done, j);
+	imap_job_submit_heavy(s, copy_work, copy_done, j);
 }
 
 void imap_cmd_copy(struct imap_session *s, const struct imap_arg *args,

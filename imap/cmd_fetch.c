@@ -149,7 +149,7 @@ static void fetch_pump(struct imap_session *s)
 		}
 		if (f->needs_file) {
 			imap_set_wait(s, IMAP_WAIT_JOB);
-			imap_job_submit(s, fetch_job_work, fetch_job_done, f);
+			imap_job_submit_heavy(s, fetch_job_work, fetch_job_done, f);
 			return;
 		}
 		fetch_build(f, s->sel.mb);

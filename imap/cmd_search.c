@@ -1,13 +1,19 @@
 /* SEARCH and UID SEARCH (RFC 9051 section 6.4.4, ESEARCH RFC 4731,
  * SEARCHRES RFC 5182). Evaluation is imap/search.h's: on the loop when
- * the index answers every key, on the thread pool when headers or
- * bodies must be read. */
+ * the index answers every key and the mailbox is small enough for that
+ * (IMAP_SEARCH_LOOP_MAX), else on the thread pool as a heavy job, in
+ * slices of IMAP_SEARCH_SLICE_MS: each slice goes back to the end of
+ * the heavy queue, so sessions take turns and logins, deliveries and
+ * SELECTs of others keep their own thread (core/threadpool.h). A slice
+ * stops early when the session closes (s->cancel); the whole search
+ * stops with NO [LIMIT] past imap_search_cpu_limit seconds of CPU. */
 #include "imap/session.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
@@ -18,14 +24,17 @@ struct search_job {
 	struct imap_session *s;
 	struct imap_search_program prog;
 	struct imap_search_view view;
+	struct imap_search_state *st;
+	struct imap_search_limits lim;
+	enum imap_search_status status;
+	unsigned slices;
 	uint32_t *seqs;
 	size_t n;
-	int rc;
-	char err[256];
 };
 
 static void search_job_free(struct search_job *j)
 {
+	imap_search_state_free(&j->st);
 	imap_search_free(&j->prog);
 	free(j->seqs);
 	free(j);
@@ -34,8 +43,18 @@ static void search_job_free(struct search_job *j)
 static void search_work(void *arg)
 {
 	struct search_job *j = arg;
-	j->rc = imap_search_run(&j->prog, &j->view, &j->seqs, &j->n, j->err,
-				sizeof j->err);
+	j->status = imap_search_step(j->st, &j->lim);
+	j->slices++;
+}
+
+/* RFC 5182 section 2.1: a SAVE answered with NO empties $. */
+static void forget_saved(struct imap_session *s, const struct search_job *j)
+{
+	if (!(j->prog.ret & IMAP_SEARCH_RET_SAVE))
+		return;
+	free(s->sel.saved);
+	s->sel.saved = NULL;
+	s->sel.n_saved = 0;
 }
 
 /* RFC 5182 section 2.4: with MIN or MAX (and neither ALL nor COUNT),
@@ -60,20 +79,40 @@ static void save_result(struct imap_session *s, const struct search_job *j)
 
 static void search_finish(struct imap_session *s, struct search_job *j)
 {
-	if (j->rc < 0) {
+	uint64_t cpu_ms = imap_search_cpu_ns(j->st) / 1000000;
+	if (j->status == IMAP_SEARCH_OVER_LIMIT) {
+		char user[LOG_ESC_MAX];
+		log_kv(LOG_WARN,
+		       "event=search_limit proto=imap sid=%s user=%s cpu_ms=%llu "
+		       "slices=%u limit_s=%d",
+		       s->c->id, log_esc(user, sizeof user, s->user, strlen(s->user)),
+		       (unsigned long long)cpu_ms, j->slices,
+		       s->cfg->imap_search_cpu_limit);
+		forget_saved(s, j);
+		imap_cmd_donef(s, IMAP_NO,
+			       "[LIMIT] Search too expensive (over %d s of CPU)",
+			       s->cfg->imap_search_cpu_limit);
+		search_job_free(j);
+		return;
+	}
+	if (j->status != IMAP_SEARCH_DONE) {
+		/* FAILED (or CANCELLED, which a live session never sees). */
+		const char *err = "cancelled";
+		if (j->status == IMAP_SEARCH_FAILED)
+			imap_search_error(j->st, &err);
 		char why[LOG_ESC_MAX];
 		log_kv(LOG_WARN, "event=search_failed proto=imap sid=%s error=%s",
-		       s->c->id, log_esc(why, sizeof why, j->err, strlen(j->err)));
-		if (j->prog.ret & IMAP_SEARCH_RET_SAVE) {
-			/* RFC 5182 section 2.1: a failed SAVE empties $. */
-			free(s->sel.saved);
-			s->sel.saved = NULL;
-			s->sel.n_saved = 0;
-		}
+		       s->c->id, log_esc(why, sizeof why, err, strlen(err)));
+		forget_saved(s, j);
 		imap_cmd_done(s, IMAP_NO, "[SERVERBUG] Search failed");
 		search_job_free(j);
 		return;
 	}
+	imap_search_take(j->st, &j->seqs, &j->n);
+	if (j->slices > 1)
+		log_kv(LOG_DEBUG,
+		       "event=search proto=imap sid=%s slices=%u cpu_ms=%llu",
+		       s->c->id, j->slices, (unsigned long long)cpu_ms);
 	if (j->prog.ret & IMAP_SEARCH_RET_SAVE)
 		save_result(s, j);
 	if (s->cmd_uid)
@@ -94,6 +133,11 @@ static void search_done(void *arg)
 	struct search_job *j = arg;
 	if (!imap_job_finish(j->s)) {
 		search_job_free(j);
+		return;
+	}
+	if (j->status == IMAP_SEARCH_MORE) {
+		/* The next slice waits its turn behind the other sessions'. */
+		imap_job_submit_heavy(j->s, search_work, search_done, j);
 		return;
 	}
 	search_finish(j->s, j);
@@ -139,12 +183,18 @@ void imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 	j->view.saved = s->sel.saved;
 	j->view.n_saved = s->sel.n_saved;
 	j->view.now = (int64_t)time(NULL);
-	if (imap_search_needs(&j->prog.root) == IMAP_SEARCH_NEEDS_INDEX) {
+	j->st = imap_search_start(&j->prog, &j->view);
+	if (imap_search_needs(&j->prog.root) == IMAP_SEARCH_NEEDS_INDEX &&
+	    (uint64_t)j->view.count * imap_search_key_count(&j->prog.root) <=
+		    IMAP_SEARCH_LOOP_MAX) {
 		search_work(j);
 		search_finish(s, j);
 		return;
 	}
+	j->lim.cancel = &s->cancel;
+	j->lim.slice_ns = (uint64_t)IMAP_SEARCH_SLICE_MS * 1000000;
+	j->lim.cpu_limit_ns = (uint64_t)s->cfg->imap_search_cpu_limit *
+			      1000000000;
 	imap_set_wait(s, IMAP_WAIT_JOB);
-	imap_job_submit(s, search_work,
-			search_done, j);
+	imap_job_submit_heavy(s, search_work, search_done, j);
 }

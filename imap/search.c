@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "core/xmalloc.h"
 #include "mime/date.h"
@@ -26,6 +28,15 @@ struct node {
 	size_t nchild;
 };
 
+/* Decoded, folded header texts of the current message by field name:
+ * a program with many keys on one field decodes it once. */
+#define HDR_CACHE 8
+struct hdr_cached {
+	const char *name;
+	bool found;
+	struct buf folded;
+};
+
 struct msgstate {
 	const struct imap_search_view *v;
 	unsigned prog_needs;
@@ -38,11 +49,66 @@ struct msgstate {
 	struct mime_message m;
 	bool have_body, have_text;
 	struct buf body, text; /* folded */
-	struct buf scratch, scratch2;
+	struct buf scratch;
+	struct hdr_cached hdr[HDR_CACHE];
+	size_t n_hdr;
+	int sent_known; /* 0 not yet, 1 sent_day is set */
+	int64_t sent_day;
 	int rc;
 	char *err;
 	size_t errsz;
+	/* The budget (imap_search_step): work is counted in units (a key,
+	 * or 4 KiB scanned) and the clocks read every CHECK_UNITS. */
+	const struct imap_search_limits *lim;
+	uint64_t units, next_check;
+	struct timespec slice_wall, slice_cpu;
+	uint64_t cpu_before;   /* CPU time of the earlier slices */
+	bool halt;             /* cancelled or over the limit: stop now */
+	bool yield;            /* the slice is over: stop after this message */
+	enum imap_search_status why;
 };
+
+#define CHECK_UNITS 1024
+
+static uint64_t ns_since(const struct timespec *a, clockid_t clk)
+{
+	struct timespec b;
+	clock_gettime(clk, &b);
+	int64_t d = (int64_t)(b.tv_sec - a->tv_sec) * 1000000000 +
+		    (b.tv_nsec - a->tv_nsec);
+	return d > 0 ? (uint64_t)d : 0;
+}
+
+static void check_budget(struct msgstate *ms)
+{
+	const struct imap_search_limits *lim = ms->lim;
+	ms->next_check = ms->units + CHECK_UNITS;
+	if (!lim)
+		return;
+	if (lim->cancel && atomic_load(lim->cancel)) {
+		ms->halt = true;
+		ms->why = IMAP_SEARCH_CANCELLED;
+		return;
+	}
+	if (lim->cpu_limit_ns &&
+	    ms->cpu_before + ns_since(&ms->slice_cpu, CLOCK_THREAD_CPUTIME_ID) >
+		    lim->cpu_limit_ns) {
+		ms->halt = true;
+		ms->why = IMAP_SEARCH_OVER_LIMIT;
+		return;
+	}
+	if (lim->slice_ns &&
+	    ns_since(&ms->slice_wall, CLOCK_MONOTONIC) >= lim->slice_ns)
+		ms->yield = true;
+}
+
+/* Counts work: a key, plus one unit per 4 KiB it scans. */
+static void charge(struct msgstate *ms, size_t bytes)
+{
+	ms->units += 1 + bytes / 4096;
+	if (ms->units >= ms->next_check)
+		check_budget(ms);
+}
 
 static int64_t days_of(int64_t t)
 {
@@ -126,9 +192,22 @@ static void msgstate_reset(struct msgstate *ms)
 	ms->parsed = false;
 	ms->loaded = 0;
 	ms->have_body = ms->have_text = false;
+	ms->n_hdr = 0;
+	ms->sent_known = 0;
 	buf_clear(&ms->wire);
 	buf_clear(&ms->body);
 	buf_clear(&ms->text);
+}
+
+static void msgstate_free(struct msgstate *ms)
+{
+	msgstate_reset(ms);
+	buf_free(&ms->wire);
+	buf_free(&ms->body);
+	buf_free(&ms->text);
+	buf_free(&ms->scratch);
+	for (size_t i = 0; i < HDR_CACHE; i++)
+		buf_free(&ms->hdr[i].folded);
 }
 
 /* Header only: reads the wire form until the blank line (or the end). */
@@ -205,19 +284,30 @@ static bool msg_load(struct msgstate *ms, unsigned needs)
 			   ms->wire.len);
 	ms->parsed = true;
 	ms->loaded = want;
+	charge(ms, ms->wire.len);
 	return true;
 }
 
 static bool header_match(struct msgstate *ms, const struct node *n,
 			 const char *name)
 {
-	buf_clear(&ms->scratch);
-	if (!search_header_text(&ms->m, name, &ms->scratch))
-		return false;
-	buf_clear(&ms->scratch2);
-	search_fold(buf_str(&ms->scratch), &ms->scratch2);
-	return search_folded_contains(buf_str(&ms->scratch2),
-				      buf_str(&n->needle));
+	struct hdr_cached *h = NULL;
+	for (size_t i = 0; i < ms->n_hdr && !h; i++)
+		if (strcasecmp(ms->hdr[i].name, name) == 0)
+			h = &ms->hdr[i];
+	if (!h) {
+		/* A full cache: the last slot is reused. */
+		h = &ms->hdr[ms->n_hdr < HDR_CACHE ? ms->n_hdr++ : HDR_CACHE - 1];
+		h->name = name;
+		buf_clear(&ms->scratch);
+		buf_clear(&h->folded);
+		h->found = search_header_text(&ms->m, name, &ms->scratch);
+		search_fold(buf_str(&ms->scratch), &h->folded);
+		charge(ms, mime_part_header(&ms->m, &ms->m.parts[0]).len);
+	}
+	charge(ms, h->folded.len);
+	return h->found && search_folded_contains(buf_str(&h->folded),
+						  buf_str(&n->needle));
 }
 
 static bool saved_contains(const struct imap_search_view *v, uint32_t uid)
@@ -237,17 +327,24 @@ static bool saved_contains(const struct imap_search_view *v, uint32_t uid)
 
 static int64_t sent_day(struct msgstate *ms)
 {
+	if (ms->sent_known)
+		return ms->sent_day;
 	int y, mo, d;
 	if (search_sent_date(&ms->m, &y, &mo, &d))
-		return mime_days_from_civil(y, mo, d);
-	/* Dovecot's fallback: no usable Date:, so the arrival date. */
-	return days_of(ms->msg->internal_date);
+		ms->sent_day = mime_days_from_civil(y, mo, d);
+	else /* Dovecot's fallback: no usable Date:, so the arrival date. */
+		ms->sent_day = days_of(ms->msg->internal_date);
+	ms->sent_known = 1;
+	return ms->sent_day;
 }
 
 static bool eval(struct msgstate *ms, const struct node *n)
 {
 	const struct store_msg *msg = ms->msg;
 	const struct imap_search_key *k = n->k;
+	if (ms->halt)
+		return false;
+	charge(ms, 0);
 	if (n->needs && (k->nchild == 0) && !msg_load(ms, n->needs))
 		return false;
 	switch (k->type) {
@@ -299,6 +396,7 @@ static bool eval(struct msgstate *ms, const struct node *n)
 			search_fold(buf_str(&ms->scratch), &ms->body);
 			ms->have_body = true;
 		}
+		charge(ms, ms->body.len);
 		return search_folded_contains(buf_str(&ms->body),
 					      buf_str(&n->needle));
 	case IMAP_SK_TEXT:
@@ -308,6 +406,7 @@ static bool eval(struct msgstate *ms, const struct node *n)
 			search_fold(buf_str(&ms->scratch), &ms->text);
 			ms->have_text = true;
 		}
+		charge(ms, ms->text.len);
 		return search_folded_contains(buf_str(&ms->text),
 					      buf_str(&n->needle));
 	case IMAP_SK_AND:
@@ -329,50 +428,144 @@ static bool eval(struct msgstate *ms, const struct node *n)
 	return false;
 }
 
+struct imap_search_state {
+	struct node root;
+	struct msgstate ms;
+	size_t next;   /* the next message to look at */
+	uint32_t *res;
+	size_t cnt, cap;
+	char err[256];
+};
+
+struct imap_search_state *imap_search_start(
+	const struct imap_search_program *prog,
+	const struct imap_search_view *v)
+{
+	struct imap_search_state *st = xcalloc(1, sizeof *st);
+	compile(&st->root, &prog->root, v);
+	st->ms.v = v;
+	st->ms.prog_needs = st->root.needs;
+	st->ms.err = st->err;
+	st->ms.errsz = sizeof st->err;
+	return st;
+}
+
+enum imap_search_status imap_search_step(struct imap_search_state *st,
+					 const struct imap_search_limits *lim)
+{
+	struct msgstate *ms = &st->ms;
+	const struct imap_search_view *v = ms->v;
+	ms->lim = lim;
+	ms->halt = ms->yield = false;
+	ms->why = IMAP_SEARCH_DONE;
+	clock_gettime(CLOCK_MONOTONIC, &ms->slice_wall);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ms->slice_cpu);
+	ms->next_check = ms->units + CHECK_UNITS;
+	check_budget(ms); /* a session closed while the slice waited */
+	ms->yield = false; /* every step looks at one message at least */
+	size_t total = store_mailbox_count(v->mb);
+	enum imap_search_status r = IMAP_SEARCH_DONE;
+	while (st->next < v->count && st->next < total) {
+		if (ms->halt) {
+			r = ms->why;
+			break;
+		}
+		if (ms->yield) {
+			r = IMAP_SEARCH_MORE;
+			break;
+		}
+		size_t i = st->next;
+		ms->i = i;
+		ms->msg = store_mailbox_msg(v->mb, i);
+		bool hit = eval(ms, &st->root);
+		msgstate_reset(ms);
+		if (ms->rc) {
+			r = IMAP_SEARCH_FAILED;
+			break;
+		}
+		if (ms->halt) {
+			r = ms->why;
+			break;
+		}
+		st->next++;
+		/* The wall clock is cheap (vDSO): a slice ends at the first
+		 * message boundary past its time. */
+		if (lim && lim->slice_ns &&
+		    ns_since(&ms->slice_wall, CLOCK_MONOTONIC) >= lim->slice_ns)
+			ms->yield = true;
+		if (!hit)
+			continue;
+		if (st->cnt == st->cap) {
+			st->cap = st->cap ? st->cap * 2 : 64;
+			st->res = xrealloc(st->res, st->cap * sizeof *st->res);
+		}
+		st->res[st->cnt++] = (uint32_t)(i + 1);
+	}
+	ms->cpu_before += ns_since(&ms->slice_cpu, CLOCK_THREAD_CPUTIME_ID);
+	if (r == IMAP_SEARCH_DONE) {
+		/* Nothing more to do: give back the buffers now. */
+		msgstate_free(ms);
+	}
+	return r;
+}
+
+int imap_search_error(const struct imap_search_state *st, const char **err)
+{
+	*err = st->err;
+	return st->ms.rc;
+}
+
+uint64_t imap_search_cpu_ns(const struct imap_search_state *st)
+{
+	return st->ms.cpu_before;
+}
+
+void imap_search_take(struct imap_search_state *st, uint32_t **seqs,
+		      size_t *n)
+{
+	*seqs = st->res;
+	*n = st->cnt;
+	st->res = NULL;
+	st->cnt = st->cap = 0;
+}
+
+void imap_search_state_free(struct imap_search_state **stp)
+{
+	struct imap_search_state *st = *stp;
+	if (!st)
+		return;
+	*stp = NULL;
+	msgstate_free(&st->ms);
+	node_free(&st->root);
+	free(st->res);
+	free(st);
+}
+
 int imap_search_run(const struct imap_search_program *prog,
 		    const struct imap_search_view *v, uint32_t **seqs,
 		    size_t *n, char *err, size_t errsz)
 {
 	*seqs = NULL;
 	*n = 0;
-	struct node root;
-	compile(&root, &prog->root, v);
-	struct msgstate ms = { .v = v, .prog_needs = root.needs, .err = err,
-			       .errsz = errsz };
-	size_t cap = 0, cnt = 0;
-	uint32_t *res = NULL;
+	struct imap_search_state *st = imap_search_start(prog, v);
 	int rc = 0;
-	size_t total = store_mailbox_count(v->mb);
-	for (size_t i = 0; i < v->count && i < total; i++) {
-		ms.i = i;
-		ms.msg = store_mailbox_msg(v->mb, i);
-		bool hit = eval(&ms, &root);
-		msgstate_reset(&ms);
-		if (ms.rc) {
-			rc = ms.rc;
-			break;
-		}
-		if (!hit)
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			res = xrealloc(res, cap * sizeof *res);
-		}
-		res[cnt++] = (uint32_t)(i + 1);
+	if (imap_search_step(st, NULL) == IMAP_SEARCH_FAILED) {
+		const char *why;
+		rc = imap_search_error(st, &why);
+		snprintf(err, errsz, "%s", why);
+	} else {
+		imap_search_take(st, seqs, n);
 	}
-	buf_free(&ms.wire);
-	buf_free(&ms.body);
-	buf_free(&ms.text);
-	buf_free(&ms.scratch);
-	buf_free(&ms.scratch2);
-	node_free(&root);
-	if (rc) {
-		free(res);
-		return rc;
-	}
-	*seqs = res;
-	*n = cnt;
-	return 0;
+	imap_search_state_free(&st);
+	return rc;
+}
+
+size_t imap_search_key_count(const struct imap_search_key *k)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < k->nchild; i++)
+		n += imap_search_key_count(&k->child[i]);
+	return n;
 }
 
 bool imap_search_match_wire(const struct imap_search_program *prog,
@@ -384,14 +577,10 @@ bool imap_search_match_wire(const struct imap_search_program *prog,
 	char err[128];
 	struct msgstate ms = { .v = v, .prog_needs = root.needs, .err = err,
 			       .errsz = sizeof err, .i = seq ? seq - 1 : 0,
-			       .msg = msg, .given = &wire };
+			       .msg = msg, .given = &wire,
+			       .next_check = CHECK_UNITS };
 	bool hit = eval(&ms, &root);
-	msgstate_reset(&ms);
-	buf_free(&ms.wire);
-	buf_free(&ms.body);
-	buf_free(&ms.text);
-	buf_free(&ms.scratch);
-	buf_free(&ms.scratch2);
+	msgstate_free(&ms);
 	node_free(&root);
 	return hit && ms.rc == 0;
 }

@@ -17,9 +17,14 @@
  * - A message whose file vanished is searched as an empty message.
  * Cost: keys that need only the index are tried first in every AND/OR,
  * and a message's file is read (at most once) only when a key still
- * needs it; header-only programs read just the header. */
+ * needs it; header-only programs read just the header; a field's
+ * decoded text is made once per message however many keys name it.
+ * A search can run in slices with a budget (imap_search_step), so the
+ * session can share the pool's heavy threads with other sessions, stop
+ * when the client is gone, and refuse to go on past a CPU limit. */
 #ifndef POSTERN_IMAP_SEARCH_H
 #define POSTERN_IMAP_SEARCH_H
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +49,46 @@ struct imap_search_view {
 int imap_search_run(const struct imap_search_program *prog,
 		    const struct imap_search_view *v, uint32_t **seqs,
 		    size_t *n, char *err, size_t errsz);
+
+/* The same in slices. imap_search_start compiles prog against v (both
+ * must outlive the state, and v's mailbox must not change meanwhile);
+ * each imap_search_step goes on where the last one stopped. */
+struct imap_search_state;
+struct imap_search_limits {
+	const atomic_bool *cancel; /* when set: CANCELLED at the next check */
+	uint64_t slice_ns;    /* MORE after a message once a step has run
+	                       * this long (wall clock); 0: to the end */
+	uint64_t cpu_limit_ns; /* OVER_LIMIT once all steps together used
+	                        * this much CPU time; 0: no limit */
+};
+enum imap_search_status {
+	IMAP_SEARCH_DONE,       /* imap_search_take has the result */
+	IMAP_SEARCH_MORE,       /* call imap_search_step again */
+	IMAP_SEARCH_OVER_LIMIT, /* stopped: cpu_limit_ns used up */
+	IMAP_SEARCH_CANCELLED,  /* stopped: *cancel was set */
+	IMAP_SEARCH_FAILED,     /* a message could not be read:
+	                         * imap_search_error */
+};
+struct imap_search_state *imap_search_start(
+	const struct imap_search_program *prog,
+	const struct imap_search_view *v);
+/* Runs on (blocking, for the pool) until done or a limit of lim (NULL:
+ * none) is reached. The budget is checked every ~1024 keys or 4 MiB
+ * scanned, so a single message with thousands of BODY keys is cut short
+ * too; a slice ends only between messages. */
+enum imap_search_status imap_search_step(struct imap_search_state *st,
+					 const struct imap_search_limits *lim);
+/* After FAILED: the STORE_E* code and a static description. */
+int imap_search_error(const struct imap_search_state *st, const char **err);
+/* CPU time the steps have used so far. */
+uint64_t imap_search_cpu_ns(const struct imap_search_state *st);
+/* After DONE: the matches as imap_search_run gives them (the caller's). */
+void imap_search_take(struct imap_search_state *st, uint32_t **seqs,
+		      size_t *n);
+void imap_search_state_free(struct imap_search_state **st);
+/* Keys in a program (AND/OR/NOT included): with the view's size, how
+ * much an index-only search costs. */
+size_t imap_search_key_count(const struct imap_search_key *k);
 
 /* Does one message match? msg is its index entry, seq its sequence
  * number, wire its wire form in memory (no I/O: for tests, fuzzing and

@@ -369,6 +369,13 @@ void imap_job_submit(struct imap_session *s, void (*work)(void *),
 	threadpool_submit(s->env->pool, work, done, job);
 }
 
+void imap_job_submit_heavy(struct imap_session *s, void (*work)(void *),
+			   void (*done)(void *), void *job)
+{
+	s->pending_jobs++;
+	threadpool_submit_heavy(s->env->pool, work, done, job);
+}
+
 bool imap_job_finish(struct imap_session *s)
 {
 	s->pending_jobs--;
@@ -419,6 +426,7 @@ static void on_close(void *arg, const char *reason)
 	       s->c->id, log_esc(user, sizeof user, u, strlen(u)),
 	       s->n_commands, log_esc(why, sizeof why, reason, strlen(reason)));
 	s->dead = true;
+	atomic_store(&s->cancel, true);
 	s->c = NULL;
 	if (s->auth_id) {
 		auth_client_cancel(s->env->auth, s->auth_id);

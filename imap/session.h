@@ -23,6 +23,7 @@
  * the command runs. */
 #ifndef POSTERN_IMAP_SESSION_H
 #define POSTERN_IMAP_SESSION_H
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,9 @@ struct imap_session {
 	enum imap_wait wait;
 	bool in_input;
 	bool dead;                    /* on_close has run */
+	/* Set with dead, read by pool threads: a long job (SEARCH) stops
+	 * at its next check instead of working for a closed session. */
+	atomic_bool cancel;
 	int pending_jobs;
 	uint64_t auth_id;
 	int bad_commands;
@@ -195,6 +199,12 @@ void imap_close(struct imap_session *s, const char *reason);
  * session is gone (the job only frees its own memory). */
 void imap_job_submit(struct imap_session *s, void (*work)(void *),
 		     void (*done)(void *), void *job);
+/* The same for a job whose size the client chooses (SEARCH of message
+ * files, FETCH of bodies, COPY): it runs in the pool's heavy class, so
+ * logins, deliveries and SELECTs of other sessions always find a thread
+ * (core/threadpool.h). Such a job should watch s->cancel. */
+void imap_job_submit_heavy(struct imap_session *s, void (*work)(void *),
+			   void (*done)(void *), void *job);
 bool imap_job_finish(struct imap_session *s);
 /* Forgets the finished command and readies the parser (reply.c calls
  * it after the tagged line). */

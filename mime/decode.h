@@ -29,7 +29,10 @@ void mime_utf8_sanitize(struct str in, struct buf *out);
 /* An unstructured header value (already unfolded or not: line ends are
  * dropped) with RFC 2047 encoded words decoded to UTF-8. Whitespace
  * between two adjacent encoded words is removed (section 6.2); other
- * text is taken as UTF-8 (sanitized). */
+ * text is taken as UTF-8 (sanitized). Linear in the input: words are
+ * looked for only in the first MIME_HEADER_DECODE_MAX octets (the rest
+ * is plain text), and at most MIME_HEADER_CHARSETS_MAX charsets are
+ * converted (core/limits.h). */
 void mime_header_decode(struct str in, struct buf *out);
 
 #endif

@@ -156,6 +156,7 @@ struct piece {
 	struct str base, value;
 	int sec;
 	bool ext;
+	uint32_t order; /* position in the field */
 };
 
 static int piece_cmp(const void *a, const void *b)
@@ -164,11 +165,13 @@ static int piece_cmp(const void *a, const void *b)
 	int c = str_cmp_nocase(x->base, y->base);
 	if (c)
 		return c;
-	return (x->sec > y->sec) - (x->sec < y->sec);
+	if (x->sec != y->sec)
+		return (x->sec > y->sec) - (x->sec < y->sec);
+	return (x->order > y->order) - (x->order < y->order);
 }
 
-/* Parameters beyond this in one header field are dropped: merging
- * continuations compares pieces pairwise. */
+/* Parameters beyond this in one header field are dropped: it bounds
+ * the memory one field makes us allocate. */
 #define MIME_PARAMS_MAX 256
 
 /* Parses "; a=b; c*0=..." and appends the merged parameters. */
@@ -198,12 +201,13 @@ static void params_parse(struct mime_message *m, struct lex *x,
 		if (!lex_value(m, x, &value))
 			value = str_make("", 0);
 		if (npc == MIME_PARAMS_MAX)
-			continue; /* bounds the merge below */
+			continue;
 		if (npc == cpc) {
 			cpc = cpc ? cpc * 2 : 8;
 			pc = xrealloc(pc, cpc * sizeof *pc);
 		}
 		pc[npc].value = value;
+		pc[npc].order = (uint32_t)npc;
 		pc[npc].sec = param_section(name, &pc[npc].base, &pc[npc].ext);
 		if (pc[npc].sec < 0) {
 			/* A plain value goes out as it is, unmerged. */
@@ -211,47 +215,54 @@ static void params_parse(struct mime_message *m, struct lex *x,
 		}
 		npc++;
 	}
-	/* Merge continuations: stable order by (name, section); the
-	 * output keeps the order in which each name first appeared. */
+	/* Merge continuations (RFC 2231 section 3): sorted by (name,
+	 * section, position), each name's pieces are one run, joined in
+	 * section order. Every parameter goes out where its first piece
+	 * was: out[order] of that piece. O(n log n), where comparing
+	 * every piece with every other used to be O(n^2). */
 	struct piece *sorted = npc ? xmalloc(npc * sizeof *sorted) : NULL;
+	struct mime_param *out = npc ? xcalloc(npc, sizeof *out) : NULL;
 	if (npc)
 		memcpy(sorted, pc, npc * sizeof *pc);
 	if (npc > 1)
 		qsort(sorted, npc, sizeof *sorted, piece_cmp);
-	for (size_t i = 0; i < npc; i++) {
-		if (pc[i].sec == -1) {
-			param_add(m, pc[i].base, pc[i].value, cap);
+	for (size_t i = 0; i < npc;) {
+		if (sorted[i].sec == -1) {
+			out[sorted[i].order] = (struct mime_param){
+				sorted[i].base, sorted[i].value };
+			i++;
 			continue;
 		}
-		/* Emit a merged parameter once, where its section 0 (or
-		 * its first piece) appears. */
-		bool first_seen = true;
-		for (size_t j = 0; j < i; j++)
-			if (pc[j].sec != -1 &&
-			    str_cmp_nocase(pc[j].base, pc[i].base) == 0)
-				first_seen = false;
-		if (!first_seen)
-			continue;
+		size_t e = i;
+		uint32_t at = sorted[i].order;
 		struct buf v = BUF_INIT;
 		bool ext = false;
-		for (size_t k = 0; k < npc; k++) {
-			if (sorted[k].sec == -1 ||
-			    str_cmp_nocase(sorted[k].base, pc[i].base) != 0)
-				continue;
+		for (; e < npc && sorted[e].sec != -1 &&
+		       str_cmp_nocase(sorted[e].base, sorted[i].base) == 0;
+		     e++) {
+			if (sorted[e].order < at)
+				at = sorted[e].order;
 			if (v.len == 0 && !ext)
-				ext = sorted[k].ext;
-			buf_append(&v, sorted[k].value.p, sorted[k].value.len);
+				ext = sorted[e].ext;
+			buf_append(&v, sorted[e].value.p, sorted[e].value.len);
 		}
-		struct str nm = pc[i].base;
+		/* The name as its first piece spells it. */
+		struct str nm = pc[at].base;
 		if (ext) {
 			char *d = arena_alloc(m, nm.len + 1);
 			memcpy(d, nm.p, nm.len);
 			d[nm.len] = '*';
 			nm = str_make(d, nm.len + 1);
 		}
-		param_add(m, nm, arena_str(m, v.data, v.len), cap);
+		out[at] = (struct mime_param){ nm,
+					       arena_str(m, v.data, v.len) };
 		buf_free(&v);
+		i = e;
 	}
+	for (size_t i = 0; i < npc; i++)
+		if (out[i].name.p)
+			param_add(m, out[i].name, out[i].value, cap);
+	free(out);
 	free(sorted);
 	free(pc);
 	*count = m->nparams - *first;

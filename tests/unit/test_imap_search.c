@@ -2,6 +2,9 @@
  * dates, sizes, sets with * and $, header fields with encoded words,
  * BODY/TEXT with base64, case-insensitive UTF-8, OR/NOT nesting), a
  * vanished file, and the SEARCH/ESEARCH reply. */
+#include <stdatomic.h>
+#include <time.h>
+
 #include "imap/parse.h"
 #include "imap/search.h"
 #include "tests/unit/imap_mbox.h"
@@ -332,6 +335,85 @@ UNIT_TEST(test_result)
 		     "* ESEARCH (TAG \"a1\") MIN 2\r\n");
 }
 
+/* In slices (issue 10): the same result however it is cut; a cancel
+ * flag or a CPU limit stops it, even inside one message's keys. */
+static enum imap_search_status stepped(const char *text,
+				       struct imap_search_limits *lim,
+				       unsigned *steps, char *out, size_t outsz)
+{
+	struct imap_search_program prog;
+	CHECK(prog_parse(text, &prog));
+	struct imap_search_view v = { .mb = g_mb,
+				      .count = store_mailbox_count(g_mb) };
+	struct imap_search_state *st = imap_search_start(&prog, &v);
+	enum imap_search_status r;
+	*steps = 0;
+	do {
+		r = imap_search_step(st, lim);
+		(*steps)++;
+	} while (r == IMAP_SEARCH_MORE && *steps < 100);
+	out[0] = '\0';
+	if (r == IMAP_SEARCH_DONE) {
+		uint32_t *seqs;
+		size_t n, off = 0;
+		imap_search_take(st, &seqs, &n);
+		for (size_t i = 0; i < n; i++)
+			off += (size_t)snprintf(out + off, outsz - off, "%s%u",
+						i ? " " : "", seqs[i]);
+		free(seqs);
+	}
+	imap_search_state_free(&st);
+	CHECK(st == NULL);
+	imap_search_free(&prog);
+	return r;
+}
+
+UNIT_TEST(test_slices)
+{
+	setup();
+	char out[256];
+	unsigned steps;
+	/* 1 ns slices: one message per step, 4 steps and a last one. */
+	struct imap_search_limits lim = { .slice_ns = 1 };
+	CHECK_EQ_INT(stepped("TEXT \"gr\xc3\xbcsse\"", &lim, &steps, out,
+			     sizeof out), IMAP_SEARCH_DONE);
+	CHECK_EQ_STR(out, "1 2 4");
+	CHECK(steps >= 4);
+	CHECK_EQ_INT(stepped("NOT SEEN", &lim, &steps, out, sizeof out),
+		     IMAP_SEARCH_DONE);
+	CHECK_EQ_STR(out, "1 2 3");
+	/* No limits: one step. */
+	CHECK_EQ_INT(stepped("BODY padding", NULL, &steps, out, sizeof out),
+		     IMAP_SEARCH_DONE);
+	CHECK_EQ_STR(out, "3");
+	CHECK_EQ_INT(steps, 1);
+	/* A closed session: nothing more is done. */
+	atomic_bool cancel = true;
+	struct imap_search_limits cl = { .cancel = &cancel };
+	CHECK_EQ_INT(stepped("BODY padding", &cl, &steps, out, sizeof out),
+		     IMAP_SEARCH_CANCELLED);
+	CHECK_EQ_INT(steps, 1);
+	/* Thousands of keys on one message hit a 1 ms CPU limit before
+	 * the message is done (checked every 1024 keys). */
+	struct buf many = BUF_INIT;
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&many, "%sNOT BODY zz%d", i ? " " : "", i);
+	struct imap_search_limits cpu = { .cpu_limit_ns = 1000000 };
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	CHECK_EQ_INT(stepped(buf_cstr(&many), &cpu, &steps, out, sizeof out),
+		     IMAP_SEARCH_OVER_LIMIT);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	CHECK_EQ_INT(steps, 1);
+	/* (compiling 3000 keys takes a while under ASan) */
+	CHECK(t1.tv_sec - t0.tv_sec < 2);
+	CHECK_EQ_INT(stepped(buf_cstr(&many), NULL, &steps, out, sizeof out),
+		     IMAP_SEARCH_DONE);
+	CHECK_EQ_STR(out, "1 2 3 4");
+	buf_free(&many);
+	teardown();
+}
+
 UNIT_MAIN(test_flags_keywords, test_dates_sizes, test_sets, test_headers,
 	  test_body_text, test_logic, test_vanished, test_unreadable,
-	  test_result)
+	  test_result, test_slices)
