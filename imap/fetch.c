@@ -106,7 +106,8 @@ static void fetch_msg_free(struct fetch_msg *fm)
 
 void imap_fetch_plan_init(struct imap_fetch_plan *p, const char *tmp_dir)
 {
-	*p = (struct imap_fetch_plan){ .tmp_fd = -1,
+	*p = (struct imap_fetch_plan){ .min = IMAP_FETCH_STREAM_MIN,
+				       .tmp_fd = -1,
 				       .tmp_dir = xstrdup(tmp_dir) };
 }
 
@@ -271,7 +272,7 @@ static void write_wire_literal(struct buf *out, struct fetch_msg *fm,
 			       uint64_t off, uint64_t len, bool binary)
 {
 	bool loaded = off + len <= fm->wire.len;
-	if (fm->plan && (len >= IMAP_FETCH_STREAM_MIN || !loaded)) {
+	if (fm->plan && (len >= fm->plan->min || !loaded)) {
 		bool nul = binary && loaded && len &&
 			   memchr(fm->wire.p + off, '\0', (size_t)len);
 		buf_printf(out, "%s{%" PRIu64 "}\r\n", nul ? "~" : "", len);
@@ -292,7 +293,7 @@ static int write_built_literal(struct buf *out, struct fetch_msg *fm,
 			       struct str s, bool binary, char *err,
 			       size_t errsz)
 {
-	if (fm->plan && s.len >= IMAP_FETCH_STREAM_MIN) {
+	if (fm->plan && s.len >= fm->plan->min) {
 		bool nul = binary && memchr(s.p, '\0', s.len);
 		uint64_t off;
 		int rc = tmp_append(fm->plan, s, &off, err, errsz);
@@ -555,7 +556,7 @@ int imap_fetch_write_plan(struct buf *out, const struct mailbox *mb,
 	int rc = 0;
 	if (imap_fetch_needs_file(items))
 		rc = fetch_msg_load(&fm,
-				    plan && msg->size >= IMAP_FETCH_STREAM_MIN &&
+				    plan && msg->size >= plan->min &&
 					    header_is_enough(items),
 				    err, errsz);
 	if (rc == 0)
@@ -590,9 +591,23 @@ int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
 			  const struct imap_fetch_ctx *ctx, char *err,
 			  size_t errsz)
 {
-	struct fetch_msg fm = { .mb = mb };
+	return imap_fetch_write_wire_plan(out, mb, msg, wire, seq, items, ctx,
+					  NULL, err, errsz);
+}
+
+int imap_fetch_write_wire_plan(struct buf *out, const struct mailbox *mb,
+			       const struct store_msg *msg, struct str wire,
+			       uint32_t seq,
+			       const struct imap_fetch_items *items,
+			       const struct imap_fetch_ctx *ctx,
+			       struct imap_fetch_plan *plan, char *err,
+			       size_t errsz)
+{
+	struct fetch_msg fm = { .mb = mb, .plan = plan };
 	fetch_msg_set_wire(&fm, wire);
 	int rc = fetch_write(out, &fm, msg, seq, items, ctx, err, errsz);
+	if (plan && rc != 0)
+		imap_fetch_plan_reset(plan);
 	fetch_msg_free(&fm);
 	return rc;
 }

@@ -58,6 +58,7 @@ struct imap_fetch_stream {
 /* The streamed literals of one message's response. The caller owns it:
  * imap_fetch_plan_reset closes the files and forgets the streams. */
 struct imap_fetch_plan {
+	size_t min; /* IMAP_FETCH_STREAM_MIN (tests and fuzzing lower it) */
 	struct imap_fetch_stream *v;
 	size_t n, cap;
 	struct store_wire_reader *wire; /* the message, open (n > 0) */
@@ -90,7 +91,8 @@ int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 /* imap_fetch_write for a caller that streams: literals of
  * IMAP_FETCH_STREAM_MIN octets or more (and, when only the header was
  * read, any range past it) are left out of out and described in plan,
- * which must be empty (n == 0) on entry. On error plan is reset. */
+ * which must be empty (n == 0) on entry. On error plan is reset.
+ * IMAP_FETCH_STREAM_MIN is plan->min here. */
 int imap_fetch_write_plan(struct buf *out, const struct mailbox *mb,
 			  size_t i, uint32_t seq,
 			  const struct imap_fetch_items *items,
@@ -107,6 +109,17 @@ int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
 			  uint32_t seq, const struct imap_fetch_items *items,
 			  const struct imap_fetch_ctx *ctx, char *err,
 			  size_t errsz);
+
+/* imap_fetch_write_wire with a plan: the streams' octets are ranges of
+ * wire or of plan->tmp_fd (for the fuzzer: the response with every
+ * stream put in its place must equal imap_fetch_write_wire's). */
+int imap_fetch_write_wire_plan(struct buf *out, const struct mailbox *mb,
+			       const struct store_msg *msg, struct str wire,
+			       uint32_t seq,
+			       const struct imap_fetch_items *items,
+			       const struct imap_fetch_ctx *ctx,
+			       struct imap_fetch_plan *plan, char *err,
+			       size_t errsz);
 
 /* Appends the INTERNALDATE value, quotes included:
  * "dd-Mon-yyyy hh:mm:ss +0000" (day space-padded, RFC 9051
