@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap/fetch.h"
 #include "imap/parse.h"
@@ -43,6 +44,61 @@ struct job {
 	struct store_msg msg;
 };
 
+/* The same response with literals of plan.min octets or more left to
+ * streams: put back in place, they must give the copied response. */
+static void check_streamed(struct job *j, const struct imap_fetch_items *items,
+			   const struct imap_fetch_ctx *ctx,
+			   const struct buf *want)
+{
+	struct imap_fetch_plan plan;
+	imap_fetch_plan_init(&plan, "/tmp");
+	plan.min = (size_t)(j->opt >> 4) * 8;
+	struct buf out = BUF_INIT;
+	char err[256];
+	int rc = imap_fetch_write_wire_plan(&out, NULL, &j->msg, j->wire, 1,
+					    items, ctx, &plan, err,
+					    sizeof err);
+	if (rc != 0) {
+		/* only the spool file can fail here */
+		check(rc == STORE_ETEMP && plan.n == 0);
+		buf_free(&out);
+		imap_fetch_plan_free(&plan);
+		return;
+	}
+	struct buf got = BUF_INIT;
+	size_t at = 0;
+	for (size_t k = 0; k < plan.n; k++) {
+		const struct imap_fetch_stream *st = &plan.v[k];
+		check(st->at >= at && st->at <= out.len);
+		check(st->len >= plan.min);
+		buf_append(&got, out.data + at, st->at - at);
+		at = st->at;
+		size_t start = got.len;
+		if (st->src == IMAP_FETCH_SRC_WIRE) {
+			check(st->off + st->len <= j->wire.len);
+			buf_append(&got, j->wire.p + st->off, (size_t)st->len);
+		} else {
+			check(plan.tmp_fd >= 0 &&
+			      st->off + st->len <= plan.tmp_len);
+			buf_reserve(&got, (size_t)st->len);
+			check(pread(plan.tmp_fd, got.data + got.len,
+				    (size_t)st->len, (off_t)st->off) ==
+			      (ssize_t)st->len);
+			got.len += (size_t)st->len;
+		}
+		if (st->nul_to_80)
+			for (size_t i = start; i < got.len; i++)
+				if (!got.data[i])
+					got.data[i] = (char)0x80;
+	}
+	buf_append(&got, out.data + at, out.len - at);
+	check(got.len == want->len &&
+	      memcmp(got.data, want->data, got.len) == 0);
+	buf_free(&got);
+	buf_free(&out);
+	imap_fetch_plan_free(&plan);
+}
+
 static void do_fetch(const struct imap_arg *a, size_t n, void *arg)
 {
 	struct job *j = arg;
@@ -78,6 +134,8 @@ static void do_fetch(const struct imap_arg *a, size_t n, void *arg)
 			buf_free(&want);
 		}
 	}
+	if (rc == 0)
+		check_streamed(j, &items, &ctx, &out);
 	buf_free(&out);
 	imap_fetch_items_free(&items);
 }

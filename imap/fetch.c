@@ -1,11 +1,14 @@
 /* FETCH responses: see fetch.h. */
 #include "imap/fetch.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/xmalloc.h"
 #include "imap/bodystructure.h"
@@ -25,31 +28,58 @@ bool imap_fetch_needs_file(const struct imap_fetch_items *items)
 	return (items->flags & ITEMS_NEEDING_FILE) || items->nsections > 0;
 }
 
-/* The message as the fetch sees it: its wire form read once, its MIME
- * tree parsed only when an item needs structure. */
+/* The message as the fetch sees it: its wire form read once (or only
+ * its header, when the items need no more and the rest is streamed),
+ * its MIME tree parsed only when an item needs structure. */
 struct fetch_msg {
 	const struct mailbox *mb;
 	size_t i;
 	bool have_wire, parsed;
 	struct buf owned; /* the file's bytes, when read here */
-	struct str wire;
-	size_t hdr_len; /* valid with have_wire */
+	struct str wire;  /* the first wire.len octets of the wire form */
+	uint64_t total;   /* the wire form's length (> wire.len: header only) */
+	size_t hdr_len;   /* valid with have_wire */
 	struct mime_message mime;
+	struct store_wire_reader *rd; /* the file, when read here */
+	struct imap_fetch_plan *plan; /* NULL: every literal is copied */
 };
 
 static void fetch_msg_set_wire(struct fetch_msg *fm, struct str wire)
 {
 	fm->wire = str_make(wire.p ? wire.p : "", wire.len);
+	fm->total = wire.len;
 	fm->have_wire = true;
 	mime_header_split(fm->wire.p, fm->wire.len, &fm->hdr_len);
 }
 
-static int fetch_msg_load(struct fetch_msg *fm, char *err, size_t errsz)
+/* Reads the wire form; with header_only, stops once the header's end is
+ * known (a blank line with octets after it: what follows cannot change
+ * where mime_header_split puts it). */
+static int fetch_msg_load(struct fetch_msg *fm, bool header_only, char *err,
+			  size_t errsz)
 {
 	if (fm->have_wire)
 		return 0;
-	int rc = store_msg_read_wire(fm->mb, fm->i, &fm->owned, err, errsz);
+	int rc = store_wire_open(fm->mb, fm->i, &fm->rd, err, errsz);
 	if (rc != 0)
+		return rc;
+	while ((rc = store_wire_read(fm->rd, &fm->owned, 128 * 1024, err,
+				     errsz)) > 0) {
+		if (!header_only || fm->owned.len > IMAP_FETCH_HEADER_SCAN)
+			continue;
+		size_t h;
+		mime_header_split(fm->owned.data, fm->owned.len, &h);
+		if (h < fm->owned.len) {
+			fm->wire = buf_str(&fm->owned);
+			fm->hdr_len = h;
+			fm->have_wire = true;
+			fm->total = store_mailbox_msg(fm->mb, fm->i)->size;
+			if (fm->total < fm->wire.len)
+				fm->total = fm->wire.len;
+			return 0;
+		}
+	}
+	if (rc < 0)
 		return rc;
 	fetch_msg_set_wire(fm, buf_str(&fm->owned));
 	return 0;
@@ -69,11 +99,107 @@ static void fetch_msg_free(struct fetch_msg *fm)
 	if (fm->parsed)
 		mime_message_free(&fm->mime);
 	buf_free(&fm->owned);
+	store_wire_close(&fm->rd);
+}
+
+/* ---- streamed literals ---- */
+
+void imap_fetch_plan_init(struct imap_fetch_plan *p, const char *tmp_dir)
+{
+	*p = (struct imap_fetch_plan){ .min = IMAP_FETCH_STREAM_MIN,
+				       .tmp_fd = -1,
+				       .tmp_dir = xstrdup(tmp_dir) };
+}
+
+void imap_fetch_plan_reset(struct imap_fetch_plan *p)
+{
+	p->n = 0;
+	store_wire_close(&p->wire);
+	if (p->tmp_fd >= 0)
+		close(p->tmp_fd);
+	p->tmp_fd = -1;
+	p->tmp_len = 0;
+}
+
+void imap_fetch_plan_free(struct imap_fetch_plan *p)
+{
+	imap_fetch_plan_reset(p);
+	free(p->v);
+	free(p->tmp_dir);
+	p->v = NULL;
+	p->cap = 0;
+	p->tmp_dir = NULL;
+}
+
+static void plan_add(struct imap_fetch_plan *p, size_t at,
+		     enum imap_fetch_src src, uint64_t off, uint64_t len,
+		     bool nul_to_80)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 4;
+		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n++] = (struct imap_fetch_stream){ .at = at, .src = src,
+						   .off = off, .len = len,
+						   .nul_to_80 = nul_to_80 };
+}
+
+/* An unlinked file in the mailbox's tmp/ (O_TMPFILE where the file
+ * system has it), as APPEND's spool. */
+static int tmp_open(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+		       errno == EINVAL)) {
+		char *tmpl = xasprintf("%s/postern-fetch.XXXXXX", dir);
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(tmpl);
+		free(tmpl);
+	}
+	return fd;
+}
+
+/* Bytes built for the response (decoded BINARY, header fields) that are
+ * too big to keep: to plan->tmp_fd; *off is where they start. */
+static int tmp_append(struct imap_fetch_plan *p, struct str s, uint64_t *off,
+		      char *err, size_t errsz)
+{
+	if (p->tmp_fd < 0) {
+		p->tmp_fd = tmp_open(p->tmp_dir);
+		if (p->tmp_fd < 0) {
+			snprintf(err, errsz, "open %s: %s", p->tmp_dir,
+				 strerror(errno));
+			return STORE_ETEMP;
+		}
+	}
+	*off = p->tmp_len;
+	const char *c = s.p;
+	size_t n = s.len;
+	while (n > 0) {
+		ssize_t w = write(p->tmp_fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(err, errsz, "write to %s: %s", p->tmp_dir,
+				 w < 0 ? strerror(errno) : "no progress");
+			return STORE_ETEMP;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	p->tmp_len += s.len;
+	return 0;
 }
 
 static struct str wire_str(const struct fetch_msg *fm)
 {
 	return fm->have_wire ? fm->wire : str_make("", 0);
+}
+
+static uint64_t wire_total(const struct fetch_msg *fm)
+{
+	return fm->have_wire ? fm->total : 0;
 }
 
 void imap_fetch_write_date(struct buf *out, int64_t t)
@@ -127,6 +253,64 @@ static struct str clip(struct str s, const struct imap_fetch_section *sec)
 	return str_make(s.p + off, len);
 }
 
+/* The same for a range [*off, *off + *len) of the wire form. */
+static void clip_range(uint64_t *off, uint64_t *len,
+		       const struct imap_fetch_section *sec)
+{
+	if (!sec || !sec->partial)
+		return;
+	size_t o, l;
+	imap_partial_clip((size_t)*len, sec->origin, sec->count, &o, &l);
+	*off += o;
+	*len = l;
+}
+
+/* A literal of wire octets [off, off + len): copied, or left to the
+ * stream (big, or past what was read). BINARY ranges are always read
+ * (they need the MIME parse): the NUL test for literal8 sees them. */
+static void write_wire_literal(struct buf *out, struct fetch_msg *fm,
+			       uint64_t off, uint64_t len, bool binary)
+{
+	bool loaded = off + len <= fm->wire.len;
+	if (fm->plan && (len >= fm->plan->min || !loaded)) {
+		bool nul = binary && loaded && len &&
+			   memchr(fm->wire.p + off, '\0', (size_t)len);
+		buf_printf(out, "%s{%" PRIu64 "}\r\n", nul ? "~" : "", len);
+		plan_add(fm->plan, out->len, IMAP_FETCH_SRC_WIRE, off, len,
+			 !binary);
+		return;
+	}
+	struct str s = str_make(fm->wire.p + off, (size_t)len);
+	if (binary)
+		write_binary_literal(out, s);
+	else
+		write_text_literal(out, s);
+}
+
+/* A literal of bytes built for the response: copied, or (big, when
+ * streaming) put in the plan's file and streamed from there. */
+static int write_built_literal(struct buf *out, struct fetch_msg *fm,
+			       struct str s, bool binary, char *err,
+			       size_t errsz)
+{
+	if (fm->plan && s.len >= fm->plan->min) {
+		bool nul = binary && memchr(s.p, '\0', s.len);
+		uint64_t off;
+		int rc = tmp_append(fm->plan, s, &off, err, errsz);
+		if (rc != 0)
+			return rc;
+		buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", s.len);
+		plan_add(fm->plan, out->len, IMAP_FETCH_SRC_TMP, off, s.len,
+			 !binary);
+		return 0;
+	}
+	if (binary)
+		write_binary_literal(out, s);
+	else
+		write_text_literal(out, s);
+	return 0;
+}
+
 static bool section_needs_mime(const struct imap_fetch_section *sec)
 {
 	if (sec->nparts > 0)
@@ -162,26 +346,27 @@ static int write_section(struct buf *out, struct fetch_msg *fm,
 			 const struct imap_fetch_section *sec, char *err,
 			 size_t errsz)
 {
-	struct str whole = wire_str(fm);
 	if (!section_needs_mime(sec)) {
 		/* The whole message, its header or its text: ranges of the
 		 * wire form, no MIME parse. */
-		struct str s = whole;
+		uint64_t off = 0, len = wire_total(fm);
 		if (sec->kind == IMAP_SECTION_BODY &&
-		    sec->text == IMAP_SECTION_TEXT_HEADER)
-			s.len = fm->hdr_len;
-		else if (sec->kind == IMAP_SECTION_BODY &&
-			 sec->text == IMAP_SECTION_TEXT_TEXT)
-			s = str_make(whole.p + fm->hdr_len,
-				     whole.len - fm->hdr_len);
+		    sec->text == IMAP_SECTION_TEXT_HEADER) {
+			len = fm->hdr_len;
+		} else if (sec->kind == IMAP_SECTION_BODY &&
+			   sec->text == IMAP_SECTION_TEXT_TEXT) {
+			off = fm->hdr_len;
+			len -= fm->hdr_len;
+		}
 		buf_appends(out, sec->echo);
 		buf_appendc(out, ' ');
-		if (sec->kind == IMAP_SECTION_BINARY_SIZE)
-			buf_printf(out, "%zu", s.len);
-		else if (sec->kind == IMAP_SECTION_BINARY)
-			write_binary_literal(out, clip(s, sec));
-		else
-			write_text_literal(out, clip(s, sec));
+		if (sec->kind == IMAP_SECTION_BINARY_SIZE) {
+			buf_printf(out, "%" PRIu64, len);
+			return 0;
+		}
+		clip_range(&off, &len, sec);
+		write_wire_literal(out, fm, off, len,
+				   sec->kind == IMAP_SECTION_BINARY);
 		return 0;
 	}
 
@@ -221,14 +406,20 @@ static int write_section(struct buf *out, struct fetch_msg *fm,
 	struct str s = imap_section_bytes(m, &d);
 	buf_appends(out, sec->echo);
 	buf_appendc(out, ' ');
-	if (sec->kind == IMAP_SECTION_BINARY_SIZE)
+	bool binary = sec->kind == IMAP_SECTION_BINARY;
+	int rc = 0;
+	if (sec->kind == IMAP_SECTION_BINARY_SIZE) {
 		buf_printf(out, "%zu", s.len);
-	else if (sec->kind == IMAP_SECTION_BINARY)
-		write_binary_literal(out, clip(s, sec));
-	else
-		write_text_literal(out, clip(s, sec));
+	} else if (!d.built) {
+		uint64_t off = d.off, len = d.len;
+		clip_range(&off, &len, sec);
+		write_wire_literal(out, fm, off, len, binary);
+	} else {
+		rc = write_built_literal(out, fm, clip(s, sec), binary, err,
+					 errsz);
+	}
 	imap_section_data_free(&d);
-	return 0;
+	return rc;
 }
 
 static void sep(struct buf *out, bool *first)
@@ -284,22 +475,22 @@ static int write_items(struct buf *out, struct fetch_msg *fm,
 		imap_bodystructure_write(out, fetch_msg_mime(fm), 0, true,
 					 bs_rev2);
 	}
-	struct str whole = wire_str(fm);
+	uint64_t total = wire_total(fm);
 	if (f & IMAP_FETCH_RFC822) {
 		sep(out, &first);
 		buf_appends(out, "RFC822 ");
-		write_text_literal(out, whole);
+		write_wire_literal(out, fm, 0, total, false);
 	}
 	if (f & IMAP_FETCH_RFC822_HEADER) {
 		sep(out, &first);
 		buf_appends(out, "RFC822.HEADER ");
-		write_text_literal(out, str_make(whole.p, fm->hdr_len));
+		write_wire_literal(out, fm, 0, fm->hdr_len, false);
 	}
 	if (f & IMAP_FETCH_RFC822_TEXT) {
 		sep(out, &first);
 		buf_appends(out, "RFC822.TEXT ");
-		write_text_literal(out, str_make(whole.p + fm->hdr_len,
-						 whole.len - fm->hdr_len));
+		write_wire_literal(out, fm, fm->hdr_len, total - fm->hdr_len,
+				   false);
 	}
 	if ((f & IMAP_FETCH_MODSEQ) || ctx->modseq) {
 		sep(out, &first);
@@ -332,9 +523,24 @@ static int fetch_write(struct buf *out, struct fetch_msg *fm,
 	return 0;
 }
 
-int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
-		     uint32_t seq, const struct imap_fetch_items *items,
-		     const struct imap_fetch_ctx *ctx, char *err, size_t errsz)
+/* Only the header is needed: no structure, every section a range of
+ * the wire form. */
+static bool header_is_enough(const struct imap_fetch_items *items)
+{
+	if (items->flags & (IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE))
+		return false;
+	for (size_t k = 0; k < items->nsections; k++)
+		if (section_needs_mime(&items->sections[k]))
+			return false;
+	return true;
+}
+
+int imap_fetch_write_plan(struct buf *out, const struct mailbox *mb,
+			  size_t i, uint32_t seq,
+			  const struct imap_fetch_items *items,
+			  const struct imap_fetch_ctx *ctx,
+			  struct imap_fetch_plan *plan, char *err,
+			  size_t errsz)
 {
 	if (i >= store_mailbox_count(mb)) {
 		snprintf(err, errsz, "No message %zu", i + 1);
@@ -346,14 +552,37 @@ int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 			 msg->uid);
 		return STORE_ENOENT;
 	}
-	struct fetch_msg fm = { .mb = mb, .i = i };
+	struct fetch_msg fm = { .mb = mb, .i = i, .plan = plan };
 	int rc = 0;
 	if (imap_fetch_needs_file(items))
-		rc = fetch_msg_load(&fm, err, errsz);
+		rc = fetch_msg_load(&fm,
+				    plan && msg->size >= plan->min &&
+					    header_is_enough(items),
+				    err, errsz);
 	if (rc == 0)
 		rc = fetch_write(out, &fm, msg, seq, items, ctx, err, errsz);
+	if (plan && rc != 0) {
+		imap_fetch_plan_reset(plan);
+	} else if (plan && plan->n > 0) {
+		/* The streams read the file already open: a message
+		 * expunged meanwhile is still sent whole. */
+		for (size_t k = 0; k < plan->n && !plan->wire; k++)
+			if (plan->v[k].src == IMAP_FETCH_SRC_WIRE) {
+				plan->wire = fm.rd;
+				plan->wire_pos = fm.owned.len;
+				fm.rd = NULL;
+			}
+	}
 	fetch_msg_free(&fm);
 	return rc;
+}
+
+int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
+		     uint32_t seq, const struct imap_fetch_items *items,
+		     const struct imap_fetch_ctx *ctx, char *err, size_t errsz)
+{
+	return imap_fetch_write_plan(out, mb, i, seq, items, ctx, NULL, err,
+				     errsz);
 }
 
 int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
@@ -362,9 +591,23 @@ int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
 			  const struct imap_fetch_ctx *ctx, char *err,
 			  size_t errsz)
 {
-	struct fetch_msg fm = { .mb = mb };
+	return imap_fetch_write_wire_plan(out, mb, msg, wire, seq, items, ctx,
+					  NULL, err, errsz);
+}
+
+int imap_fetch_write_wire_plan(struct buf *out, const struct mailbox *mb,
+			       const struct store_msg *msg, struct str wire,
+			       uint32_t seq,
+			       const struct imap_fetch_items *items,
+			       const struct imap_fetch_ctx *ctx,
+			       struct imap_fetch_plan *plan, char *err,
+			       size_t errsz)
+{
+	struct fetch_msg fm = { .mb = mb, .plan = plan };
 	fetch_msg_set_wire(&fm, wire);
 	int rc = fetch_write(out, &fm, msg, seq, items, ctx, err, errsz);
+	if (plan && rc != 0)
+		imap_fetch_plan_reset(plan);
 	fetch_msg_free(&fm);
 	return rc;
 }

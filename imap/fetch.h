@@ -29,6 +29,48 @@ struct imap_fetch_ctx {
  * thread pool when true and may run it on the loop when false. */
 bool imap_fetch_needs_file(const struct imap_fetch_items *items);
 
+/* A literal of this many octets or more is not copied into the
+ * response: imap_fetch_write_plan leaves a place for it and the session
+ * streams it from the file (cmd_fetch.c), so a client that does not
+ * read holds a bounded buffer, not the message. Below it, copying is
+ * cheaper than a round trip through the thread pool. */
+#define IMAP_FETCH_STREAM_MIN (256 * 1024)
+/* A message at least IMAP_FETCH_STREAM_MIN long whose items need only
+ * its header (ENVELOPE, BODY[], BODY[TEXT], RFC822*, their partials) is
+ * read up to the end of its header, at most this much; a longer header
+ * (or no blank line) falls back to reading it all. */
+#define IMAP_FETCH_HEADER_SCAN (1024 * 1024)
+
+/* One streamed literal: its "{n}\r\n" is in the response; its n octets
+ * go at out offset `at`, before the rest of the response. */
+enum imap_fetch_src {
+	IMAP_FETCH_SRC_WIRE, /* octets off.. of the message's wire form */
+	IMAP_FETCH_SRC_TMP,  /* octets off.. of plan->tmp_fd (bytes built
+	                      * for the response: decoded BINARY, header
+	                      * fields), an unlinked file */
+};
+struct imap_fetch_stream {
+	size_t at;
+	enum imap_fetch_src src;
+	uint64_t off, len;
+	bool nul_to_80; /* BODY[] literal: NUL goes out as 0x80 */
+};
+/* The streamed literals of one message's response. The caller owns it:
+ * imap_fetch_plan_reset closes the files and forgets the streams. */
+struct imap_fetch_plan {
+	size_t min; /* IMAP_FETCH_STREAM_MIN (tests and fuzzing lower it) */
+	struct imap_fetch_stream *v;
+	size_t n, cap;
+	struct store_wire_reader *wire; /* the message, open (n > 0) */
+	int tmp_fd;                     /* -1 until a built literal is big */
+	uint64_t tmp_len;
+	char *tmp_dir;                  /* where tmp_fd is made */
+	uint64_t wire_pos;              /* octets wire has read so far */
+};
+void imap_fetch_plan_init(struct imap_fetch_plan *p, const char *tmp_dir);
+void imap_fetch_plan_reset(struct imap_fetch_plan *p);
+void imap_fetch_plan_free(struct imap_fetch_plan *p);
+
 /* Appends "* <seq> FETCH (...)\r\n" for message index i of mb. Reads the
  * file when needed (blocking). Reports the flags mb holds at call time.
  * Items go out in a fixed order: UID (when asked or ctx->uid), FLAGS,
@@ -46,6 +88,18 @@ int imap_fetch_write(struct buf *out, const struct mailbox *mb, size_t i,
 		     uint32_t seq, const struct imap_fetch_items *items,
 		     const struct imap_fetch_ctx *ctx, char *err, size_t errsz);
 
+/* imap_fetch_write for a caller that streams: literals of
+ * IMAP_FETCH_STREAM_MIN octets or more (and, when only the header was
+ * read, any range past it) are left out of out and described in plan,
+ * which must be empty (n == 0) on entry. On error plan is reset.
+ * IMAP_FETCH_STREAM_MIN is plan->min here. */
+int imap_fetch_write_plan(struct buf *out, const struct mailbox *mb,
+			  size_t i, uint32_t seq,
+			  const struct imap_fetch_items *items,
+			  const struct imap_fetch_ctx *ctx,
+			  struct imap_fetch_plan *plan, char *err,
+			  size_t errsz);
+
 /* The same for message data the caller holds: wire is msg's wire form
  * (msg->size octets as store_msg_read_wire gives them). mb may be NULL
  * (then keywords are not written). No I/O; for tests and fuzzing, and
@@ -55,6 +109,17 @@ int imap_fetch_write_wire(struct buf *out, const struct mailbox *mb,
 			  uint32_t seq, const struct imap_fetch_items *items,
 			  const struct imap_fetch_ctx *ctx, char *err,
 			  size_t errsz);
+
+/* imap_fetch_write_wire with a plan: the streams' octets are ranges of
+ * wire or of plan->tmp_fd (for the fuzzer: the response with every
+ * stream put in its place must equal imap_fetch_write_wire's). */
+int imap_fetch_write_wire_plan(struct buf *out, const struct mailbox *mb,
+			       const struct store_msg *msg, struct str wire,
+			       uint32_t seq,
+			       const struct imap_fetch_items *items,
+			       const struct imap_fetch_ctx *ctx,
+			       struct imap_fetch_plan *plan, char *err,
+			       size_t errsz);
 
 /* Appends the INTERNALDATE value, quotes included:
  * "dd-Mon-yyyy hh:mm:ss +0000" (day space-padded, RFC 9051

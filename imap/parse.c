@@ -45,6 +45,7 @@ struct imap_parser {
 	unsigned depth;
 	uint32_t lit_node;
 	uint64_t remaining;
+	bool append_msg_seen; /* APPEND: its message literal was announced */
 	struct imap_literal_info lit;
 	struct imap_parse_error err;
 };
@@ -89,6 +90,7 @@ void imap_parser_reset(struct imap_parser *p)
 	nodes_clear(p);
 	p->tag_off = p->tag_len = p->cmd_off = p->cmd_len = 0;
 	p->tag_known = false;
+	p->append_msg_seen = false;
 	p->cur = 0;
 	p->depth = 0;
 	p->lit_node = NONE;
@@ -294,6 +296,40 @@ plain:
 	return i;
 }
 
+/* APPEND takes at most three literals: the mailbox name, and one
+ * message, either at the top level or as the literal8 in "UTF8 (...)"
+ * (RFC 9051 section 6.3.12, RFC 6855 section 4; MULTIAPPEND, RFC 3502,
+ * is not offered). Any other literal is refused when it is announced,
+ * before the session opens a spool file for it or sends "+": one APPEND
+ * holds at most one spool (a literal's position is all it takes to
+ * know). NULL when the literal may come; marks the message as seen. */
+static const char *append_literal_check(struct imap_parser *p)
+{
+	if (p->append_msg_seen)
+		return "APPEND takes one message literal";
+	if (p->depth == 0) {
+		if (p->nodes[0].count >= 1)
+			p->append_msg_seen = true;
+		return NULL;
+	}
+	/* Inside a list: only "UTF8 (literal8)" at the top level. */
+	const struct node *list = &p->nodes[p->cur];
+	if (p->depth == 1 && list->count == 0 && list->parent == 0) {
+		uint32_t prev = NONE;
+		for (uint32_t k = p->nodes[0].first; k != NONE && k != p->cur;
+		     k = p->nodes[k].next)
+			prev = k;
+		if (prev != NONE && p->nodes[prev].type == IMAP_ARG_ATOM &&
+		    str_eq_nocase(str_make(p->data.data + p->nodes[prev].off,
+					   p->nodes[prev].len),
+				  "UTF8")) {
+			p->append_msg_seen = true;
+			return NULL;
+		}
+	}
+	return "Literal not allowed here in APPEND";
+}
+
 static enum imap_parse_result announce_literal(struct imap_parser *p,
 					       struct str line, size_t pos)
 {
@@ -321,9 +357,14 @@ static enum imap_parse_result announce_literal(struct imap_parser *p,
 	    size > p->lim.max_nonsync_literal)
 		return fail(p, line, "Non-synchronizing literal too large",
 			    true);
-	bool append = p->depth == 0 && p->nodes[0].count >= 1 &&
-		      str_eq(str_make(p->data.data + p->cmd_off, p->cmd_len),
-			     "APPEND");
+	bool append = false;
+	if (str_eq(str_make(p->data.data + p->cmd_off, p->cmd_len),
+		   "APPEND")) {
+		const char *why = append_literal_check(p);
+		if (why)
+			return fail(p, line, why, false);
+		append = p->depth == 0 && p->nodes[0].count >= 1;
+	}
 	bool in_mem = size <= p->lim.max_literal && !too_big(p, size);
 	if (!in_mem && !append)
 		return fail(p, line, "Literal too large", true);

@@ -185,6 +185,16 @@ int store_wire_read(struct store_wire_reader *r, struct buf *out, size_t max,
 	return 1;
 }
 
+int store_wire_rewind(struct store_wire_reader *r, char *err, size_t errsz)
+{
+	if (lseek(r->fd, 0, SEEK_SET) < 0)
+		return store_err(err, errsz, STORE_ETEMP, "lseek: %s",
+				 strerror(errno));
+	r->done = false;
+	crlf_init(&r->cs, false);
+	return 0;
+}
+
 void store_wire_close(struct store_wire_reader **rp)
 {
 	struct store_wire_reader *r = *rp;

@@ -121,6 +121,9 @@ int store_wire_open(const struct mailbox *mb, size_t i,
  * the end, or a negative STORE_E* code. */
 int store_wire_read(struct store_wire_reader *r, struct buf *out, size_t max,
 		    char *err, size_t errsz);
+/* Back to the first octet (the file stays open: a message removed
+ * meanwhile can still be read). */
+int store_wire_rewind(struct store_wire_reader *r, char *err, size_t errsz);
 void store_wire_close(struct store_wire_reader **r);
 
 /* Keyword names of this mailbox (no I/O): index i is bit i of

@@ -181,6 +181,21 @@ static const struct flow flows[] = {
 	  "L:5 msg;D:b NOOP;" },
 	{ "a APPEND INBOX {5+}\r\nhelloxyz {3+}\r\nabc\r\nb NOOP\r\n", 0,
 	  M_REFUSE, "L:5+ msg;M;M;D:b NOOP;" },
+	/* one message per APPEND (no MULTIAPPEND): another literal is
+	 * refused when announced, before the session could spool it */
+	{ "a APPEND INBOX {5}\r\nhello {3}\r\nb NOOP\r\n", 0, M_EXTERNAL,
+	  "L:5 msg;E:a APPEND takes one message literal;D:b NOOP;" },
+	{ "a APPEND INBOX {5+}\r\nhello {3+}\r\nabc {3+}\r\nxyz\r\n"
+	  "b NOOP\r\n", 0, M_EXTERNAL,
+	  "L:5+ msg;E:a APPEND takes one message literal +skip;M;M;"
+	  "D:b NOOP;" },
+	{ "a APPEND INBOX (\\Seen {3}\r\nb NOOP\r\n", 0, M_EXTERNAL,
+	  "E:a Literal not allowed here in APPEND;D:b NOOP;" },
+	{ "a APPEND INBOX UTF8 (~{5+}\r\nhello)\r\n", 0, M_MEM,
+	  "L:5+~;D:a APPEND INBOX UTF8 (~{5}hello);" },
+	{ "a APPEND INBOX UTF8 (~{5+}\r\nhello {1+}\r\nx)\r\nb NOOP\r\n",
+	  0, M_MEM,
+	  "L:5+~;E:a APPEND takes one message literal +skip;M;D:b NOOP;" },
 	/* LITERAL-: refused non-synchronizing literals are skipped */
 	{ "a X {5000+}\r\n", 0, M_MEM,
 	  "E:a Non-synchronizing literal too large [TOOBIG] +skip;" },
