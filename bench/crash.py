@@ -67,7 +67,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.dont_write_bytecode = True
 
-from conftest import PASSWORD, Instance, children_of  # noqa: E402
+from conftest import (PASSWORD, PORT_OFFSETS, Instance,  # noqa: E402
+                      _port_free, children_of)
 from smtpsink import Sink  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -377,6 +378,52 @@ class LineConn:
 
 # ---- processes and the killer -------------------------------------------
 
+def pick_port_base(rng):
+    """A free port base whose listeners all lie below the kernel's
+    ephemeral range: while the server is down the clients keep
+    connecting, and a client socket that happened to get, say, the POP3
+    port as its local port would make the restart fail with EADDRINUSE
+    (seen in a 1000-kill run with a base of 51000)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        eph = 32768
+    top = eph - 1 - max(PORT_OFFSETS.values())
+    bases = list(range(10000, top, 1000))
+    rng.shuffle(bases)
+    for base in bases:
+        if all(_port_free(base + off) for off in PORT_OFFSETS.values()):
+            return base
+    raise RuntimeError("no free port base below %d" % eph)
+
+
+START_FAILURES = Counter()   # why a start had to be retried
+
+
+def start_server(inst, attempts=5):
+    """inst.start(), a few times: a port still held for a moment is no
+    reason to stop the campaign (each retry is counted, with the reason
+    from the log)."""
+    for i in range(attempts):
+        try:
+            inst.start()
+            return i
+        except AssertionError as e:
+            why = [l for l in str(e).splitlines() if "level=error" in l][-1:]
+            START_FAILURES[re.sub(r"^.*?event=", "event=", why[0]) if why
+                           else str(e)[:100]] += 1
+            if inst.proc is not None and inst.proc.poll() is None:
+                raise
+            inst.proc = None
+            if inst.logf:
+                inst.logf.close()
+                inst.logf = None
+            if i + 1 == attempts:
+                raise
+            time.sleep(0.5)
+    return attempts
+
 def socket_inodes(pid):
     out = set()
     try:
@@ -462,6 +509,7 @@ class Killer:
         self.restarts = 0
         self.restart_secs = []
         self.events = []    # (time.time() of the kill, kind)
+        self.start_retries = 0
 
     def kill_server(self):
         sup = self.inst.proc.pid
@@ -491,7 +539,7 @@ class Killer:
         self.inst.logf = None
         time.sleep(self.rng.uniform(0.0, 0.3))
         t0 = time.monotonic()
-        self.inst.start()   # waits until POP3 answers
+        self.start_retries += start_server(self.inst)  # waits for POP3
         self.restarts += 1
         self.restart_secs.append(time.monotonic() - t0)
 
@@ -707,7 +755,7 @@ def main():
     log("seed %s, %d kills, %d clients per path" % (a.seed, a.kills, a.clients))
 
     inst = Instance(a.bin) if a.bin else Instance()
-    inst.init()
+    inst.init(pick_port_base(rng))
     users = ["u%d" % i for i in range(1, a.users + 1)]
     srng = random.Random(a.seed + "-sink")
     slock = threading.Lock()
@@ -760,7 +808,7 @@ def main():
         killer.run()
     except Exception as e:   # report what we have, then fail
         err = e
-        log("killer failed: %r" % e)
+        log("killer failed: ...%s" % str(e)[-300:])
     kill_secs = time.monotonic() - t0
     stop.set()
     for t in threads:
@@ -770,7 +818,7 @@ def main():
         if inst.proc is not None:
             inst.proc = None
             inst.logf.close()
-        inst.start()
+        start_server(inst)
     # let the restarted children settle, then drain
     time.sleep(1)
     left, drain_secs = drain_queue(inst, a.drain_timeout)
@@ -778,6 +826,12 @@ def main():
     time.sleep(1)
     res, problems, delivered, unacked = count(inst, users, rec, sink, killer.events)
     res["queue_left"] = left
+    qdir = inst.path_setting("queue_dir", "queue")
+    for sub in ("msg", "tmp"):
+        try:
+            res["queue_" + sub] = len(os.listdir(os.path.join(qdir, sub)))
+        except FileNotFoundError:
+            pass
     total_secs = time.monotonic() - t0
     rc = inst.stop()
     sink.close()
@@ -791,11 +845,15 @@ def main():
     p("load: %d clients per path; kills every %.2f-%.2f s; weights "
       "worker:queue:auth:server = %s" % (a.clients, lo, hi, a.weights))
     p("kills (SIGKILL): %s; total %d; server restarts %d (mean %.2f s to "
-      "answer again); kills skipped (no such process at that moment): %s"
+      "answer again, %d starts retried); kills skipped (no such process at "
+      "that moment): %s"
       % (", ".join("%s %d" % (k, killer.done[k]) for k in KINDS),
          sum(killer.done.values()), killer.restarts,
          (sum(killer.restart_secs) / len(killer.restart_secs)) if killer.restart_secs else 0,
+         killer.start_retries,
          dict(killer.missed) or 0))
+    for why, k in START_FAILURES.items():
+        p("  start retried %d x: %s" % (k, why))
     p("%-11s %8s %8s %10s %10s %10s %9s" % ("path", "sent", "acked",
                                              "ack rcpts", "delivered", "unacked+", "sess err"))
     ack_rcpts = Counter(rec.msgs[mid][0] for mid, _ in rec.acked)
@@ -822,16 +880,22 @@ def main():
       % (res["sink_transactions"], res["sink_redeliveries"],
          res["sink_redeliveries_unexplained"]))
     p("LOST %d   DUPLICATED %d   PARTIAL %d   INDEX MISMATCHES %d   "
-      "queue left %d   tmp/ leftovers %d"
+      "queue left %d"
       % (res["lost"], res["duplicated"], res["partial"], res["index_mismatch"],
-         res["queue_left"], res["tmp_leftovers"]))
+         res["queue_left"]))
+    p("left on disk, never visible to a client: %d files in the mailboxes' "
+      "tmp/ (removed after 36 h, store_int.h), %d in the queue's msg/ "
+      "(orphans) and %d in its tmp/ (both removed when the queue runner "
+      "next starts, queue_recover)" % (res["tmp_leftovers"], res["queue_msg"], res["queue_tmp"]))
     p("time: %.0f s of kills under load, %.1f s queue drain, %.0f s in all"
       % (kill_secs, drain_secs, total_secs))
     if problems:
         p("problems (first 50 of %d):" % len(problems))
         lines += ["  " + x for x in problems[:50]]
     if err:
-        p("the killer stopped early: %r" % err)
+        # the end of the message: an AssertionError of conftest's
+        # Instance.start carries the whole server log
+        p("the killer stopped early: %s: ...%s" % (type(err).__name__, str(err)[-300:]))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if a.report:
