@@ -48,7 +48,6 @@ Every loop is bounded in count and in time; everything is on loopback.
 """
 
 import argparse
-import errno
 import hashlib
 import imaplib
 import os
