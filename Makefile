@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-store-mem
+.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-crash bench-store-mem
 
 all: deps-quiet postern
 
@@ -108,6 +108,10 @@ bench-imap: postern
 
 bench-queue: postern
 	@bench/queue.sh
+
+# kill -9 under load, then count (bench/crash.sh; CRASH_KILLS=50 for a try)
+bench-crash: postern
+	@bench/crash.sh
 
 # Memory of the store's mailbox view: 1 view of 100 000 messages, then
 # 1 000 views of 100 messages (bench/store_mem.c).
