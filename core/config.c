@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 enum key_type { K_STR, K_PATH, K_OPTPATH, K_SOCKPATH, K_BOOL, K_INT, K_SIZE, K_LISTEN, K_LOGLEVEL,
-		K_DELE };
+		K_DELE, K_BARE_NL };
 
 struct config_key {
 	const char *name;
@@ -94,6 +94,9 @@ static const struct config_key keys[] = {
 	  "seconds an SMTP/LMTP client may be silent; RFC 5321 4.5.3.2.7 asks for 300 or more" },
 	{ "shutdown_timeout", K_INT, OFF(shutdown_timeout), 0, 3600, "10",
 	  "seconds SIGTERM waits for open sessions" },
+	{ "smtp_bare_newline", K_BARE_NL, OFF(smtp_bare_newline), 0, 0,
+	  "normalize", "a bare LF in SMTP DATA: normalize = stored as CRLF "
+	  "(only CRLF.CRLF ends the data); reject = 550 5.6.11" },
 	{ "max_message_size", K_SIZE, OFF(max_message_size), 1024,
 	  (long long)1 << 40, "52428800", "bytes" },
 	{ "min_free_space", K_STR, OFF(min_free_space), 1, 24, "auto",
@@ -313,6 +316,16 @@ static bool set_value(struct config *cfg, const struct config_key *k,
 			*(enum pop3_dele_mode *)base = POP3_DELE_HIDE;
 		else {
 			snprintf(why, whysz, "pop3_dele_mode must be expunge or hide, not \"%s\"", v);
+			return false;
+		}
+		return true;
+	case K_BARE_NL:
+		if (!strcmp(v, "normalize"))
+			*(enum smtp_bare_newline *)base = SMTP_BARE_NL_NORMALIZE;
+		else if (!strcmp(v, "reject"))
+			*(enum smtp_bare_newline *)base = SMTP_BARE_NL_REJECT;
+		else {
+			snprintf(why, whysz, "smtp_bare_newline must be normalize or reject, not \"%s\"", v);
 			return false;
 		}
 		return true;

@@ -37,6 +37,13 @@ enum pop3_dele_mode {
 	POP3_DELE_HIDE,    /* hidden from POP3 only; IMAP keeps it */
 };
 
+/* A bare LF in SMTP DATA (smtp/data.h; Postfix's
+ * smtpd_forbid_bare_newline). */
+enum smtp_bare_newline {
+	SMTP_BARE_NL_NORMALIZE, /* stored as CRLF; only CRLF.CRLF ends */
+	SMTP_BARE_NL_REJECT,    /* the message is refused, 550 5.6.11 */
+};
+
 struct config {
 	char *path;       /* absolute path of the file */
 	char *hostname;   /* greeting, Received:, APOP timestamp */
@@ -63,6 +70,7 @@ struct config {
 	int pop3_login_delay;      /* seconds; 0 = not advertised */
 	enum pop3_dele_mode pop3_dele_mode;
 	int smtp_timeout;          /* seconds; RFC 5321 4.5.3.2.7 wants >= 300 */
+	enum smtp_bare_newline smtp_bare_newline;
 	int pop3_idle_timeout;     /* seconds, >= 600 (RFC 1939 section 3) */
 	int pop3_max_bad_commands;
 	int imap_idle_timeout;     /* seconds, >= 1800 (RFC 9051 section 5.4) */

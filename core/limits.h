@@ -67,8 +67,43 @@
  * longer than SMTP_LINE_MAX; this bounds them. */
 #define SMTP_LINE_EXT_MAX 2048
 /* 4.5.3.1.6: a text line of message data is at most 1000 octets
- * including CRLF; longer lines are flagged by the DATA reader. */
+ * including CRLF: the minimum every server must accept. Longer lines
+ * are common in real mail (unwrapped HTML, long header fields from
+ * broken mailers) and Postfix takes them (it splits at 2048), so this
+ * is only what the DATA reader reports as max_line, not a refusal. */
 #define SMTP_TEXT_LINE_MAX 1000
+/* The hard cap on one line of message data (DATA or BDAT), line end
+ * included, as stored. The reader does not buffer lines, so memory does
+ * not depend on it; it protects what reads the message later (IMAP
+ * FETCH/SEARCH, MIME parsers, the next hop, which may refuse anything
+ * over 1000). We do not split long lines as Postfix does (that breaks
+ * DKIM signatures): we keep them up to 64 KiB (OpenSMTPD's line limit
+ * too) and refuse the message beyond with 554 5.6.0. */
+#define SMTP_DATA_LINE_MAX (64u * 1024)
+/* The header section of a message (RFC 5322 section 2.2; up to the
+ * empty line, or the first line that is not a header field) is kept in
+ * memory for the checks at the end of the data (Received: count,
+ * From: on submission, Date:/Message-ID:), and parsed whole by IMAP
+ * ENVELOPE/SEARCH: hard limits, answered with 552 5.3.4 at the end of
+ * the data. Sendmail refuses headers over 32 KiB in total (its
+ * MaxHeadersLength); we allow twice that. One field (with its folded
+ * lines) may take at most half of it: RFC 5322 2.1.1 wants lines of at
+ * most 998 characters, but mailers send long unfolded fields and
+ * refusing them would only hurt senders. 1000 fields is far above
+ * real mail (a few dozen, with every trace field of a long route). */
+#define SMTP_HEADER_MAX (64u * 1024)
+#define SMTP_HEADER_FIELD_MAX (32u * 1024)
+#define SMTP_HEADER_FIELDS_MAX 1000
+/* A message up to this size stays in memory; a bigger one goes to an
+ * unlinked spool file in queue_dir/tmp as it arrives, so that a session
+ * holds kilobytes whatever the message size. The first SMTP_SPOOL_MEM
+ * bytes stay in memory too (they hold the whole header section, see
+ * SMTP_HEADER_MAX). */
+#define SMTP_SPOOL_MEM (64u * 1024)
+/* Spooled bytes are written when this much has gathered (and at the end
+ * of each batch of input): one bounded write per read on the event loop,
+ * as IMAP APPEND does. */
+#define SMTP_SPOOL_WRITE (16u * 1024)
 /* RFC 1870 section 3: size-value ::= 1*20DIGIT. */
 #define SMTP_SIZE_DIGITS_MAX 20
 /* RFC 4954 section 4: the AUTH= parameter may add up to 500 octets. */

@@ -20,7 +20,8 @@ const char *deliver_status_name(enum deliver_status s)
 }
 
 static void deliver_one(const struct config *cfg, const struct iovec *iov,
-			size_t iovcnt, int64_t internal_date, const char *user,
+			size_t iovcnt, int fd, uint64_t len,
+			int64_t internal_date, const char *user,
 			struct deliver_result *res)
 {
 	char maildir[PATH_MAX];
@@ -32,21 +33,23 @@ static void deliver_one(const struct config *cfg, const struct iovec *iov,
 	}
 	/* The Maildir almost always exists: create it only when delivery
 	 * finds it missing (saves a mkdir per directory per message). */
-	int rc = store_deliverv(maildir, iov, iovcnt, internal_date, res->why,
-				sizeof res->why);
+	int rc = store_deliverv_fd(maildir, iov, iovcnt, fd, len,
+				   internal_date, res->why, sizeof res->why);
 	if (rc == STORE_ENOENT) {
 		rc = store_maildir_create(maildir, res->why, sizeof res->why);
 		if (rc == 0)
-			rc = store_deliverv(maildir, iov, iovcnt, internal_date,
-					    res->why, sizeof res->why);
+			rc = store_deliverv_fd(maildir, iov, iovcnt, fd, len,
+					       internal_date, res->why,
+					       sizeof res->why);
 	}
 	res->status = rc == 0 ? DELIVER_OK : DELIVER_TEMP;
 }
 
-size_t deliver_local(const struct config *cfg, struct str headers,
-		     const char *data, size_t len, int64_t internal_date,
-		     const char *const *users, size_t n_users,
-		     struct deliver_result *results)
+static size_t deliver_all(const struct config *cfg, struct str headers,
+			  const char *data, size_t len, int fd,
+			  uint64_t fd_len, int64_t internal_date,
+			  const char *const *users, size_t n_users,
+			  struct deliver_result *results)
 {
 	/* The store takes const data through iovec's non-const pointer. */
 	struct iovec iov[2] = {
@@ -55,9 +58,28 @@ size_t deliver_local(const struct config *cfg, struct str headers,
 	};
 	size_t ok = 0;
 	for (size_t i = 0; i < n_users; i++) {
-		deliver_one(cfg, iov, 2, internal_date, users[i], &results[i]);
+		deliver_one(cfg, iov, 2, fd, fd_len, internal_date, users[i],
+			    &results[i]);
 		if (results[i].status == DELIVER_OK)
 			ok++;
 	}
 	return ok;
+}
+
+size_t deliver_local(const struct config *cfg, struct str headers,
+		     const char *data, size_t len, int64_t internal_date,
+		     const char *const *users, size_t n_users,
+		     struct deliver_result *results)
+{
+	return deliver_all(cfg, headers, data, len, -1, 0, internal_date,
+			   users, n_users, results);
+}
+
+size_t deliver_local_fd(const struct config *cfg, struct str headers,
+			int fd, uint64_t len, int64_t internal_date,
+			const char *const *users, size_t n_users,
+			struct deliver_result *results)
+{
+	return deliver_all(cfg, headers, "", 0, fd, len, internal_date, users,
+			   n_users, results);
 }

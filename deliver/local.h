@@ -37,6 +37,15 @@ size_t deliver_local(const struct config *cfg, struct str headers,
 		     const char *const *users, size_t n_users,
 		     struct deliver_result *results);
 
+/* deliver_local for a message in a spool file (core/spool.h): len
+ * bytes of fd from offset 0, read in pieces of a fixed size (pread; the
+ * caller keeps and closes fd), so memory does not grow with the message.
+ * Same results and durability. */
+size_t deliver_local_fd(const struct config *cfg, struct str headers,
+			int fd, uint64_t len, int64_t internal_date,
+			const char *const *users, size_t n_users,
+			struct deliver_result *results);
+
 const char *deliver_status_name(enum deliver_status s);
 
 #endif

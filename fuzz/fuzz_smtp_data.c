@@ -4,8 +4,9 @@
  * chosen sizes, and one byte at a time: all three must agree exactly.
  * The end must be the first <CRLF>.<CRLF> (counting the DATA command's
  * CRLF) and nothing else; without bare newlines the stored message
- * must be the dot-unstuffed input. The same bytes then go through the
- * BDAT reader in chunks. Any disagreement aborts. */
+ * must be the dot-unstuffed input; the header section counters must
+ * match a line-by-line reference on the stored bytes. The same bytes
+ * then go through the BDAT reader in chunks. Any disagreement aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,70 @@ static void same(const struct run *a, const struct run *b)
 	      x->line_too_long == y->line_too_long &&
 	      x->eight_bit == y->eight_bit && x->nul == y->nul &&
 	      x->bare_lf == y->bare_lf && x->bare_cr == y->bare_cr &&
-	      x->done == y->done);
+	      x->done == y->done && x->header_len == y->header_len &&
+	      x->n_fields == y->n_fields &&
+	      x->header_too_big == y->header_too_big &&
+	      x->field_too_long == y->field_too_long);
 	check(smtp_data_verdict(x) == smtp_data_verdict(y));
+}
+
+static bool ref_ftext(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+/* The reference header section of stored bytes, line by line: complete
+ * lines up to and including the empty one, while each is a field
+ * ("name" WSP* ":") or a continuation (WSP first, after a field); a
+ * field counts at its colon even on an unfinished line. */
+static void ref_header(const char *p, size_t len, uint64_t *hlen,
+		       unsigned *nf)
+{
+	size_t off = 0;
+	*hlen = 0;
+	*nf = 0;
+	while (off < len) {
+		const char *nl = memchr(p + off, '\n', len - off);
+		bool complete = nl != NULL;
+		size_t e = nl ? (size_t)(nl - p) + 1 : len;
+		const unsigned char *l = (const unsigned char *)p + off;
+		size_t ll = e - off;
+		if (complete && (ll == 1 || (ll == 2 && l[0] == '\r'))) {
+			*hlen += ll;
+			return;
+		}
+		if (l[0] == ' ' || l[0] == '\t') {
+			if (*nf == 0 || !complete)
+				return;
+		} else {
+			size_t k = 0;
+			while (k < ll && ref_ftext(l[k]))
+				k++;
+			if (k == 0)
+				return;
+			while (k < ll && (l[k] == ' ' || l[k] == '\t'))
+				k++;
+			if (k >= ll || l[k] != ':')
+				return;
+			(*nf)++;
+			if (!complete)
+				return;
+		}
+		*hlen += ll;
+		off = e;
+	}
+}
+
+/* The header counters agree with the reference on what was stored
+ * (inputs here are far below the limits, which stop the count). */
+static void check_header(const struct smtp_data *d, const struct buf *out)
+{
+	if (d->too_big || d->header_too_big || d->field_too_long)
+		return;
+	uint64_t hlen;
+	unsigned nf;
+	ref_header(out->data ? out->data : "", out->len, &hlen, &nf);
+	check(hlen == d->header_len && nf == d->n_fields);
 }
 
 /* The reference end: the first "\r\n.\r\n" in "\r\n" + input. */
@@ -122,6 +185,7 @@ static void fuzz_data(const char *p, size_t len, uint64_t max,
 	check(one.out.len <= max && one.d.size <= one.consumed * grow);
 	check(one.d.too_big == (one.d.size > max));
 	check(one.out.len == (one.d.size < max ? one.d.size : max));
+	check_header(&one.d, &one.out);
 	if (end && !one.d.bare_lf && !one.d.bare_cr && !one.d.too_big) {
 		struct buf ref = BUF_INIT;
 		ref_unstuff(p, end - 3, &ref);
@@ -165,6 +229,7 @@ static void fuzz_bdat(const char *p, size_t len, uint64_t max,
 	size_t keep = len < max ? len : (size_t)max;
 	check(out.len == keep &&
 	      (keep == 0 || memcmp(out.data, p, keep) == 0));
+	check_header(&d, &out);
 	buf_free(&out);
 }
 

@@ -23,6 +23,7 @@
 
 #include "core/diskspace.h"
 #include "core/log.h"
+#include "core/spool.h"
 #include "core/xmalloc.h"
 #include "imap/datetime.h"
 #include "imap/flags.h"
@@ -42,21 +43,15 @@ struct append_spool {
 static int spool_write(void *cookie, const void *p, size_t n)
 {
 	struct append_spool *sp = cookie;
-	const char *c = p;
-	while (n > 0 && !sp->failed) {
-		ssize_t w = write(sp->fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			sp->failed = true;
-			sp->err_no = w < 0 ? errno : EIO;
-			break;
-		}
-		c += w;
-		n -= (size_t)w;
-		sp->written += (uint64_t)w;
+	if (sp->failed)
+		return -1;
+	if (spool_append(sp->fd, p, n) < 0) {
+		sp->failed = true;
+		sp->err_no = errno;
+		return -1;
 	}
-	return sp->failed ? -1 : 0;
+	sp->written += n;
+	return 0;
 }
 
 static void spool_end(void *cookie)
@@ -85,20 +80,10 @@ static const struct imap_literal_sink spool_ops = {
 	.abort = spool_abort,
 };
 
-static int spool_open(const char *maildir)
+static int append_spool_open(const char *maildir)
 {
 	char *dir = xasprintf("%s/tmp", maildir);
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-		       errno == EINVAL)) {
-		/* No O_TMPFILE on this file system: a named file,
-		 * unlinked at once. */
-		char *tmpl = xasprintf("%s/postern-append.XXXXXX", dir);
-		fd = mkostemp(tmpl, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(tmpl);
-		free(tmpl);
-	}
+	int fd = spool_open(dir);
 	free(dir);
 	return fd;
 }
@@ -145,7 +130,7 @@ void *imap_append_literal_open(struct imap_session *s,
 			*why = APPEND_STORAGE_REPLY;
 		return NULL;
 	}
-	int fd = spool_open(s->maildir);
+	int fd = append_spool_open(s->maildir);
 	if (fd < 0) {
 		log_kv(LOG_WARN, "event=append_spool_failed proto=imap sid=%s "
 		       "error=%s", s->c->id, strerror(errno));

@@ -96,6 +96,11 @@ void queue_env_free(struct queue_env *env);
  * err and leaves nothing queued. */
 int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
 		  const char *data, size_t len, struct buf *err);
+/* queue_enqueue for a message in a spool file (core/spool.h): headers,
+ * then len bytes of fd from offset 0, copied file to file
+ * (spool_copy), never whole in memory. The caller keeps and closes fd. */
+int queue_enqueue_fd(const char *dir, struct queue_env *env,
+		     struct str headers, int fd, uint64_t len, struct buf *err);
 
 /* Reads env/ID. -1 with err when it is missing or damaged. */
 int queue_env_load(const char *dir, const char *id, struct queue_env *env,

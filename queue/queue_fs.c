@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/spool.h"
 #include "core/xmalloc.h"
 
 static int sys_err(struct buf *err, const char *what, const char *path)
@@ -67,14 +68,16 @@ static int fsync_dir(const char *path, struct buf *err)
 
 /* Writes a then b to tmp, fsyncs it and renames it to dst; the caller
  * fsyncs dst's directory. On failure tmp is gone. */
-static int write_durable(const char *tmp, const char *dst, const void *a,
-			 size_t alen, const void *b, size_t blen,
-			 struct buf *err)
+/* a, then b, then (in_fd >= 0) in_len bytes of in_fd from offset 0. */
+static int write_durable_fd(const char *tmp, const char *dst, const void *a,
+			    size_t alen, const void *b, size_t blen,
+			    int in_fd, uint64_t in_len, struct buf *err)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return sys_err(err, "create", tmp);
-	if (write_all(fd, a, alen) < 0 || write_all(fd, b, blen) < 0) {
+	if (write_all(fd, a, alen) < 0 || write_all(fd, b, blen) < 0 ||
+	    (in_fd >= 0 && spool_copy(fd, in_fd, in_len) < 0)) {
 		sys_err(err, "write", tmp);
 		goto fail;
 	}
@@ -98,6 +101,13 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+static int write_durable(const char *tmp, const char *dst, const void *a,
+			 size_t alen, const void *b, size_t blen,
+			 struct buf *err)
+{
+	return write_durable_fd(tmp, dst, a, alen, b, blen, -1, 0, err);
 }
 
 /* Opens and flocks dir/lock; returns the fd (close it to unlock). */
@@ -232,8 +242,25 @@ int queue_recover(const char *dir, struct buf *err)
 	return rc;
 }
 
+static int enqueue(const char *dir, struct queue_env *env, struct str headers,
+		   const char *data, size_t len, int fd, uint64_t fd_len,
+		   struct buf *err);
+
 int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
 		  const char *data, size_t len, struct buf *err)
+{
+	return enqueue(dir, env, headers, data, len, -1, 0, err);
+}
+
+int queue_enqueue_fd(const char *dir, struct queue_env *env,
+		     struct str headers, int fd, uint64_t len, struct buf *err)
+{
+	return enqueue(dir, env, headers, "", 0, fd, len, err);
+}
+
+static int enqueue(const char *dir, struct queue_env *env, struct str headers,
+		   const char *data, size_t len, int fd, uint64_t fd_len,
+		   struct buf *err)
 {
 	if (!queue_id_valid(env->id) || env->n_rcpts == 0) {
 		buf_printf(err, "bad envelope (id \"%s\", %zu recipients)",
@@ -249,7 +276,7 @@ int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
 	int lock = lock_take(dir, LOCK_SH, err);
 	if (lock < 0)
 		return -1;
-	env->size = (uint64_t)headers.len + len;
+	env->size = (uint64_t)headers.len + len + fd_len;
 	char *tmp_msg = xasprintf("%s/tmp/%s.msg", dir, env->id);
 	char *tmp_env = xasprintf("%s/tmp/%s.env", dir, env->id);
 	char *msg = path_of(dir, "msg", env->id);
@@ -263,8 +290,8 @@ int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
 		buf_printf(err, "queue id %s is already in use", env->id);
 		goto out;
 	}
-	if (write_durable(tmp_msg, msg, headers.p, headers.len, data, len,
-			  err) < 0)
+	if (write_durable_fd(tmp_msg, msg, headers.p, headers.len, data, len,
+			     fd, fd_len, err) < 0)
 		goto out;
 	/* The message must be durable before the envelope names it. */
 	if (fsync_dir(msg_dir, err) < 0 ||

@@ -493,9 +493,7 @@ static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "503 5.5.1 DATA not allowed after BDAT");
 		return;
 	}
-	buf_clear(&s->msg);
-	smtp_data_init(&s->data, &s->msg, s->cfg->max_message_size,
-		       s->lmtp ? SMTP_DATA_NORMALIZE_LF : 0);
+	smtp_message_begin(s, false);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	smtp_set_wait(s, SMTP_WAIT_DATA);
 }
@@ -526,8 +524,7 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	if (!s->bdat) {
 		s->bdat = true;
-		buf_clear(&s->msg);
-		smtp_data_init(&s->data, &s->msg, s->cfg->max_message_size, 0);
+		smtp_message_begin(s, true);
 	}
 	s->bdat_last = last;
 	smtp_bdat_begin(&s->data, size, last);

@@ -17,6 +17,21 @@ enum {
 	ST_END,
 };
 
+/* The header section, watched on the stored bytes (so DATA and BDAT
+ * alike, after dot-unstuffing and LF normalization). It ends at the
+ * empty line, or at the first line that is neither a field ("name:",
+ * RFC 5322 2.2; WSP before the colon as in 4.5) nor the continuation of
+ * one (starts with WSP): such a line is body, as in RFC 5322's
+ * grammar. Once over a limit, or at the end, it stops looking. */
+enum {
+	H_BOL,      /* at the start of a header line */
+	H_BOL_CR,   /* CR at the start: the empty line? */
+	H_NAME,     /* inside a field name */
+	H_NAME_WSP, /* WSP after the name, before the colon */
+	H_VALUE,    /* after the colon, or in a continuation line */
+	H_DONE,
+};
+
 void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t max_size,
 		    unsigned flags)
 {
@@ -25,12 +40,109 @@ void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t max_size,
 	d->max_size = max_size;
 	d->flags = flags;
 	d->state = ST_BOL;
+	d->hst = H_BOL;
+}
+
+static bool ftext(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+static void hdr_limits(struct smtp_data *d)
+{
+	if (d->header_len + d->hline > SMTP_HEADER_MAX ||
+	    d->n_fields > SMTP_HEADER_FIELDS_MAX)
+		d->header_too_big = true;
+	if (d->hfield + d->hline > SMTP_HEADER_FIELD_MAX)
+		d->field_too_long = true;
+	if (d->header_too_big || d->field_too_long)
+		d->hst = H_DONE;
+}
+
+static void hdr_scan(struct smtp_data *d, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n && d->hst != H_DONE; i++) {
+		unsigned char c = p[i];
+		if (d->hst == H_VALUE) {
+			const unsigned char *nl = memchr(p + i, '\n', n - i);
+			size_t run = nl ? (size_t)(nl - (p + i)) + 1 : n - i;
+			d->hline += run;
+			i += run - 1;
+			if (nl) {
+				d->hfield += d->hline;
+				d->header_len += d->hline;
+				d->hline = 0;
+				d->hst = H_BOL;
+			}
+			hdr_limits(d);
+			continue;
+		}
+		d->hline++;
+		switch (d->hst) {
+		case H_BOL:
+			if (c == '\r') {
+				d->hst = H_BOL_CR;
+			} else if (c == '\n') {
+				d->header_len += d->hline; /* the empty line */
+				d->hst = H_DONE;
+			} else if ((c == ' ' || c == '\t') && d->n_fields > 0) {
+				d->hst = H_VALUE; /* folded: the same field */
+			} else if (ftext(c)) {
+				d->hst = H_NAME;
+			} else {
+				d->hst = H_DONE; /* not a field: body */
+			}
+			break;
+		case H_BOL_CR:
+			if (c == '\n')
+				d->header_len += d->hline;
+			d->hst = H_DONE;
+			break;
+		case H_NAME:
+		case H_NAME_WSP:
+			if (c == ':') {
+				d->n_fields++;
+				d->hfield = 0;
+				d->hst = H_VALUE;
+			} else if (c == ' ' || c == '\t') {
+				d->hst = H_NAME_WSP;
+			} else if (d->hst != H_NAME || !ftext(c)) {
+				d->hst = H_DONE;
+			}
+			break;
+		default:
+			assert(!"hdr_scan: bad state");
+		}
+		if (d->hst != H_DONE)
+			hdr_limits(d);
+	}
+}
+
+/* Line lengths of the stored stream, line end included. */
+static void line_scan(struct smtp_data *d, const char *p, size_t n)
+{
+	const char *end = p + n;
+	for (;;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t run = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		d->out_line += run;
+		if (d->out_line > SMTP_DATA_LINE_MAX)
+			d->line_too_long = true;
+		if (!nl)
+			return;
+		d->out_line = 0;
+		p = nl + 1;
+	}
 }
 
 /* Stores message bytes: the buffer only ever gets the first max_size
  * bytes of the message, whatever the split of the input. */
 static void emit(struct smtp_data *d, const char *p, size_t n)
 {
+	if (d->hst != H_DONE)
+		hdr_scan(d, (const unsigned char *)p, n);
+	if (!d->line_too_long)
+		line_scan(d, p, n);
 	uint64_t before = d->size;
 	d->size = d->size > UINT64_MAX - n ? UINT64_MAX : d->size + n;
 	if (before < d->max_size) {
@@ -45,8 +157,6 @@ static void end_line(struct smtp_data *d)
 {
 	if (d->line_len > d->max_line)
 		d->max_line = d->line_len;
-	if (d->max_line > SMTP_TEXT_LINE_MAX)
-		d->line_too_long = true;
 	d->line_len = 0;
 }
 
@@ -196,5 +306,9 @@ enum smtp_err smtp_data_verdict(const struct smtp_data *d)
 	if (d->bare_cr ||
 	    (d->bare_lf && !(d->flags & SMTP_DATA_NORMALIZE_LF)))
 		return SMTP_ERR_BARE_NEWLINE;
+	if (d->line_too_long)
+		return SMTP_ERR_TEXT_LINE_TOO_LONG;
+	if (d->header_too_big || d->field_too_long)
+		return SMTP_ERR_HEADER_TOO_BIG;
 	return SMTP_OK;
 }

@@ -14,19 +14,26 @@
  *    follows a real CRLF can be the end line or be dot-unstuffed.
  *  - Dot-stuffing: a line (after CRLF) starting with "." has that dot
  *    removed.
- *  - Bare LF / bare CR POLICY: they are recorded (bare_lf, bare_cr) and
- *    smtp_data_verdict() then REJECTS the message with 550 5.6.11, as
- *    Postfix's smtpd_forbid_bare_newline does: a message our peer and
- *    the next hop may split differently is not accepted at all. With
- *    SMTP_DATA_NORMALIZE_LF (for LMTP from trusted MTAs) a bare LF is
- *    stored as CRLF and not rejected; it still never ends the data nor
- *    starts an unstuffable line. A bare CR is always rejected.
+ *  - Bare LF / bare CR POLICY: they are recorded (bare_lf, bare_cr).
+ *    With SMTP_DATA_NORMALIZE_LF (the default, config smtp_bare_newline
+ *    = normalize, as Postfix's smtpd_forbid_bare_newline = normalize,
+ *    its default since 3.9) a bare LF is stored as CRLF and accepted;
+ *    it still never ends the data nor starts an unstuffable line, so
+ *    "<LF>.<LF>" and the like stay content and nothing is smuggled.
+ *    Without it (smtp_bare_newline = reject) smtp_data_verdict()
+ *    REJECTS the message with 550 5.6.11. A bare CR is always rejected.
  *  - Line ends are stored as received (CRLF).
+ *  - Limits (core/limits.h), answered by smtp_data_verdict() after the
+ *    end: a stored line over SMTP_DATA_LINE_MAX; a header section over
+ *    SMTP_HEADER_MAX or SMTP_HEADER_FIELDS_MAX fields, a field over
+ *    SMTP_HEADER_FIELD_MAX. They apply to BDAT too. Reading goes on to
+ *    the end so that the session stays in step.
  *
  * BDAT (RFC 3030): the chunk is taken as is: no dot-unstuffing, no end
  * marker, no bare-LF policy (BDAT data is not interpreted, and its
  * length -- not its content -- delimits it, so there is nothing to
- * smuggle). Only the size limit, and the 8-bit and NUL flags, apply.
+ * smuggle). The size, line and header limits, and the 8-bit and NUL
+ * flags, apply.
  *
  * Size limit: the output buffer receives at most max_size bytes (the
  * first max_size bytes of the message); beyond, bytes are counted in
@@ -57,7 +64,13 @@ struct smtp_data {
 				 * as received (stuffing dot included);
 				 * the final ".\r\n" is not counted */
 	bool too_big;           /* size > max_size */
-	bool line_too_long;     /* max_line > SMTP_TEXT_LINE_MAX */
+	bool line_too_long;     /* a stored line > SMTP_DATA_LINE_MAX */
+	bool header_too_big;    /* header section > SMTP_HEADER_MAX, or
+				 * > SMTP_HEADER_FIELDS_MAX fields */
+	bool field_too_long;    /* a field > SMTP_HEADER_FIELD_MAX */
+	uint64_t header_len;    /* header section octets seen (complete
+				 * lines, the empty line included) */
+	unsigned n_fields;      /* header fields seen */
 	bool eight_bit;         /* a byte >= 0x80 was seen */
 	bool nul;               /* a NUL byte was seen */
 	bool bare_lf;           /* DATA: LF not after CR */
@@ -70,6 +83,9 @@ struct smtp_data {
 	unsigned flags;
 	int state;
 	size_t line_len;
+	int hst;                /* header scan state */
+	size_t hline, hfield;   /* header line / field octets so far */
+	size_t out_line;        /* stored octets of the current line */
 	uint64_t chunk_left;    /* BDAT */
 	bool chunk_last;
 	bool in_chunk;
@@ -96,10 +112,9 @@ void smtp_bdat_begin(struct smtp_data *d, uint64_t size, bool last);
 enum smtp_data_status smtp_bdat_feed(struct smtp_data *d, const void *p,
 				     size_t len, size_t *consumed);
 
-/* After DONE: SMTP_OK, or the error to answer (SMTP_ERR_MSG_TOO_BIG
- * first, then SMTP_ERR_BARE_NEWLINE per the policy above). A long line
- * is not an error here: check line_too_long and use
- * SMTP_ERR_TEXT_LINE_TOO_LONG if the session refuses them. */
+/* After DONE: SMTP_OK, or the error to answer, the first of:
+ * SMTP_ERR_MSG_TOO_BIG, SMTP_ERR_BARE_NEWLINE (per the policy above),
+ * SMTP_ERR_TEXT_LINE_TOO_LONG, SMTP_ERR_HEADER_TOO_BIG. */
 enum smtp_err smtp_data_verdict(const struct smtp_data *d);
 
 #endif

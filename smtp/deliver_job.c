@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "mime/header.h"
@@ -40,7 +41,11 @@ struct smtp_job {
 	size_t n_remote;
 	int queue_rc;         /* 0 queued, -1 failed, 1 not tried */
 	struct buf queue_err;
-	struct buf msg;
+	struct buf msg;       /* all of the message, or (spool_fd >= 0)
+			       * its first SMTP_SPOOL_MEM bytes: the whole
+			       * header section either way */
+	int spool_fd;         /* the whole message, or -1 */
+	uint64_t size;        /* the message's size */
 	char **users;
 	size_t n_users;
 	struct deliver_result *results;
@@ -134,7 +139,7 @@ _Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER &&
 static void queue_delivered_dsn(struct smtp_job *j, const char *data)
 {
 	size_t hlen;
-	mime_header_split(data, j->msg.len, &hlen);
+	mime_header_split(data, j->msg.len, &hlen); /* in msg, see above */
 	struct buf orig = BUF_INIT, dsn = BUF_INIT;
 	buf_append(&orig, j->trace.data, j->trace.len);
 	buf_append(&orig, data, hlen);
@@ -159,7 +164,14 @@ static void job_work(void *arg)
 	struct smtp_job *j = arg;
 	const char *data = j->msg.data ? j->msg.data : "";
 	size_t ok = 0;
-	if (j->n_users > 0)
+	/* A spooled message is copied from its file in pieces: memory
+	 * does not grow with its size. */
+	if (j->n_users > 0 && j->spool_fd >= 0)
+		ok = deliver_local_fd(j->cfg, buf_str(&j->headers),
+				      j->spool_fd, j->size, j->now,
+				      (const char *const *)j->users,
+				      j->n_users, j->results);
+	else if (j->n_users > 0)
 		ok = deliver_local(j->cfg, buf_str(&j->headers), data,
 				   j->msg.len, j->now,
 				   (const char *const *)j->users, j->n_users,
@@ -167,7 +179,11 @@ static void job_work(void *arg)
 	j->queue_rc = 1;
 	/* A local failure means no 250: then the remote copy is not
 	 * queued either, so the client's retry does not send it twice. */
-	if (j->n_remote > 0 && ok == j->n_users)
+	if (j->n_remote > 0 && ok == j->n_users && j->spool_fd >= 0)
+		j->queue_rc = queue_enqueue_fd(j->cfg->queue_dir, &j->qenv,
+					       buf_str(&j->trace), j->spool_fd,
+					       j->size, &j->queue_err);
+	else if (j->n_remote > 0 && ok == j->n_users)
 		j->queue_rc = queue_enqueue(j->cfg->queue_dir, &j->qenv,
 					    buf_str(&j->trace), data,
 					    j->msg.len, &j->queue_err);
@@ -188,6 +204,8 @@ static void job_free(struct smtp_job *j)
 	queue_env_free(&j->success);
 	buf_free(&j->success_err);
 	buf_free(&j->msg);
+	if (j->spool_fd >= 0)
+		close(j->spool_fd); /* unlinked: this frees it */
 	for (size_t i = 0; i < j->n_users; i++)
 		free(j->users[i]);
 	free(j->users);
@@ -289,10 +307,11 @@ static void job_done(void *arg)
 		else
 			smtp_reply(s, "550 5.2.0 Mailbox unavailable");
 	}
-	log_kv(LOG_INFO, "event=message %s proto=%s sid=%s id=%s size=%zu "
+	log_kv(LOG_INFO, "event=message %s proto=%s sid=%s id=%s size=%llu "
 	       "recipients=%zu delivered=%zu queued=%zu%s%s",
 	       ok == s->n_rcpts ? "result=accepted" : "result=failed",
-	       proto(s), s->c->id, j->qid, j->msg.len, s->n_rcpts,
+	       proto(s), s->c->id, j->qid, (unsigned long long)j->size,
+	       s->n_rcpts,
 	       ok - (j->queue_rc == 0 ? j->n_remote : 0),
 	       j->queue_rc == 0 ? j->n_remote : 0,
 	       j->queue_rc == 0 ? " queue_id=" : "",
@@ -306,9 +325,10 @@ static void job_done(void *arg)
 static void refuse(struct smtp_session *s, enum smtp_err e)
 {
 	log_kv(LOG_INFO, "event=message result=refused proto=%s sid=%s "
-	       "size=%llu recipients=%zu reason=%s",
+	       "size=%llu recipients=%zu reason=%s header=%llu fields=%u",
 	       proto(s), s->c->id, (unsigned long long)s->data.size,
-	       s->n_rcpts, smtp_err_name(e));
+	       s->n_rcpts, smtp_err_name(e),
+	       (unsigned long long)s->data.header_len, s->data.n_fields);
 	size_t n = s->lmtp ? s->n_rcpts : 1;
 	for (size_t i = 0; i < n; i++)
 		smtp_reply(s, smtp_err_reply(e));
@@ -340,6 +360,18 @@ void smtp_message_done(struct smtp_session *s)
 		refuse(s, e);
 		return;
 	}
+	if (s->spool_errno) {
+		/* The message could not be kept: the client tries again. */
+		log_kv(LOG_WARN, "event=message result=refused proto=%s sid=%s "
+		       "size=%llu recipients=%zu reason=spool_failed error=%s",
+		       proto(s), s->c->id, (unsigned long long)s->data.size,
+		       s->n_rcpts, strerror(s->spool_errno));
+		size_t n = s->lmtp ? s->n_rcpts : 1;
+		for (size_t i = 0; i < n; i++)
+			smtp_reply(s, smtp_spool_reply(s));
+		smtp_reset_transaction(s);
+		return;
+	}
 	if (too_many_hops(s))
 		return;
 	if (s->submission)
@@ -361,6 +393,10 @@ void smtp_message_deliver(struct smtp_session *s)
 	buf_init(&j->success_err);
 	j->msg = s->msg; /* moved: the job owns the bytes */
 	buf_init(&s->msg);
+	j->spool_fd = s->spool_fd; /* and the spool file */
+	j->size = s->spool_fd >= 0 ? s->spooled : j->msg.len;
+	s->spool_fd = -1;
+	s->spooled = 0;
 	build_headers(s, j);
 	queue_env_new(&j->qenv, j->now);
 	free(j->qenv.sender);

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "core/limits.h"
 #include "smtp/chars.h"
 
 /* ---- replies ---------------------------------------------------------- */
@@ -79,9 +80,15 @@ static const struct err_row err_table[SMTP_ERR__COUNT] = {
 				   "552 5.3.4 Message size exceeds fixed limit" },
 	[SMTP_ERR_BARE_NEWLINE] = { 550, "BARE_NEWLINE",
 				    "550 5.6.11 Bare LF/CR not allowed" },
-	[SMTP_ERR_TEXT_LINE_TOO_LONG] = { 500, "TEXT_LINE_TOO_LONG",
-					  "500 5.5.0 Message line too long" },
+	[SMTP_ERR_TEXT_LINE_TOO_LONG] = { 554, "TEXT_LINE_TOO_LONG",
+					  "554 5.6.0 Message has a line longer "
+					  "than 65536 octets" },
+	[SMTP_ERR_HEADER_TOO_BIG] = { 552, "HEADER_TOO_BIG",
+				      "552 5.3.4 Message header too large" },
 };
+
+_Static_assert(SMTP_DATA_LINE_MAX == 65536,
+	       "TEXT_LINE_TOO_LONG's reply names the limit");
 
 static const struct err_row *err_row(enum smtp_err e)
 {

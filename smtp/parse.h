@@ -61,7 +61,14 @@ enum smtp_err {
 	/* Results of the DATA/BDAT reader (smtp/data.h), after the end. */
 	SMTP_ERR_MSG_TOO_BIG,    /* 552 5.3.4: RFC 1870 section 6.3 */
 	SMTP_ERR_BARE_NEWLINE,   /* 550 5.6.11: bare LF or CR in DATA */
-	SMTP_ERR_TEXT_LINE_TOO_LONG, /* 500 5.5.0: RFC 5321 4.5.3.1.6 */
+	/* 554 5.6.0 (RFC 3463 X.6.0: the content cannot be taken): a
+	 * line over SMTP_DATA_LINE_MAX; a malformed message, not an
+	 * over-size one (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1). */
+	SMTP_ERR_TEXT_LINE_TOO_LONG,
+	/* 552 5.3.4 (RFC 3463 X.3.4: a per-message size limit; RFC 5321
+	 * 552: exceeded storage allocation): the header section or one of
+	 * its fields is over its limit (SMTP_HEADER_*). */
+	SMTP_ERR_HEADER_TOO_BIG,
 	SMTP_ERR__COUNT
 };
 

@@ -4,12 +4,16 @@
 #include "smtp/smtp.h"
 #include "smtp/session.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/sasl.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/spool.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
@@ -107,9 +111,109 @@ void smtp_error(struct smtp_session *s, const char *reply)
 	smtp_reply(s, reply);
 }
 
+const char *smtp_spool_reply(const struct smtp_session *s)
+{
+	/* RFC 3463 X.3.1: mail system full; else X.3.0. */
+	if (s->spool_errno == ENOSPC || s->spool_errno == EDQUOT)
+		return "452 4.3.1 Insufficient system storage";
+	return "451 4.3.0 Cannot take the message now; try again later";
+}
+
 bool smtp_may_relay(const struct smtp_session *s)
 {
 	return !s->lmtp && (s->auth_user || s->relay_client);
+}
+
+/* ---- the message's bytes: memory, then the spool file ---- */
+
+static void spool_close(struct smtp_session *s)
+{
+	if (s->spool_fd >= 0)
+		close(s->spool_fd);
+	s->spool_fd = -1;
+	s->spooled = 0;
+	s->spool_errno = 0;
+}
+
+void smtp_message_begin(struct smtp_session *s, bool bdat)
+{
+	spool_close(s);
+	buf_clear(&s->msg);
+	buf_clear(&s->pend);
+	/* LMTP comes from our own MTA: it always normalizes. */
+	unsigned flags = 0;
+	if (!bdat && (s->lmtp ||
+		      s->cfg->smtp_bare_newline == SMTP_BARE_NL_NORMALIZE))
+		flags |= SMTP_DATA_NORMALIZE_LF;
+	smtp_data_init(&s->data, &s->pend, s->cfg->max_message_size, flags);
+}
+
+static void spool_failed(struct smtp_session *s, const char *what, int e)
+{
+	s->spool_errno = e ? e : EIO;
+	log_kv(LOG_ERR, "event=spool_failed proto=%s sid=%s op=%s error=%s",
+	       proto(s), s->c ? s->c->id : "-", what,
+	       strerror(s->spool_errno));
+}
+
+/* Moves what the reader produced (s->pend) to its place: memory while
+ * the message fits in SMTP_SPOOL_MEM; past that the spool file, opened
+ * then, with what memory held first. Writes wait for SMTP_SPOOL_WRITE
+ * bytes (or flush: the end of a batch of input), so the event loop
+ * makes one bounded write per read, as IMAP APPEND does. After a
+ * failure the bytes are dropped; the message is answered 451/452 at
+ * its end (smtp_message_done). */
+static void place_bytes(struct smtp_session *s, bool flush)
+{
+	struct buf *p = &s->pend;
+	if (p->len == 0)
+		return;
+	if (s->spool_fd < 0 && !s->spool_errno &&
+	    s->msg.len + p->len <= SMTP_SPOOL_MEM) {
+		buf_append(&s->msg, p->data, p->len);
+		buf_clear(p);
+		return;
+	}
+	if (!flush && p->len < SMTP_SPOOL_WRITE)
+		return;
+	if (s->spool_errno) {
+		buf_clear(p);
+		return;
+	}
+	if (s->spool_fd < 0) {
+		char *dir = xasprintf("%s/tmp", s->cfg->queue_dir);
+		s->spool_fd = spool_open(dir);
+		if (s->spool_fd < 0 && errno == ENOENT) {
+			/* A fresh instance whose queue runner has not made
+			 * the queue yet (queue_init; it sweeps tmp/ at
+			 * start). Two mkdirs, no lock: quick. */
+			(void)mkdir(s->cfg->queue_dir, 0700);
+			(void)mkdir(dir, 0700);
+			s->spool_fd = spool_open(dir);
+		}
+		int e = errno;
+		free(dir);
+		if (s->spool_fd < 0) {
+			spool_failed(s, "open", e);
+			buf_clear(p);
+			return;
+		}
+		if (spool_append(s->spool_fd, s->msg.data, s->msg.len) < 0) {
+			spool_failed(s, "write", errno);
+			buf_clear(p);
+			return;
+		}
+		s->spooled = s->msg.len;
+	}
+	if (s->msg.len < SMTP_SPOOL_MEM) {
+		size_t room = SMTP_SPOOL_MEM - s->msg.len;
+		buf_append(&s->msg, p->data, p->len < room ? p->len : room);
+	}
+	if (spool_append(s->spool_fd, p->data, p->len) < 0)
+		spool_failed(s, "write", errno);
+	else
+		s->spooled += p->len;
+	buf_clear(p);
 }
 
 void smtp_reset_transaction(struct smtp_session *s)
@@ -140,7 +244,9 @@ void smtp_reset_transaction(struct smtp_session *s)
 	s->body_8bit = false;
 	s->bdat = false;
 	s->bdat_last = false;
+	spool_close(s);
 	buf_free(&s->msg);
+	buf_free(&s->pend);
 	if (s->state > SMTP_S_READY)
 		smtp_enter_state(s, SMTP_S_READY);
 }
@@ -171,8 +277,11 @@ static bool feed_bytes(struct smtp_session *s)
 		/* A chunk of size 0 ("BDAT 0 LAST") is complete at once. */
 		bool empty_chunk = (s->wait == SMTP_WAIT_SKIP && s->skip_left == 0) ||
 				   (s->wait == SMTP_WAIT_BDAT && s->data.chunk_left == 0);
-		if (n == 0 && !empty_chunk)
+		if (n == 0 && !empty_chunk) {
+			if (s->wait != SMTP_WAIT_SKIP)
+				place_bytes(s, true);
 			return false;
+		}
 		size_t used = 0;
 		enum smtp_data_status st;
 		if (s->wait == SMTP_WAIT_SKIP) {
@@ -186,6 +295,8 @@ static bool feed_bytes(struct smtp_session *s)
 			st = smtp_bdat_feed(&s->data, p, n, &used);
 		}
 		conn_drain(s->c, used);
+		if (s->wait != SMTP_WAIT_SKIP)
+			place_bytes(s, st == SMTP_DATA_DONE);
 		if (st == SMTP_DATA_DONE)
 			return true;
 	}
@@ -204,6 +315,11 @@ static void bytes_done(struct smtp_session *s)
 			/* RFC 3030 section 2: the chunk was read; the
 			 * transaction is over. */
 			smtp_reply(s, smtp_err_reply(SMTP_ERR_MSG_TOO_BIG));
+			smtp_reset_transaction(s);
+			return;
+		}
+		if (s->spool_errno) {
+			smtp_reply(s, smtp_spool_reply(s));
 			smtp_reset_transaction(s);
 			return;
 		}
@@ -376,6 +492,8 @@ void smtp_session_start(struct conn *c, const struct session_env *env)
 	s->state = SMTP_S_INIT;
 	buf_init(&s->line);
 	buf_init(&s->msg);
+	buf_init(&s->pend);
+	s->spool_fd = -1;
 	conn_attach(c, &smtp_handler, s);
 	conn_set_timeout(c, s->cfg->login_timeout);
 	conn_printf(c, "220 %s %s postern\r\n", s->cfg->hostname,

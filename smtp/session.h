@@ -106,8 +106,15 @@ struct smtp_session {
 	char **from_addrs;            /* From: addresses still to check */
 	size_t n_from, i_from;
 
-	/* Message data. */
+	/* Message data: the first SMTP_SPOOL_MEM bytes in msg (all of a
+	 * small message; the whole header section of any, see
+	 * SMTP_HEADER_MAX); past that the whole message in the spool file
+	 * (core/spool.h, queue_dir/tmp), written as it arrives. */
 	struct buf msg;
+	struct buf pend;              /* the reader's output, to be placed */
+	int spool_fd;                 /* -1: none (all of it is in msg) */
+	uint64_t spooled;             /* bytes in the spool file */
+	int spool_errno;              /* a spool open/write failed */
 	struct smtp_data data;
 	bool bdat;                    /* a BDAT sequence is in progress */
 	bool bdat_last;
@@ -126,8 +133,14 @@ void smtp_reply(struct smtp_session *s, const char *reply);
 bool smtp_plaintext_ok(const struct smtp_session *s);
 bool smtp_starttls_ok(const struct smtp_session *s);
 void smtp_close(struct smtp_session *s, const char *reason);
-/* Forgets the mail transaction (RSET, after a message, STARTTLS). */
+/* Forgets the mail transaction (RSET, after a message, STARTTLS);
+ * closes (so frees) the spool file. */
 void smtp_reset_transaction(struct smtp_session *s);
+/* Starts reading a message (DATA, or the first BDAT): the reader with
+ * this session's bare-newline policy, nothing in memory or spooled. */
+void smtp_message_begin(struct smtp_session *s, bool bdat);
+/* The temporary error for a message whose spool failed (s->spool_errno). */
+const char *smtp_spool_reply(const struct smtp_session *s);
 void smtp_job_submit(struct smtp_session *s, void (*work)(void *),
 		     void (*done)(void *), void *job);
 void smtp_job_done(struct smtp_session *s);

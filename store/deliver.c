@@ -122,11 +122,33 @@ static void lw_finish(struct lf_writer *w)
 	lw_flush(w);
 }
 
+/* The rest of a message from a spool file: len bytes from offset 0,
+ * through lw_in in pieces of a fixed size. */
+static void read_fd(struct lf_writer *w, int fd, uint64_t len)
+{
+	char *in = xmalloc(65536);
+	uint64_t off = 0;
+	while (off < len && !w->err) {
+		size_t want = len - off > 65536 ? 65536 : (size_t)(len - off);
+		ssize_t n = pread(fd, in, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			w->err = n < 0 ? errno : EIO; /* short: not all of it */
+			break;
+		}
+		lw_in(w, in, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(in);
+}
+
 /* Streams the pieces into a new file at tmp: open, write, mtime, fsync,
  * close; on failure the file is unlinked. */
 static int write_pieces(const char *tmp, const struct iovec *iov,
-			size_t iovcnt, int64_t internal_date,
-			uint64_t *flen, uint64_t *wire, char *err, size_t errsz)
+			size_t iovcnt, int in_fd, uint64_t in_len,
+			int64_t internal_date, uint64_t *flen, uint64_t *wire,
+			char *err, size_t errsz)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -138,6 +160,8 @@ static int write_pieces(const char *tmp, const struct iovec *iov,
 	w->fd = fd;
 	for (size_t i = 0; i < iovcnt && !w->err; i++)
 		lw_in(w, iov[i].iov_base, iov[i].iov_len);
+	if (in_fd >= 0 && !w->err)
+		read_fd(w, in_fd, in_len);
 	lw_finish(w);
 	int e = w->err;
 	*flen = w->flen;
@@ -148,6 +172,14 @@ static int write_pieces(const char *tmp, const struct iovec *iov,
 
 int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
 		   int64_t internal_date, char *err, size_t errsz)
+{
+	return store_deliverv_fd(path, iov, iovcnt, -1, 0, internal_date, err,
+				 errsz);
+}
+
+int store_deliverv_fd(const char *path, const struct iovec *iov,
+		      size_t iovcnt, int fd, uint64_t len,
+		      int64_t internal_date, char *err, size_t errsz)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -163,8 +195,8 @@ int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
 	char *newdir = xasprintf("%s/new", path);
 	uint64_t flen = 0, wire = 0;
 	int e;
-	int rc = write_pieces(tmp, iov, iovcnt, internal_date, &flen, &wire,
-			      err, errsz);
+	int rc = write_pieces(tmp, iov, iovcnt, fd, len, internal_date, &flen,
+			      &wire, err, errsz);
 	if (rc < 0) {
 		/* Whatever the cause, the sender keeps the message and retries. */
 		if (rc != STORE_EPERM && rc != STORE_ENOENT)

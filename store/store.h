@@ -387,6 +387,14 @@ int store_deliver(const char *path, const char *data, size_t len,
 struct iovec;
 int store_deliverv(const char *path, const struct iovec *iov, size_t iovcnt,
 		   int64_t internal_date, char *err, size_t errsz);
+/* store_deliverv with the message's rest in a spool file: the pieces,
+ * then len bytes of fd from offset 0 (pread: its offset is left alone;
+ * the caller keeps and closes it), converted as one stream in pieces of
+ * a fixed size, so memory does not grow with the message. A file
+ * shorter than len is an error (STORE_ETEMP). */
+int store_deliverv_fd(const char *path, const struct iovec *iov,
+		      size_t iovcnt, int fd, uint64_t len,
+		      int64_t internal_date, char *err, size_t errsz);
 
 /* Takes the POP3 maildrop lock of a mailbox without waiting. Returns an
  * fd >= 0 that holds the lock until closed (the kernel drops it if the

@@ -295,11 +295,22 @@ def test_smtp_smuggling(srv, seq):
            b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<alice@localhost>\r\n"
            b"DATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n")
     rep = r.reply()
-    assert rep.startswith(b"550 5.6.11") or rep.startswith(b"250 2.0.0"), rep
+    # A bare LF is normalized (smtp_bare_newline = normalize), a bare CR
+    # refused: either way the look-alike did not end the data, and the
+    # "second message" is text inside the first, never delivered alone.
+    if b"\r" in seq.replace(b"\r\n", b""):
+        assert rep.startswith(b"550 5.6.11"), rep
+    else:
+        assert rep.startswith(b"250 2.0.0"), rep
     r.cmd("QUIT")
     r.close()
     files = wait_messages(srv, "alice", 1, timeout=1.0)
     assert len(files) == (0 if rep.startswith(b"550") else 1)
+    if files:
+        with open(files[0], "rb") as f:
+            got = f.read()
+        assert b"MAIL FROM:<evil@example.org>" in got, got
+        assert b"Subject: smuggled" in got
 
 
 def test_smtp_too_many_errors(srv):

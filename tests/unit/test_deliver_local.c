@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/spool.h"
 #include "deliver/local.h"
 #include "store/store.h"
 #include "tests/unit/unit.h"
@@ -246,6 +247,57 @@ UNIT_TEST(test_large_body)
 	free(root);
 }
 
+/* deliver_local_fd: the same files as deliver_local from memory, for a
+ * message in a spool file bigger than the store's copy buffer, with a
+ * CRLF split across the pieces it reads; the fd's offset is untouched;
+ * a file shorter than the length given delivers nothing. */
+UNIT_TEST(test_from_spool_fd)
+{
+	char *root = make_root();
+	struct config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.mail_dir = root;
+	size_t n = 200000;
+	char *msg = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' : 'a';
+	msg[65535] = '\r'; /* a CRLF across the 64 KiB pieces */
+	msg[65536] = '\n';
+	int fd = spool_open(root);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(spool_append(fd, msg, n), 0);
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	const char *users[] = { "alice", "bob" };
+	struct deliver_result res[2];
+	CHECK_EQ_INT(deliver_local_fd(&cfg, STR_LIT("X: y\r\n"), fd, n, 0,
+				      users, 1, res), 1);
+	CHECK_EQ_INT(deliver_local(&cfg, STR_LIT("X: y\r\n"), msg, n, 0,
+				   users + 1, 1, res + 1), 1);
+	CHECK(lseek(fd, 0, SEEK_CUR) == pos);
+	char md[512], name[512];
+	char *a, *b;
+	size_t alen, blen;
+	snprintf(md, sizeof md, "%s/alice", root);
+	CHECK_EQ_INT(read_new(md, &a, &alen, name, sizeof name), 1);
+	snprintf(md, sizeof md, "%s/bob", root);
+	CHECK_EQ_INT(read_new(md, &b, &blen, name, sizeof name), 1);
+	CHECK(alen > n / 2);
+	CHECK_EQ_MEM(a, alen, b, blen);
+	free(a);
+	free(b);
+	/* shorter than said: a temporary failure, nothing in new/ */
+	users[0] = "carol";
+	CHECK_EQ_INT(deliver_local_fd(&cfg, STR_LIT(""), fd, n + 1, 0, users,
+				      1, res), 0);
+	CHECK_EQ_INT(res[0].status, DELIVER_TEMP);
+	snprintf(md, sizeof md, "%s/carol", root);
+	CHECK_EQ_INT(read_new(md, &a, &alen, name, sizeof name), 0);
+	close(fd);
+	free(msg);
+	rm_rf(root);
+	free(root);
+}
+
 UNIT_MAIN(test_multiple_users_and_headers, test_no_headers,
 	  test_failing_recipient, test_deliverv_matches_deliver,
-	  test_large_body)
+	  test_large_body, test_from_spool_fd)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/xmalloc.h"
+#include "core/spool.h"
 #include "queue/queue.h"
 #include "queue/queue_env.h"
 
@@ -431,6 +432,44 @@ UNIT_TEST(test_recover)
 	free(q);
 }
 
-UNIT_MAIN(test_ids, test_round_trip, test_update_list_remove,
+/* queue_enqueue_fd: headers, then the spool file's bytes (copied file
+ * to file), the size counted; a short file queues nothing. */
+UNIT_TEST(test_enqueue_from_fd)
+{
+	char *q = tmp_queue();
+	struct buf err = BUF_INIT;
+	size_t n = 300000;
+	char *body = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + i % 26);
+	int fd = spool_open(q);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(spool_append(fd, body, n), 0);
+	struct queue_env env;
+	make_env(&env, "alice@local.example");
+	CHECK_EQ_INT(queue_enqueue_fd(q, &env, STR_LIT("Received: by x\r\n"),
+				      fd, n, &err), 0);
+	CHECK_EQ_INT(env.size, 16 + n);
+	struct queue_msg m;
+	CHECK_EQ_INT(queue_msg_open(q, env.id, &m, &err), 0);
+	CHECK_EQ_INT(m.len, 16 + n);
+	CHECK(m.len == 16 + n && !memcmp(m.data, "Received: by x\r\n", 16) &&
+	      !memcmp(m.data + 16, body, n));
+	queue_msg_close(&m);
+	queue_env_free(&env);
+	make_env(&env, "alice@local.example");
+	CHECK_EQ_INT(queue_enqueue_fd(q, &env, STR_LIT(""), fd, n + 1, &err),
+		     -1);
+	CHECK(!file_exists(q, "msg", env.id));
+	CHECK(!file_exists(q, "env", env.id));
+	queue_env_free(&env);
+	close(fd);
+	free(body);
+	buf_free(&err);
+	rm_rf(q);
+	free(q);
+}
+
+UNIT_MAIN(test_enqueue_from_fd, test_ids, test_round_trip, test_update_list_remove,
 	  test_hostile_values, test_damaged, test_damaged_on_disk,
 	  test_recover)

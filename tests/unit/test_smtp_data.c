@@ -69,6 +69,10 @@ static void same(const struct result *a, const struct result *b)
 	CHECK_EQ_INT(a->d.bare_lf, b->d.bare_lf);
 	CHECK_EQ_INT(a->d.bare_cr, b->d.bare_cr);
 	CHECK_EQ_INT(a->d.done, b->d.done);
+	CHECK_EQ_INT(a->d.header_too_big, b->d.header_too_big);
+	CHECK_EQ_INT(a->d.field_too_long, b->d.field_too_long);
+	CHECK(a->d.header_len == b->d.header_len);
+	CHECK_EQ_INT(a->d.n_fields, b->d.n_fields);
 }
 
 /* Runs every split, checks they agree, leaves the one-chunk result. */
@@ -271,7 +275,8 @@ UNIT_TEST(test_line_length_and_flags)
 	memcpy(in + 999, "\r\n.\r\n", 5);
 	run_all(in, 1004, 1000000, 0, &r);
 	CHECK_EQ_INT(r.d.max_line, 1001);
-	CHECK(r.d.line_too_long);
+	/* Over RFC 5321's minimum, under our hard cap: taken. */
+	CHECK(!r.d.line_too_long);
 	CHECK_EQ_INT(smtp_data_verdict(&r.d), SMTP_OK);
 	buf_free(&r.out);
 	/* The final ".\r\n" is not a line; short lines. */
@@ -289,6 +294,165 @@ UNIT_TEST(test_line_length_and_flags)
 	run_all("a\r\n.\r\n\xff\0", 8, 1000000, 0, &r);
 	CHECK(!r.d.eight_bit && !r.d.nul);
 	buf_free(&r.out);
+}
+
+/* Builds "prefix" + n copies of "line" + "rest" into a new buf. */
+static void build(struct buf *b, const char *prefix, const char *line,
+		  size_t n, const char *rest)
+{
+	buf_init(b);
+	buf_appends(b, prefix);
+	for (size_t i = 0; i < n; i++)
+		buf_appends(b, line);
+	buf_appends(b, rest);
+}
+
+/* A header field line of 100 octets with its CRLF. */
+#define FILLER "X-Filler: 01234567890123456789012345678901234567890123456789" \
+	"01234567890123456789012345678901234567"
+#define FILLER_LF FILLER "\n"
+
+static enum smtp_err verdict_of(const struct buf *in, unsigned flags,
+				struct result *r)
+{
+	run_all(in->data, in->len, 100000000, flags, r);
+	CHECK_EQ_INT(r->st, SMTP_DATA_DONE);
+	return smtp_data_verdict(&r->d);
+}
+
+UNIT_TEST(test_hard_line_cap)
+{
+	/* SMTP_DATA_LINE_MAX octets with the CRLF: taken; one more: 554. */
+	struct buf in = BUF_INIT;
+	struct result r;
+	for (int extra = 0; extra < 2; extra++) {
+		buf_init(&in);
+		buf_appends(&in, "Subject: long\r\n\r\n");
+		for (size_t i = 0; i < SMTP_DATA_LINE_MAX - 2 + (size_t)extra; i++)
+			buf_appendc(&in, 'x');
+		buf_appends(&in, "\r\nshort\r\n.\r\n");
+		CHECK_EQ_INT(verdict_of(&in, 0, &r),
+			     extra ? SMTP_ERR_TEXT_LINE_TOO_LONG : SMTP_OK);
+		CHECK_EQ_INT(r.d.line_too_long, extra == 1);
+		buf_free(&r.out);
+		buf_free(&in);
+	}
+	/* A bare LF normalized to CRLF counts as stored (one more). */
+	buf_init(&in);
+	for (size_t i = 0; i < SMTP_DATA_LINE_MAX - 1; i++)
+		buf_appendc(&in, 'x');
+	buf_appends(&in, "\n\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, SMTP_DATA_NORMALIZE_LF, &r),
+		     SMTP_ERR_TEXT_LINE_TOO_LONG);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* BDAT: the same cap on its lines. */
+	struct buf out = BUF_INIT;
+	struct smtp_data d;
+	size_t c;
+	smtp_data_init(&d, &out, 100000000, 0);
+	build(&in, "", "y", SMTP_DATA_LINE_MAX, "\n");
+	smtp_bdat_begin(&d, in.len, true);
+	CHECK_EQ_INT(smtp_bdat_feed(&d, in.data, in.len, &c), SMTP_DATA_DONE);
+	CHECK_EQ_INT(smtp_data_verdict(&d), SMTP_ERR_TEXT_LINE_TOO_LONG);
+	buf_free(&out);
+	buf_free(&in);
+}
+
+UNIT_TEST(test_header_limits)
+{
+	struct buf in;
+	struct result r;
+	/* An ordinary header: counted, then the body is not. */
+	build(&in, "From: a@b\r\nSubject: x\r\n\tfolded\r\n\r\n", "body: 1\r\n",
+	      10000, ".\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	CHECK_EQ_INT(r.d.n_fields, 2);
+	CHECK(r.d.header_len == 34);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* Header section over SMTP_HEADER_MAX: 552. */
+	build(&in, "", FILLER "\r\n",
+	      SMTP_HEADER_MAX / 100 + 1, "\r\nbody\r\n.\r\n");
+	CHECK(SMTP_HEADER_MAX / 100 + 1 <= SMTP_HEADER_FIELDS_MAX);
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_ERR_HEADER_TOO_BIG);
+	CHECK(r.d.header_too_big && !r.d.field_too_long);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* Just under it: taken. */
+	build(&in, "", FILLER "\r\n",
+	      (SMTP_HEADER_MAX - 2) / 100, "\r\nbody\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* Too many fields, though small. */
+	build(&in, "", "A: b\r\n", SMTP_HEADER_FIELDS_MAX + 1, "\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_ERR_HEADER_TOO_BIG);
+	CHECK_EQ_INT(r.d.n_fields, SMTP_HEADER_FIELDS_MAX + 1);
+	buf_free(&r.out);
+	buf_free(&in);
+	build(&in, "", "A: b\r\n", SMTP_HEADER_FIELDS_MAX, "\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* One field folded over SMTP_HEADER_FIELD_MAX (the block is not). */
+	build(&in, "To: a@b,\r\n", " c@d,\r\n", SMTP_HEADER_FIELD_MAX / 7,
+	      "Subject: s\r\n\r\nbody\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_ERR_HEADER_TOO_BIG);
+	CHECK(r.d.field_too_long && !r.d.header_too_big);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* One unfolded field line that long, too. */
+	build(&in, "Subject: ", "s", SMTP_HEADER_FIELD_MAX, "\r\n\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_ERR_HEADER_TOO_BIG);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* No header at all (a text file sent as is, curl --upload-file):
+	 * the first line is not a field, so all of it is body. */
+	build(&in, "hello world\r\n", "line: of text\r\n", 20000, ".\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	CHECK_EQ_INT(r.d.n_fields, 0);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* The header ends at the first non-field line; WSP before the
+	 * colon (RFC 5322 4.5) is a field; a continuation first is not. */
+	build(&in, "Subject : a\r\nno colon here\r\n", "X: y\r\n", 20000,
+	      ".\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	CHECK_EQ_INT(r.d.n_fields, 1);
+	buf_free(&r.out);
+	buf_free(&in);
+	build(&in, " x\r\n", "X: y\r\n", 20000, ".\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_OK);
+	CHECK_EQ_INT(r.d.n_fields, 0);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* LF-only header lines (normalized) count as lines. */
+	build(&in, "", FILLER_LF,
+	      SMTP_HEADER_MAX / 100 + 1, "\nbody\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, SMTP_DATA_NORMALIZE_LF, &r),
+		     SMTP_ERR_HEADER_TOO_BIG);
+	buf_free(&r.out);
+	buf_free(&in);
+	/* BDAT: the same limits, across chunks. */
+	struct buf out = BUF_INIT;
+	struct smtp_data d;
+	size_t c;
+	smtp_data_init(&d, &out, 100000000, 0);
+	build(&in, "", "A: b\r\n", SMTP_HEADER_FIELDS_MAX + 1, "\r\n");
+	smtp_bdat_begin(&d, 7, false);
+	CHECK_EQ_INT(smtp_bdat_feed(&d, in.data, 7, &c), SMTP_DATA_DONE);
+	smtp_bdat_begin(&d, in.len - 7, true);
+	CHECK_EQ_INT(smtp_bdat_feed(&d, in.data + 7, in.len - 7, &c),
+		     SMTP_DATA_DONE);
+	CHECK_EQ_INT(smtp_data_verdict(&d), SMTP_ERR_HEADER_TOO_BIG);
+	buf_free(&out);
+	buf_free(&in);
+	/* Too big and bare newlines are answered first. */
+	build(&in, "a\n", "A: b\r\n", SMTP_HEADER_FIELDS_MAX + 1, "\r\n.\r\n");
+	CHECK_EQ_INT(verdict_of(&in, 0, &r), SMTP_ERR_BARE_NEWLINE);
+	buf_free(&r.out);
+	buf_free(&in);
 }
 
 /* A longer pseudo-random input over the bytes that matter: all splits
@@ -378,4 +542,5 @@ UNIT_TEST(test_bdat)
 }
 
 UNIT_MAIN(test_data_cases, test_smuggling, test_size_limit,
-	  test_line_length_and_flags, test_random_agree, test_bdat)
+	  test_line_length_and_flags, test_hard_line_cap, test_header_limits,
+	  test_random_agree, test_bdat)
