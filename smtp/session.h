@@ -157,8 +157,8 @@ void smtp_message_deliver(struct smtp_session *s);
 
 /* from_check.c: on submission, every From: address must be the user's
  * (the same lookup as MAIL FROM); then smtp_message_deliver(), else
- * 553 5.7.1 and the transaction is reset. */
-#define SMTP_MAX_FROM 16
+ * 553 5.7.1 (not owned, too many) or 550 5.6.0 (two From: fields,
+ * control bytes) and the transaction is reset. */
 void smtp_from_check_start(struct smtp_session *s);
 void smtp_from_check_clear(struct smtp_session *s);
 
