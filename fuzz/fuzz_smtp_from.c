@@ -3,6 +3,7 @@
  * envelope sender is skipped. On OK the list must be short, free of
  * duplicates, hold no NUL and never the skipped sender; any verdict
  * must be the same when the message is read again. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
