@@ -77,6 +77,7 @@ struct smtp_session {
 	uint64_t req_id;              /* pending auth/lookup, 0 if none */
 	int errors;
 	int failed_auth;
+	unsigned unknown_rcpts;       /* 550 5.1.1 so far (rcpt_limit.h) */
 	unsigned n_messages;
 	struct buf line;
 

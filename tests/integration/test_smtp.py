@@ -527,3 +527,30 @@ def test_smtp_basic_commands(srv):
     assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"503 5.5.1")
     assert r.cmd("QUIT").startswith(b"221 2.0.0")
     assert pop3_messages(srv)[0].startswith(b"Return-Path: <>\r\n")
+
+
+def test_port25_sender_in_a_local_domain_is_refused(inst):
+    """From the Internet (port 25, no AUTH, outside relay_networks) an
+    envelope sender in one of our own domains is forged: 550 5.7.1.
+    Our users send through submission or from relay_networks."""
+    inst.add_user("bob@example.org", PASSWORD)
+    inst.start()
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c")
+    for sender in ("alice@localhost", "nobody@localhost",
+                   "BOB@Example.ORG", "bob+tag@example.org"):
+        rep = r.cmd("MAIL FROM:<%s>" % sender)
+        assert rep.startswith(b"550 5.7.1"), (sender, rep)
+    assert r.cmd("MAIL FROM:<carol@elsewhere.example>").startswith(b"250")
+    assert r.cmd("RSET").startswith(b"250")
+    assert r.cmd("MAIL FROM:<>").startswith(b"250")  # bounces come in
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    r.close()
+    assert "reason=local_sender_from_outside" in inst.log()
+    inst.stop()
+    inst.configure(relay_networks="127.0.0.0/8")
+    inst.start()
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<alice@localhost>").startswith(b"250")
+    r.close()
