@@ -67,6 +67,11 @@ unsigned rcpt_limit_note(struct rcpt_limit *t, const char *ip, int64_t now,
 	unsigned char a[16];
 	if (!cidr_addr_parse(ip, a))
 		return 0;
+	/* IPv6 by its /64: one host usually holds a whole /64, and
+	 * counting each of its 2^64 addresses apart would count nothing */
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (memcmp(a, mapped, sizeof mapped) != 0)
+		memset(a + 8, 0, 8);
 	uint64_t w0, w1;
 	memcpy(&w0, a, 8);
 	memcpy(&w1, a + 8, 8);

@@ -25,7 +25,8 @@ struct rcpt_limit *rcpt_limit_table(void);
 struct rcpt_limit *rcpt_limit_new(void);
 void rcpt_limit_free(struct rcpt_limit **t);
 
-/* Counts one unknown recipient from ip (numeric) at now (seconds) and
+/* Counts one unknown recipient from ip (numeric; an IPv6 address
+ * counts for its whole /64) at now (seconds) and
  * returns how many the address has had within `window` seconds of its
  * previous one (a pause of a whole window forgets them). 0 if ip is
  * not an address (a Unix socket peer). */

@@ -12,6 +12,9 @@ UNIT_TEST(test_counts_and_window)
 	CHECK_EQ_INT(rcpt_limit_note(t, "::ffff:192.0.2.1", 120, 60), 3);
 	CHECK_EQ_INT(rcpt_limit_note(t, "192.0.2.2", 120, 60), 1);
 	CHECK_EQ_INT(rcpt_limit_note(t, "2001:db8::1", 120, 60), 1);
+	/* the same /64 is one source; the next /64 another */
+	CHECK_EQ_INT(rcpt_limit_note(t, "2001:db8::ffff:1:2", 121, 60), 2);
+	CHECK_EQ_INT(rcpt_limit_note(t, "2001:db8:0:1::1", 121, 60), 1);
 	/* a whole window of quiet forgets them */
 	CHECK_EQ_INT(rcpt_limit_note(t, "192.0.2.1", 179, 60), 4);
 	CHECK_EQ_INT(rcpt_limit_note(t, "192.0.2.1", 239, 60), 1);
