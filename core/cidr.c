@@ -117,3 +117,66 @@ bool cidr_list_match(const struct cidr_list *l, const char *ip)
 			return true;
 	return false;
 }
+
+bool cidr_addr_parse(const char *ip, unsigned char out[16])
+{
+	bool v4;
+	return ip && addr_parse(ip, out, &v4);
+}
+
+bool cidr_list_match_addr(const struct cidr_list *l, const unsigned char a[16])
+{
+	if (!l)
+		return false;
+	for (size_t i = 0; i < l->n; i++)
+		if (prefix_match(a, l->v[i].addr, l->v[i].prefix))
+			return true;
+	return false;
+}
+
+struct special_range {
+	unsigned char net[16];
+	unsigned prefix; /* on the 16-byte form */
+	const char *name;
+};
+
+#define V4(a, b, c, d) { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d }
+
+/* RFC 6890 (special-purpose registries), the ranges that reach a host
+ * or network of our own rather than the Internet. */
+static const struct special_range special[] = {
+	{ V4(0, 0, 0, 0), 96 + 8, "unspecified" },   /* "this network" */
+	{ V4(10, 0, 0, 0), 96 + 8, "private" },      /* RFC 1918 */
+	{ V4(100, 64, 0, 0), 96 + 10, "shared" },    /* RFC 6598 CGNAT */
+	{ V4(127, 0, 0, 0), 96 + 8, "loopback" },
+	{ V4(169, 254, 0, 0), 96 + 16, "link-local" },
+	{ V4(172, 16, 0, 0), 96 + 12, "private" },
+	{ V4(192, 0, 0, 0), 96 + 24, "reserved" },   /* IETF protocols */
+	{ V4(192, 168, 0, 0), 96 + 16, "private" },
+	{ V4(198, 18, 0, 0), 96 + 15, "reserved" },  /* benchmarking */
+	{ V4(224, 0, 0, 0), 96 + 4, "multicast" },
+	{ V4(240, 0, 0, 0), 96 + 4, "reserved" },    /* and broadcast */
+	{ { 0 }, 128, "unspecified" },               /* :: */
+	{ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 128,
+	  "loopback" },                              /* ::1 */
+	{ { 0 }, 96, "ipv4-compatible" },            /* ::a.b.c.d */
+	{ { 0xfe, 0x80 }, 10, "link-local" },
+	{ { 0xfe, 0xc0 }, 10, "private" },           /* old site-local */
+	{ { 0xfc }, 7, "private" },                  /* RFC 4193 ULA */
+	{ { 0xff }, 8, "multicast" },
+	{ { 0x01 }, 64, "reserved" },                /* 100::/64 discard */
+};
+
+const char *cidr_addr_internal(const unsigned char a[16])
+{
+	/* RFC 6052: the well-known NAT64 prefix reaches the IPv4 inside */
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	if (memcmp(a, nat64, sizeof nat64) == 0) {
+		unsigned char m[16] = V4(a[12], a[13], a[14], a[15]);
+		return cidr_addr_internal(m) ? "nat64-internal" : NULL;
+	}
+	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+		if (prefix_match(a, special[i].net, special[i].prefix))
+			return special[i].name;
+	return NULL;
+}

@@ -28,4 +28,19 @@ void cidr_list_free(struct cidr_list *l);
  * list? False for anything unparsable (a Unix socket peer, say). */
 bool cidr_list_match(const struct cidr_list *l, const char *ip);
 
+/* The 16-byte form (IPv4 as ::ffff:a.b.c.d) of a numeric address;
+ * false if ip is not one. */
+bool cidr_addr_parse(const char *ip, unsigned char out[16]);
+/* Is a (16-byte form) in the list? */
+bool cidr_list_match_addr(const struct cidr_list *l,
+			  const unsigned char a[16]);
+/* If a is not an ordinary global unicast address, the name of its
+ * range ("loopback", "private", "link-local", "unspecified",
+ * "shared" (100.64/10), "multicast", "reserved", "nat64-internal",
+ * "ipv4-compatible"); NULL for a global one. Outbound mail must not
+ * be steered into these by a recipient's address literal or DNS
+ * (relay_allowed_internal lists the exceptions). IPv4-mapped and NAT64
+ * (64:ff9b::/96) addresses are judged by the IPv4 address inside. */
+const char *cidr_addr_internal(const unsigned char a[16]);
+
 #endif

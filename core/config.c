@@ -111,6 +111,18 @@ static const struct config_key keys[] = {
 	  "alice+tag@ delivers to alice; empty = off" },
 	{ "relay_networks", K_STR, OFF(relay_networks), 0, CONFIG_LINE_MAX, "",
 	  "clients (CIDR list) that may relay through port 25 without AUTH, like Postfix's mynetworks" },
+	{ "smtp_rcpt_error_soft_limit", K_INT, OFF(smtp_rcpt_error_soft_limit),
+	  0, 100000, "5",
+	  "unknown recipients from a client (port 25, not relay_networks) before each further one is answered late" },
+	{ "smtp_rcpt_error_hard_limit", K_INT, OFF(smtp_rcpt_error_hard_limit),
+	  1, 100000, "20",
+	  "unknown recipients from a client before its session ends with 421" },
+	{ "smtp_rcpt_error_delay_ms", K_INT, OFF(smtp_rcpt_error_delay_ms), 0,
+	  60000, "1000", "how late each unknown-recipient reply past the soft limit comes" },
+	{ "smtp_rcpt_error_window", K_INT, OFF(smtp_rcpt_error_window), 1,
+	  86400, "900", "seconds a client address's unknown recipients are remembered across sessions" },
+	{ "dsn_success_untrusted", K_BOOL, OFF(dsn_success_untrusted), 0, 0,
+	  "no", "offer DSN (NOTIFY=SUCCESS...) on port 25 to clients outside relay_networks" },
 	{ "relay_max_hops", K_INT, OFF(relay_max_hops), 1, 1000, "50",
 	  "Received: headers above this mean a mail loop (bounced, RFC 5321 6.3)" },
 	{ "queue_dir", K_PATH, OFF(queue_dir), 0, 0, "queue",
@@ -129,6 +141,9 @@ static const struct config_key keys[] = {
 	  "port of the servers found through MX records" },
 	{ "relay_routes", K_STR, OFF(relay_routes), 0, CONFIG_LINE_MAX, "",
 	  "static routes \"domain=host[:port] ...\", before DNS" },
+	{ "relay_allowed_internal", K_STR, OFF(relay_allowed_internal), 0,
+	  CONFIG_LINE_MAX, "",
+	  "internal addresses (CIDR list) that MX/A records and address literals may lead to; others are refused" },
 	{ "relay_tls", K_STR, OFF(relay_tls), 1, 16, "may",
 	  "TLS to other servers: none, may, encrypt or verify" },
 	{ "relay_tls_policy", K_STR, OFF(relay_tls_policy), 0, CONFIG_LINE_MAX,
@@ -481,6 +496,17 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 		errf(err, abs, 0, "min_free_space must be auto or a number "
 		     "of bytes, not \"%s\"", cfg->min_free_space);
 		bad = 1;
+	}
+	{
+		struct cidr_list nets = { 0 };
+		struct buf why = BUF_INIT;
+		if (cidr_list_parse(cfg->relay_allowed_internal, &nets, &why) != 0) {
+			errf(err, abs, 0, "relay_allowed_internal: %.*s",
+			     (int)why.len, why.data ? why.data : "");
+			bad = 1;
+		}
+		cidr_list_free(&nets);
+		buf_free(&why);
 	}
 	/* Two listeners on one address would fail at bind; say so here. */
 	for (int a = 0; a < LISTEN__COUNT; a++)

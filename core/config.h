@@ -90,6 +90,12 @@ struct config {
 	char *recipient_delimiter; /* characters starting a +tag; "" = off */
 	char *relay_networks;      /* CIDR list allowed to relay on port 25 */
 	int relay_max_hops;        /* more Received: fields = a loop */
+	/* Unknown recipients from a stranger (smtp/rcpt_limit.h). */
+	int smtp_rcpt_error_soft_limit; /* then each reply comes late */
+	int smtp_rcpt_error_hard_limit; /* then 421 and the session ends */
+	int smtp_rcpt_error_delay_ms;
+	int smtp_rcpt_error_window;     /* seconds, per client address */
+	bool dsn_success_untrusted; /* EHLO DSN on port 25 for strangers */
 
 	/* Outbound queue and relay (queue/, relay/). The strings with
 	 * structure (routes, policies, resolver list) are checked by
@@ -103,6 +109,7 @@ struct config {
 	int relay_port;            /* port at MX hosts */
 	char *relay_routes;        /* "domain=host[:port] ..." */
 	char *relay_tls;           /* default level: none|may|encrypt|verify */
+	char *relay_allowed_internal; /* CIDR list of internal targets */
 	char *relay_tls_policy;    /* "domain=level ..." */
 	char *tls_ca_file;         /* absolute or "" = system store */
 	char *smarthost;           /* "host[:port]" or "" */

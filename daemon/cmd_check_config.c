@@ -77,6 +77,15 @@ int cmd_check_config(const char *conf_path)
 		}
 		route_table_free(&routes);
 		buf_free(&rerr);
+		/* relay/smtpc.c never sends the password over TLS whose
+		 * certificate it did not check for the smarthost's name */
+		if (cfg.smarthost[0] && cfg.smarthost_user[0] &&
+		    strcmp(cfg.smarthost_tls, "verify") != 0 &&
+		    strcmp(cfg.smarthost_tls, "smtps") != 0)
+			printf("%s: warning: smarthost_user is set but smarthost_tls "
+			       "= %s does not verify the smarthost's certificate: "
+			       "AUTH will not be sent and mail will wait; use "
+			       "verify or smtps\n", cfg.path, cfg.smarthost_tls);
 		struct stat st;
 		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			buf_printf(&err, "%s: mail_dir %s is not a directory\n",

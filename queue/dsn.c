@@ -23,6 +23,14 @@
  * bound). Postfix returns at most 50 kB; a megabyte keeps typical
  * attachments while keeping a bounce storm's disk use bounded. */
 #define DSN_RETURN_FULL_MAX (1024 * 1024)
+/* The returned header (text/rfc822-headers: every success DSN, and a
+ * bounce without RET=FULL) is cut at the last whole field within this.
+ * A success DSN goes to an address nobody verified (on port 25 only
+ * from trusted clients, smtp/commands.c, but a bounce goes anywhere);
+ * an uncapped header would make us reflect up to a whole message of
+ * someone else's choosing. Real headers, DKIM and ARC sets included,
+ * fit in a few KiB. */
+#define DSN_RETURN_HEADERS_MAX (8 * 1024)
 /* Our own header and delivery-status lines are folded before this
  * (RFC 5322 2.1.1 SHOULD 78); a word longer than DSN_WORD_MAX is cut
  * so no line passes the 998 octets of RFC 5322 2.1.1's MUST. */
@@ -381,7 +389,7 @@ static void boundary_make(char *out, size_t n, const char *content,
 
 static void human_part(const struct config *cfg, const struct queue_env *env,
 		       enum dsn_kind kind, const bool *only, bool full,
-		       bool too_big, struct buf *out)
+		       bool too_big, bool cut, struct buf *out)
 {
 	struct buf t = BUF_INIT;
 	buf_printf(out, "This is the mail delivery system at ");
@@ -444,6 +452,10 @@ static void human_part(const struct config *cfg, const struct queue_env *env,
 	else
 		append_wrapped(out, "", "The delivery report and the header of "
 					"your message follow.");
+	if (cut && !full)
+		append_wrapped(out, "", "Only the first fields of the header "
+					"are returned: it is too long to return "
+					"whole.");
 	buf_free(&t);
 }
 
@@ -581,6 +593,26 @@ static const char *headers_description(enum dsn_kind kind)
 	return "Message Headers";
 }
 
+/* Cuts the header msg[0..*len) after its last whole field that ends
+ * within DSN_RETURN_HEADERS_MAX; true if anything was left out. */
+static bool header_cut(const char *msg, size_t *len)
+{
+	if (*len <= DSN_RETURN_HEADERS_MAX)
+		return false;
+	struct mime_header_iter it;
+	struct mime_field f;
+	size_t keep = 0;
+	mime_header_iter_init(&it, str_make(msg, *len));
+	while (mime_header_next(&it, &f)) {
+		size_t end = (size_t)(f.whole.p - msg) + f.whole.len;
+		if (end > DSN_RETURN_HEADERS_MAX)
+			break;
+		keep = end;
+	}
+	*len = keep;
+	return true;
+}
+
 void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 		    enum dsn_kind kind, const bool *only, const char *msg,
 		    size_t msg_len, int64_t now, struct buf *out)
@@ -592,8 +624,11 @@ void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 	bool too_big = msg_len > DSN_RETURN_FULL_MAX;
 	bool full = kind == DSN_FAILED && env->ret == QUEUE_RET_FULL && !too_big;
 	size_t ret_len = msg_len;
-	if (!full)
+	bool cut = false;
+	if (!full) {
 		mime_header_split(msg ? msg : "", msg_len, &ret_len);
+		cut = header_cut(msg ? msg : "", &ret_len);
+	}
 	const char *ret = msg ? msg : "";
 	bool eight = has_8bit(ret, ret_len);
 
@@ -644,7 +679,7 @@ void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 			 "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
 	human_part(cfg, env, kind, only, full,
 		   too_big && kind == DSN_FAILED && env->ret == QUEUE_RET_FULL,
-		   out);
+		   cut, out);
 
 	buf_printf(out, "\r\n--%s\r\n", boundary);
 	buf_appends(out, "Content-Description: Delivery report\r\n"

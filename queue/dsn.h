@@ -36,7 +36,8 @@ bool dsn_wanted_some(const struct queue_env *env, enum dsn_kind kind,
  * a message/delivery-status part (Reporting-MTA, Arrival-Date, per
  * recipient Final-Recipient/Original-Recipient, Action, Status,
  * Remote-MTA, Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until for
- * a delay) and the original message's header (text/rfc822-headers), or
+ * a delay) and the original message's header (text/rfc822-headers, cut
+ * after the last whole field within 8 KiB), or
  * the whole message for RET=FULL, cut at a bound. CRLF line ends. The
  * DSN goes to env->sender from the null sender. */
 void dsn_build(const struct config *cfg, const struct queue_env *env,

@@ -2,11 +2,13 @@
  * of a domain into addresses to try (RFC 5321 section 5.1). */
 #include "relay/route.h"
 #include "relay/idna.h"
+#include "core/cidr.h"
 #include "core/xmalloc.h"
 #include "relay/dns.h"
 #include "relay/route_parse.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,16 @@ struct route_table {
 	enum relay_tls_level smarthost_tls;
 	int relay_port;
 	char self[256]; /* our hostname, lowercase, no trailing dot */
+	/* Where DNS and address literals may not lead (route_check_addr):
+	 * internal ranges unless allowed, and ourselves. */
+	struct cidr_list allowed_internal;
+	struct cidr_list own;  /* our interface addresses, at start */
+	struct route_listen {
+		unsigned char addr[16];
+		bool any;      /* 0.0.0.0 or :: */
+		int port;
+	} listen[4];           /* our SMTP, submission(s), LMTP ports */
+	size_t n_listen;
 };
 
 /* Splits "domain=value" and checks the domain (a leading '.' allowed). */
@@ -144,6 +156,86 @@ static void route_name_norm(const char *in, char *out, size_t n)
 	out[l] = '\0';
 }
 
+/* Our own addresses (every interface's, read once at start: a blocking
+ * but short netlink call) and the ports we take mail on: a target
+ * among them is a loop (RFC 5321 5.1: we would send the mail to
+ * ourselves). */
+static void route_own_addresses(struct route_table *t, const struct config *cfg)
+{
+	struct ifaddrs *ifa = NULL;
+	if (getifaddrs(&ifa) == 0) {
+		for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+			if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+					     i->ifa_addr->sa_family != AF_INET6))
+				continue;
+			char ip[INET6_ADDRSTRLEN];
+			const void *a = i->ifa_addr->sa_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			struct cidr c = { .prefix = 128 };
+			if (!inet_ntop(i->ifa_addr->sa_family, a, ip, sizeof ip) ||
+			    !cidr_addr_parse(ip, c.addr))
+				continue;
+			t->own.v = xrealloc(t->own.v, (t->own.n + 1) * sizeof *t->own.v);
+			t->own.v[t->own.n++] = c;
+		}
+		freeifaddrs(ifa);
+	}
+	static const enum listener_kind kinds[] = {
+		LISTEN_SMTP, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS, LISTEN_LMTP,
+	};
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		const struct listener_conf *l = &cfg->listen[kinds[k]];
+		if (!l->enabled)
+			continue;
+		struct route_listen *r = &t->listen[t->n_listen];
+		if (!cidr_addr_parse(l->host, r->addr))
+			continue;
+		const char *range = cidr_addr_internal(r->addr);
+		r->any = range && !strcmp(range, "unspecified");
+		r->port = l->port;
+		t->n_listen++;
+	}
+}
+
+enum route_addr_verdict route_check_addr(const struct route_table *t,
+					 const struct sockaddr_storage *ss,
+					 int port, const char **range)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	const void *a = ss->ss_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	unsigned char a16[16];
+	*range = NULL;
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    !inet_ntop(ss->ss_family, a, ip, sizeof ip) ||
+	    !cidr_addr_parse(ip, a16)) {
+		*range = "unknown";
+		return ROUTE_ADDR_INTERNAL;
+	}
+	const char *r = cidr_addr_internal(a16);
+	for (size_t i = 0; i < t->n_listen; i++) {
+		const struct route_listen *l = &t->listen[i];
+		if (l->port != port)
+			continue;
+		/* A wildcard listener takes every address of ours, the whole
+		 * loopback range and 0.0.0.0 included. */
+		if (!memcmp(l->addr, a16, 16) ||
+		    (l->any && (cidr_list_match_addr(&t->own, a16) ||
+				(r && (!strcmp(r, "loopback") ||
+				       !strcmp(r, "unspecified")))))) {
+			*range = "ourselves";
+			return ROUTE_ADDR_SELF;
+		}
+	}
+	if (r && !cidr_list_match_addr(&t->allowed_internal, a16)) {
+		*range = r;
+		return ROUTE_ADDR_INTERNAL;
+	}
+	return ROUTE_ADDR_OK;
+}
+
 struct route_table *route_table_new(const struct config *cfg, struct buf *err)
 {
 	struct route_table *t = xcalloc(1, sizeof *t);
@@ -182,6 +274,15 @@ struct route_table *route_table_new(const struct config *cfg, struct buf *err)
 		}
 		t->has_smarthost = true;
 	}
+	struct buf why = BUF_INIT;
+	if (cidr_list_parse(cfg->relay_allowed_internal, &t->allowed_internal,
+			    &why) != 0) {
+		buf_printf(err, "relay_allowed_internal: %.*s\n", (int)why.len,
+			   why.data ? why.data : "");
+		bad = 1;
+	}
+	buf_free(&why);
+	route_own_addresses(t, cfg);
 	if (bad) {
 		route_table_free(&t);
 		return NULL;
@@ -197,6 +298,8 @@ void route_table_free(struct route_table **tp)
 	*tp = NULL;
 	free(t->routes);
 	free(t->policies);
+	cidr_list_free(&t->allowed_internal);
+	cidr_list_free(&t->own);
 	free(t);
 }
 
@@ -362,14 +465,31 @@ static void route_set_port(struct sockaddr_storage *ss, int port)
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 }
 
+/* "127.0.0.1 (loopback) of mx.example" for the bounce and the log. */
+static void route_addr_describe(const struct sockaddr_storage *ss,
+				const char *host, const char *range, char *out,
+				size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	const void *a = ss->ss_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	inet_ntop(ss->ss_family, a, ip, sizeof ip);
+	if (strcmp(ip, host) != 0)
+		snprintf(out, n, "%s is %s, of %.60s", ip, range, host);
+	else
+		snprintf(out, n, "%s is %s", ip, range);
+}
+
 /* All hosts answered: the targets in host order (MX order), each
  * host's addresses IPv6 first; or why there are none. */
 static void route_job_done(struct route_job *j)
 {
 	struct relay_target *tg = xcalloc(ROUTE_TARGETS_MAX, sizeof *tg);
 	size_t n = 0;
-	size_t n_temp = 0, n_ok = 0;
+	size_t n_temp = 0, n_ok = 0, n_self = 0, n_internal = 0;
 	const struct route_job_host *first_bad = NULL, *temp = NULL;
+	char refused[160] = "";
 	for (size_t i = 0; i < j->n_hosts; i++) {
 		const struct route_job_host *h = &j->hosts[i];
 		if (h->st == DNS_OK)
@@ -382,6 +502,23 @@ static void route_job_done(struct route_job *j)
 				temp = h;
 		}
 		for (size_t k = 0; h->st == DNS_OK && k < h->n && n < ROUTE_TARGETS_MAX; k++) {
+			/* Checked here, on the addresses we will connect to,
+			 * after DNS: a name that resolves (or is rebound)
+			 * into our network is caught whatever the name. The
+			 * admin's smarthost and routes are trusted. */
+			const char *range;
+			enum route_addr_verdict v = j->configured
+				? ROUTE_ADDR_OK
+				: route_check_addr(j->t, &h->addrs[k], j->port, &range);
+			if (v != ROUTE_ADDR_OK) {
+				n_self += v == ROUTE_ADDR_SELF;
+				n_internal += v == ROUTE_ADDR_INTERNAL;
+				if (!refused[0] || v == ROUTE_ADDR_SELF)
+					route_addr_describe(&h->addrs[k], h->name,
+							    range, refused,
+							    sizeof refused);
+				continue;
+			}
 			snprintf(tg[n].host, sizeof tg[n].host, "%s", h->name);
 			tg[n].addr = h->addrs[k];
 			tg[n].addr_len = h->lens[k];
@@ -390,7 +527,21 @@ static void route_job_done(struct route_job *j)
 		}
 	}
 	char why[700];
-	if (n > 0) {
+	if (n == 0 && n_temp == 0 && (n_self > 0 || n_internal > 0)) {
+		/* Every address is ourselves or internal: a loop (RFC 5321
+		 * 5.1, as a best MX naming us) or a place outbound mail
+		 * must not go (relay_allowed_internal). */
+		if (n_self > 0) {
+			snprintf(why, sizeof why, "mail for %s loops back to "
+				 "myself (%s)", j->domain, refused);
+			route_job_finish(j, ROUTE_PERM, NULL, 0, "5.4.6", why);
+		} else {
+			snprintf(why, sizeof why, "mail for %s would go to an "
+				 "internal address (%s), which is not in "
+				 "relay_allowed_internal", j->domain, refused);
+			route_job_finish(j, ROUTE_PERM, NULL, 0, "5.4.4", why);
+		}
+	} else if (n > 0) {
 		snprintf(why, sizeof why, "%zu addresses from %zu of %zu hosts for %s",
 			 n, n_ok, j->n_hosts, j->domain);
 		route_job_finish(j, ROUTE_OK, tg, n, NULL, why);

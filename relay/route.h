@@ -49,8 +49,25 @@ enum route_status {
 typedef void (*route_fn)(void *arg, enum route_status st,
 			 const struct relay_target *targets, size_t n,
 			 const char *status, const char *why);
-/* Resolves domain asynchronously; fn is called once, from the loop. */
+/* Resolves domain asynchronously; fn is called once, from the loop.
+ * Unless the route is the smarthost or a static route (the admin's
+ * choice), addresses DNS or an address literal lead to are checked
+ * (route_check_addr) and left out: when none is left, the domain fails
+ * for good, 5.4.6 if one was ourselves, else 5.4.4. */
 void route_resolve(const struct route_table *t, struct dns *d,
 		   const char *domain, route_fn fn, void *arg);
+
+enum route_addr_verdict {
+	ROUTE_ADDR_OK,
+	ROUTE_ADDR_SELF,     /* one of our addresses at one of our SMTP
+				ports: a loop */
+	ROUTE_ADDR_INTERNAL, /* loopback, private, link-local... and not in
+				relay_allowed_internal */
+};
+/* Judges one address (ss) at port; *range names why ("loopback",
+ * "ourselves"...) when it is not OK. */
+enum route_addr_verdict route_check_addr(const struct route_table *t,
+					 const struct sockaddr_storage *ss,
+					 int port, const char **range);
 
 #endif

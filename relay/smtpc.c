@@ -322,6 +322,20 @@ static void start_auth(struct smtpc *c)
 				"never sent in clear", c->target.host);
 		return;
 	}
+	/* Encrypted is not enough: without the certificate checked
+	 * against the host's name, anyone in the path can stand in for
+	 * the smarthost and collect the password. Only "verify" and
+	 * "smtps" check the name (tls_bev_connect*); "may" and "encrypt"
+	 * take any certificate. */
+	if (!c->verified || (c->tls_level != RELAY_TLS_VERIFY &&
+			     c->tls_level != RELAY_TLS_SMTPS)) {
+		smtpc_fail_made(c, "4.7.0", "AUTH is configured for %s but its "
+				"TLS certificate was not verified for its name "
+				"(smarthost_tls = %s): the password is only sent "
+				"with smarthost_tls = verify or smtps",
+				c->target.host, relay_tls_level_name(c->tls_level));
+		return;
+	}
 	if (c->ehlo.auth_plain) {
 		send_b64(c, "AUTH PLAIN ", c->auth_user, c->auth_pass);
 		smtpc_enter_state(c, S_AUTH);

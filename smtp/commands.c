@@ -7,12 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <event2/event.h>
+#include <time.h>
+
+#include "core/cidr.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
 #include "smtp/storage.h"
+#include "smtp/rcpt_limit.h"
 
 #define ST_INIT (1u << SMTP_S_INIT)
 #define ST_READY (1u << SMTP_S_READY)
@@ -146,9 +152,18 @@ static void greet(struct smtp_session *s, const struct smtp_cmd *cmd,
 	 * ever delivers into our mailboxes for an MTA in front of us,
 	 * which then issues the "relayed" DSN itself (RFC 3461 5.2.2),
 	 * knowing the envelope better than we do. */
+	/* On port 25 a stranger's MAIL FROM is unverified: a "delivered"
+	 * DSN would send our header section to whoever it names (a
+	 * reflector). Postfix's DSN_README answer is ours: DSN is offered
+	 * only to trusted clients (relay_networks, and submission after
+	 * AUTH), unless dsn_success_untrusted says otherwise. Without it
+	 * the client's MTA, which knows its sender, reports "relayed"
+	 * itself (RFC 3461 5.2.2 (b)). */
+	bool dsn = !s->lmtp && (s->submission || s->relay_client ||
+				s->cfg->dsn_success_untrusted);
 	s->ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
 		 (s->submission ? SMTP_EXT_AUTH : 0) |
-		 (s->lmtp ? 0 : SMTP_EXT_DSN);
+		 (dsn ? SMTP_EXT_DSN : 0);
 	conn_printf(s->c, "250-%s\r\n", s->cfg->hostname);
 	conn_writes(s->c, "250-PIPELINING\r\n");
 	conn_printf(s->c, "250-SIZE %zu\r\n", s->cfg->max_message_size);
@@ -265,6 +280,15 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		start_lookup(s, true);
 		return;
 	}
+	if (!s->lmtp && !s->relay_client && !s->null_sender) {
+		/* A stranger on port 25 naming one of our own domains as
+		 * the sender forges it: our users send through submission
+		 * (or from relay_networks). Asked like a recipient. */
+		free(s->pending_addr);
+		s->pending_addr = xstrdup(s->sender);
+		start_lookup(s, true);
+		return;
+	}
 	log_mail(s, "accepted", NULL);
 	smtp_reply(s, "250 2.1.0 OK");
 	smtp_enter_state(s, SMTP_S_MAIL);
@@ -331,7 +355,16 @@ static void sender_done(struct smtp_session *s,
 			      "later");
 		return;
 	}
-	if (res->status != AUTH_RCPT_LOCAL || !smtp_rcpt_has_user(res, s->auth_user)) {
+	if (!s->submission) {
+		if (res->status != AUTH_RCPT_NOT_LOCAL) {
+			log_mail(s, "refused", "local_sender_from_outside");
+			smtp_error(s, "550 5.7.1 Sender address in a local "
+				      "domain: use submission (port 587) or "
+				      "the relay network");
+			return;
+		}
+	} else if (res->status != AUTH_RCPT_LOCAL ||
+		   !smtp_rcpt_has_user(res, s->auth_user)) {
 		log_mail(s, "refused", "not_owned");
 		smtp_error(s, "553 5.7.1 Sender address not owned by you");
 		return;
@@ -412,7 +445,117 @@ static void add_remote_rcpt(struct smtp_session *s)
 		smtp_enter_state(s, SMTP_S_RCPT);
 }
 
-static void rcpt_done(struct smtp_session *s,
+/* The range of an address literal (RFC 5321 4.1.3) at the end of addr
+ * that outbound mail may not go to -- loopback, private, link-local...
+ * unless relay_allowed_internal lists it -- or NULL. The list is parsed
+ * here: address literals are rare, and the worker keeps no copy. */
+static const char *literal_internal(const struct smtp_session *s,
+				    const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t len = at ? strlen(at + 1) : 0;
+	if (len < 3 || at[1] != '[' || at[len] != ']')
+		return NULL;
+	char ip[SMTP_DOMAIN_MAX + 1];
+	const char *p = at + 2;
+	size_t l = len - 2;
+	if (l > 5 && !strncasecmp(p, "IPv6:", 5)) {
+		p += 5;
+		l -= 5;
+	}
+	if (l >= sizeof ip)
+		return NULL;
+	memcpy(ip, p, l);
+	ip[l] = '\0';
+	unsigned char a[16];
+	if (!cidr_addr_parse(ip, a))
+		return NULL;
+	const char *range = cidr_addr_internal(a);
+	if (!range)
+		return NULL;
+	struct cidr_list allowed;
+	struct buf err = BUF_INIT;
+	bool ok = cidr_list_parse(s->cfg->relay_allowed_internal, &allowed,
+				  &err) == 0 &&
+		  cidr_list_match_addr(&allowed, a);
+	cidr_list_free(&allowed);
+	buf_free(&err);
+	return ok ? NULL : range;
+}
+
+/* The reply to an unknown recipient, late (delay_done) when the
+ * client has had too many. */
+struct unknown_delay {
+	struct smtp_session *s;
+	bool hang_up;
+};
+
+static void delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct unknown_delay *d = arg;
+	struct smtp_session *s = d->s;
+	if (!s->dead && s->c) {
+		if (d->hang_up) {
+			smtp_reply(s, "421 4.7.0 Too many unknown recipients; "
+				      "closing connection");
+			smtp_close(s, "too_many_unknown_recipients");
+		} else {
+			smtp_error(s, "550 5.1.1 No such user");
+		}
+		smtp_resume(s);
+	}
+	free(d);
+	smtp_job_done(s); /* may free s if it closed meanwhile */
+}
+
+/* Postfix's smtpd_soft/hard_error_limit for RCPT: a stranger (port 25,
+ * no AUTH, not relay_networks) past smtp_rcpt_error_soft_limit unknown
+ * recipients -- in this session or from its address in the last
+ * smtp_rcpt_error_window seconds -- waits smtp_rcpt_error_delay_ms for
+ * each further 550; past the hard limit the session ends with 421.
+ * The wait is a timer: input stays paused (SMTP_WAIT_LOOKUP) and the
+ * loop serves everyone else. True when the reply went out now. */
+static bool unknown_rcpt(struct smtp_session *s)
+{
+	s->unknown_rcpts++;
+	if (s->lmtp || s->auth_user || s->relay_client) {
+		smtp_error(s, "550 5.1.1 No such user");
+		return true;
+	}
+	const struct config *cfg = s->cfg;
+	unsigned n = rcpt_limit_note(rcpt_limit_table(), s->c->remote_ip,
+				     (int64_t)time(NULL),
+				     cfg->smtp_rcpt_error_window);
+	if (n < s->unknown_rcpts)
+		n = s->unknown_rcpts;
+	if (n <= (unsigned)cfg->smtp_rcpt_error_soft_limit &&
+	    n <= (unsigned)cfg->smtp_rcpt_error_hard_limit) {
+		smtp_error(s, "550 5.1.1 No such user");
+		return true;
+	}
+	struct unknown_delay *d = xcalloc(1, sizeof *d);
+	d->s = s;
+	d->hang_up = n > (unsigned)cfg->smtp_rcpt_error_hard_limit;
+	log_kv(LOG_INFO, "event=rcpt_throttle proto=%s sid=%s ip=%s "
+	       "unknown=%u delay_ms=%d%s", proto(s), s->c->id, s->c->remote_ip,
+	       n, cfg->smtp_rcpt_error_delay_ms,
+	       d->hang_up ? " action=disconnect" : "");
+	struct timeval tv = {
+		.tv_sec = cfg->smtp_rcpt_error_delay_ms / 1000,
+		.tv_usec = (cfg->smtp_rcpt_error_delay_ms % 1000) * 1000,
+	};
+	s->pending_jobs++; /* the session outlives the timer */
+	if (event_base_once(s->env->base, -1, EV_TIMEOUT, delay_done, d,
+			    &tv) != 0)
+		delay_done(-1, EV_TIMEOUT, d);
+	return false;
+}
+
+/* True when the reply went out; false when it comes later (and the
+ * input stays paused until then). */
+static bool rcpt_done(struct smtp_session *s,
 		      const struct auth_rcpt_result *res)
 {
 	const char *reason = res->reason ? res->reason : "";
@@ -421,7 +564,7 @@ static void rcpt_done(struct smtp_session *s,
 		if (res->n_users == 0 || !add_rcpt(s, res)) {
 			log_rcpt(s, "refused", "too_many_mailboxes");
 			smtp_reply(s, "452 4.5.3 Too many recipients");
-			return;
+			return true;
 		}
 		{
 			char a[LOG_ESC_MAX];
@@ -434,15 +577,23 @@ static void rcpt_done(struct smtp_session *s,
 		smtp_reply(s, "250 2.1.5 OK");
 		if (s->state == SMTP_S_MAIL)
 			smtp_enter_state(s, SMTP_S_RCPT);
-		return;
+		return true;
 	case AUTH_RCPT_UNKNOWN:
 		log_rcpt(s, "refused", "unknown_user");
-		smtp_error(s, "550 5.1.1 No such user");
-		return;
+		return unknown_rcpt(s);
 	case AUTH_RCPT_NOT_LOCAL:
 		if (smtp_may_relay(s)) {
+			const char *range = literal_internal(s, s->pending_addr);
+			if (range) {
+				/* The runner would refuse it too; saying so
+				 * now spares a bounce (route_check_addr). */
+				log_rcpt(s, "refused", "internal_literal");
+				smtp_error(s, "550 5.7.1 Mail to internal "
+					      "addresses is not relayed");
+				return true;
+			}
 			add_remote_rcpt(s);
-			return;
+			return true;
 		}
 		if (s->submission) {
 			/* Not reached: submission needs AUTH before MAIL. */
@@ -452,14 +603,15 @@ static void rcpt_done(struct smtp_session *s,
 			log_rcpt(s, "refused", "relay_denied");
 			smtp_error(s, "554 5.7.1 Relay access denied");
 		}
-		return;
+		return true;
 	case AUTH_RCPT_ERROR:
 	case AUTH_RCPT_TEMPFAIL:
 		log_rcpt(s, "tempfail", reason);
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure; try again "
 			      "later");
-		return;
+		return true;
 	}
+	return true;
 }
 
 static void lookup_done(void *arg, const struct auth_rcpt_result *res)
@@ -470,8 +622,8 @@ static void lookup_done(void *arg, const struct auth_rcpt_result *res)
 		return;
 	if (s->pending_is_sender)
 		sender_done(s, res);
-	else
-		rcpt_done(s, res);
+	else if (!rcpt_done(s, res))
+		return; /* answered late: delay_done resumes */
 	/* Called from start_lookup() only when the request could not be
 	 * made: then the input loop is still on the stack and goes on. */
 	if (s->in_input)

@@ -77,6 +77,7 @@ struct smtp_session {
 	uint64_t req_id;              /* pending auth/lookup, 0 if none */
 	int errors;
 	int failed_auth;
+	unsigned unknown_rcpts;       /* 550 5.1.1 so far (rcpt_limit.h) */
 	unsigned n_messages;
 	struct buf line;
 
@@ -170,8 +171,8 @@ void smtp_message_deliver(struct smtp_session *s);
 
 /* from_check.c: on submission, every From: address must be the user's
  * (the same lookup as MAIL FROM); then smtp_message_deliver(), else
- * 553 5.7.1 and the transaction is reset. */
-#define SMTP_MAX_FROM 16
+ * 553 5.7.1 (not owned, too many) or 550 5.6.0 (two From: fields,
+ * control bytes) and the transaction is reset. */
 void smtp_from_check_start(struct smtp_session *s);
 void smtp_from_check_clear(struct smtp_session *s);
 

@@ -119,7 +119,10 @@ def sender_inst(request, dns):
                    local_domains="a.test", hostname="mx.a.test",
                    dns_resolver="127.0.0.1:%d" % dns.port,
                    queue_retry_min=1, queue_retry_max=2,
-                   relay_connect_timeout=5, relay_timeout=20)
+                   relay_connect_timeout=5, relay_timeout=20,
+                   # the other side runs on loopback here; by default
+                   # outbound mail never goes to internal addresses
+                   relay_allowed_internal="127.0.0.0/8 ::1")
     inst.add_user("alice", PASSWORD)
     yield inst
     _finish(request, inst)
@@ -342,6 +345,69 @@ def test_starttls_required_but_not_offered_is_deferred(dns, sender_inst):
         assert "status=deferred" in sender_inst.log()
 
 
+# ---- internal addresses and loops -------------------------------------------
+
+def unfold(text):
+    return re.sub(r"\r?\n[ \t]+", " ", text)
+
+
+def test_internal_targets_are_refused_by_default(dns, sender_inst):
+    """An MX (or A) that resolves into loopback/private/link-local space
+    -- a DNS rebinding of a public name too -- is not connected to unless
+    relay_allowed_internal lists it; the sender gets a bounce saying
+    why. At RCPT, an address literal in such a range is refused."""
+    dns.zone.update({"c.test": {"MX": [(10, "mx.c.test")]},
+                     "mx.c.test": {"A": ["127.0.0.1"]},
+                     "d.test": {"A": ["169.254.169.254"]}})
+    with Sink() as sink:
+        start_with_sink(sender_inst, sink, relay_allowed_internal="")
+        submit(sender_inst, ["carol@c.test"], message("rebound",
+                                                      "carol@c.test"))
+        dsn = wait_inbox(sender_inst, "alice", 1)[0]
+        st = unfold(dsn_parts(dsn)[1][1].as_string())
+        assert re.search(r"Status: 5\.4\.4", st), st
+        assert "127.0.0.1 is loopback" in st, st
+        assert "relay_allowed_internal" in st, st
+        submit(sender_inst, ["dan@d.test"], message("metadata",
+                                                    "dan@d.test"))
+        dsn = wait_inbox(sender_inst, "alice", 2)
+        assert any("169.254.169.254 is link-local" in unfold(d.decode())
+                   for d in dsn), dsn
+        s = smtplib.SMTP("127.0.0.1", sender_inst.port("submission"),
+                         timeout=15)
+        s.starttls(context=client_tls_context())
+        s.login("alice", PASSWORD)
+        s.mail(ALICE)
+        for lit in ("x@[127.0.0.1]", "x@[169.254.169.254]", "x@[10.1.2.3]",
+                    "x@[IPv6:::1]", "x@[IPv6:fe80::1]", "x@[0.0.0.0]"):
+            code, text = s.rcpt(lit)
+            assert code == 550 and text.startswith(b"5.7.1"), (lit, code)
+        assert s.rcpt("x@[192.0.2.1]")[0] == 250  # a public one
+        s.quit()
+        time.sleep(0.5)
+        assert sink.connections == 0
+    assert "reason=internal_literal" in sender_inst.log()
+    wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
+def test_a_target_that_is_ourselves_is_a_loop(dns, sender_inst):
+    """An MX whose address is ours, at the port we take mail on, and an
+    address literal of ours: 5.4.6, never a connection to ourselves."""
+    dns.zone.update({"c.test": {"MX": [(10, "other-name.c.test")]},
+                     "other-name.c.test": {"A": ["127.0.0.1"]}})
+    sender_inst.configure(relay_port=sender_inst.port("smtp"))
+    sender_inst.start()
+    submit(sender_inst, ["carol@c.test", "x@[127.0.0.1]"],
+           message("loop", "carol@c.test"))
+    dsn = wait_inbox(sender_inst, "alice", 1)[0]
+    st = unfold(dsn_parts(dsn)[1][1].as_string())
+    assert re.search(r"Status: 5\.4\.6", st), st
+    assert "loops back to myself" in st, st
+    assert "carol@c.test" in st and "x@[127.0.0.1]" in st, st
+    assert "event=mail_from proto=smtp" not in sender_inst.log()
+    wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
 # ---- connections and the smarthost --------------------------------------
 
 def test_one_connection_carries_several_messages(dns, sender_inst):
@@ -403,6 +469,36 @@ def test_smarthost_certificate_must_verify(dns, sender_inst):
                                                     "zed@z.test"))
         sender_inst.wait_log("status=deferred", timeout=15)
         assert sink.transactions == []
+
+
+@pytest.mark.parametrize("level", ["may", "encrypt"])
+def test_smarthost_auth_only_over_verified_tls(dns, sender_inst, level):
+    """A smarthost whose certificate is not checked for its name (here
+    self-signed, not in tls_ca_file) could be anyone in the path: the
+    password is not sent, the mail waits, the log says why, and
+    check-config warns about the setting."""
+    cert, key = make_cert(sender_inst.root, "smarthost.test")
+    dns.zone.update({"smarthost.test": {"A": ["127.0.0.1"]}})
+    pwfile = os.path.join(sender_inst.dir, "smarthost-password")
+    with open(pwfile, "w") as f:
+        f.write("s3cret-pass\n")
+    with Sink(starttls=(cert, key), auth=("relayuser", "s3cret-pass")) as sink:
+        sender_inst.configure(smarthost="smarthost.test:%d" % sink.port,
+                              smarthost_tls=level,
+                              smarthost_user="relayuser",
+                              smarthost_password_file=pwfile)
+        r = sender_inst.check(["check-config"])
+        assert b"AUTH will not be sent" in r.stdout, r.stdout
+        sender_inst.start()
+        submit(sender_inst, ["zed@z.test"], message("no auth", "zed@z.test"))
+        assert sender_inst.wait_log("status=deferred", timeout=15)
+        time.sleep(0.5)
+        assert not [c for c in sink.commands if c.upper().startswith("AUTH")]
+        assert sink.transactions == []
+        assert sink.connections >= 1
+    log = sender_inst.log()
+    assert "was not verified for its name" in log, log[-3000:]
+    assert queue_ids(sender_inst) != []
 
 
 # ---- crash safety ---------------------------------------------------------

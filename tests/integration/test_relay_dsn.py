@@ -44,6 +44,8 @@ def status_of(raw):
 
 
 def test_ehlo_advertises_dsn_and_checks_parameters(sender_inst):
+    # port 25 offers DSN to relay_networks only (test below)
+    sender_inst.configure(relay_networks="127.0.0.0/8")
     sender_inst.start()
     for kind in ("smtp", "submission"):
         s = smtplib.SMTP("127.0.0.1", sender_inst.port(kind), timeout=15)
@@ -218,4 +220,69 @@ def test_local_success_gets_a_delivered_dsn(sender_inst):
     assert re.search(r"Action: delivered", st), st
     assert re.search(r"Status: 2\.0\.0", st), st
     assert re.search(r"Original-Envelope-Id: self1", st), st
+    wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")
+
+
+def test_port25_strangers_get_no_success_dsn(sender_inst):
+    """An unverified MAIL FROM on port 25 must not get our reports: DSN
+    is not offered there to clients outside relay_networks (so NOTIFY=
+    SUCCESS cannot be asked for, RFC 3461 5.2.2 (b) leaves the "relayed"
+    DSN to the client's MTA) unless dsn_success_untrusted = yes."""
+    sender_inst.start()
+
+    def ehlo_dsn():
+        s = smtplib.SMTP("127.0.0.1", sender_inst.port("smtp"), timeout=15)
+        s.ehlo("client.test")
+        has = s.has_extn("dsn")
+        code = None
+        if not has:
+            code, _ = s.mail("victim@c.test", ["RET=HDRS"])
+            assert code == 555
+            s.rset()
+            assert s.mail("victim@c.test")[0] == 250
+            code, _ = s.rcpt(ALICE, ["NOTIFY=SUCCESS"])
+            assert code == 555
+        s.quit()
+        return has
+
+    assert not ehlo_dsn()
+    # the reflection itself: nothing comes back to the victim's address
+    s = smtplib.SMTP("127.0.0.1", sender_inst.port("smtp"), timeout=15)
+    s.sendmail("victim@c.test", [ALICE], message("plain", ALICE))
+    s.quit()
+    wait_inbox(sender_inst, "alice", 1)
+    assert queue_ids(sender_inst) == []
+    # a trusted network, or the admin's choice, brings it back
+    sender_inst.configure(relay_networks="127.0.0.0/8")
+    sender_inst.reload()
+    assert ehlo_dsn()
+    sender_inst.configure(relay_networks="", dsn_success_untrusted="yes")
+    sender_inst.reload()
+    assert ehlo_dsn()
+
+
+def test_returned_header_is_bounded(dns, sender_inst):
+    """The text/rfc822-headers part of a DSN or bounce is cut after the
+    last whole field within 8 KiB, however large the header."""
+    dns.zone.update({"c.test": {"A": ["127.0.0.1"]}})
+    filler = "".join("X-Filler-%04d: %s\r\n" % (i, "f" * 100)
+                     for i in range(500))  # ~57 KB of header
+    msg = ("From: Alice <%s>\r\nTo: <%s>\r\nSubject: big header\r\n%s"
+           "\r\nthe body\r\n" % (ALICE, ALICE, filler)).encode()
+    with Sink(rcpt=lambda a: "550 5.1.1 no such user") as sink:
+        start_with_sink(sender_inst, sink)
+        submit_dsn(sender_inst, [(ALICE, ["NOTIFY=SUCCESS"]),
+                                 ("nobody@c.test", [])], msg)
+        got = wait_inbox(sender_inst, "alice", 3)
+    dsns = [g for g in got if b"multipart/report" in g]
+    assert len(dsns) == 2, [g[:300] for g in got]
+    for d in dsns:
+        _, parts, st = status_of(d)
+        assert parts[2].get_content_type() == "text/rfc822-headers"
+        part = parts[2].get_payload()
+        assert "Subject: big header" in part
+        assert len(part.encode()) <= 8 * 1024 + 2, len(part)
+        assert re.search(r"X-Filler-\d{4}: f{100}\r?\n?$", part), part[-200:]
+        assert "X-Filler-0499" not in part
+    assert len(dsns[0]) < 20000 and len(dsns[1]) < 20000
     wait_for(lambda: queue_ids(sender_inst) == [], what="empty queue")

@@ -387,7 +387,8 @@ def test_submission_from_header_must_be_owned(inst):
     assert code == 553 and why.startswith(b"5.7.1"), why
     # a list with one foreign address, and a second From: field
     assert send("alice@localhost, bob@example.org")[0] == 553
-    assert send("alice@localhost\r\nFrom: bob@example.org")[0] == 553
+    code, why = send("alice@localhost\r\nFrom: bob@example.org")
+    assert code == 550 and why.startswith(b"5.6.0"), why
     # the session goes on after a refusal
     assert send("alice@localhost")[0] == 250
     s.quit()
@@ -397,6 +398,61 @@ def test_submission_from_header_must_be_owned(inst):
     finally:
         bob.quit()
     assert "reason=from_not_owned" in inst.log()
+
+
+def test_submission_from_header_is_read_whole(inst):
+    """Every From: address is checked, however many (over 16 is refused
+    whole), there is exactly one From: field (RFC 5322 3.6), and no
+    control bytes or broken UTF-8 hide what a reader sees."""
+    inst.add_user("bob@example.org", PASSWORD)
+    inst.start()
+    s = smtp(inst, "submission")
+    s.ehlo("c")
+    s.starttls(context=client_tls_context())
+    s.ehlo("c")
+    s.login("alice", PASSWORD)
+
+    def send(from_hdr):
+        if isinstance(from_hdr, str):
+            from_hdr = from_hdr.encode()
+        msg = (b"From: " + from_hdr + b"\r\nTo: bob@example.org\r\n"
+               b"Subject: from test\r\n\r\nbody\r\n")
+        try:
+            s.sendmail("alice@localhost", ["bob@example.org"], msg)
+            return 250, b""
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code, e.smtp_error
+
+    own = ", ".join("alice+%d@localhost" % i for i in range(16))
+    assert send(own)[0] == 250  # 16 of her own: fine
+    code, why = send(own + ", bob@example.org")
+    assert code == 553 and why.startswith(b"5.7.1"), why
+    code, why = send(", ".join("alice+%d@localhost" % i for i in range(17)))
+    assert code == 553 and why.startswith(b"5.7.1"), why
+    # two From: fields, even both her own
+    code, why = send("alice@localhost\r\nFrom: alice@localhost")
+    assert code == 550 and why.startswith(b"5.6.0"), why
+    code, why = send("alice@localhost\r\nTo: x@y\r\nfrom : bob@example.org")
+    assert code == 550 and why.startswith(b"5.6.0"), why
+    for bad in (b"alice@localhost\x00 <bob@example.org>",
+                b"Alice \x01 <alice@localhost>",
+                b"Alice \x7f <alice@localhost>",
+                b"Alice \xc2\x85 <alice@localhost>",   # U+0085 (C1)
+                b"Alice \xe9 <alice@localhost>"):      # not UTF-8
+        s.rset()
+        code, why = send(bad)
+        assert code == 550 and why.startswith(b"5.6.0"), (bad, why)
+    assert send(b"=?utf-8?q?x?= \xc3\xa9l\xc3\xa8ve <alice@localhost>")[0] \
+        == 250
+    s.quit()
+    bob = inst.login("bob@example.org")
+    try:
+        assert bob.stat()[0] == 2
+    finally:
+        bob.quit()
+    log = inst.log()
+    for r in ("from_too_many", "from_multiple", "from_control_bytes"):
+        assert "reason=" + r in log, r
 
 
 def test_submission_cram_md5(inst):
@@ -482,3 +538,30 @@ def test_smtp_basic_commands(srv):
     assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"503 5.5.1")
     assert r.cmd("QUIT").startswith(b"221 2.0.0")
     assert pop3_messages(srv)[0].startswith(b"Return-Path: <>\r\n")
+
+
+def test_port25_sender_in_a_local_domain_is_refused(inst):
+    """From the Internet (port 25, no AUTH, outside relay_networks) an
+    envelope sender in one of our own domains is forged: 550 5.7.1.
+    Our users send through submission or from relay_networks."""
+    inst.add_user("bob@example.org", PASSWORD)
+    inst.start()
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c")
+    for sender in ("alice@localhost", "nobody@localhost",
+                   "BOB@Example.ORG", "bob+tag@example.org"):
+        rep = r.cmd("MAIL FROM:<%s>" % sender)
+        assert rep.startswith(b"550 5.7.1"), (sender, rep)
+    assert r.cmd("MAIL FROM:<carol@elsewhere.example>").startswith(b"250")
+    assert r.cmd("RSET").startswith(b"250")
+    assert r.cmd("MAIL FROM:<>").startswith(b"250")  # bounces come in
+    assert r.cmd("RCPT TO:<alice@localhost>").startswith(b"250")
+    r.close()
+    assert "reason=local_sender_from_outside" in inst.log()
+    inst.stop()
+    inst.configure(relay_networks="127.0.0.0/8")
+    inst.start()
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<alice@localhost>").startswith(b"250")
+    r.close()

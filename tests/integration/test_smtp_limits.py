@@ -137,3 +137,59 @@ def test_smtp_command_line_limit(srv):
     # the session goes on
     assert r.cmd("NOOP").startswith(b"250")
     r.close()
+
+
+def test_unknown_recipients_are_slowed_then_cut_off(inst):
+    """RCPT TO tells which users exist: a stranger on port 25 gets its
+    first unknown-recipient replies at once, each one past the soft
+    limit late (a timer: others are served meanwhile), and after the
+    hard limit 421 and the end of the session. The count is per client
+    address across sessions, so reconnecting does not reset it."""
+    inst.configure(workers=1, smtp_rcpt_error_soft_limit=2,
+                   smtp_rcpt_error_hard_limit=4,
+                   smtp_rcpt_error_delay_ms=1500)
+    inst.start()
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c.example")
+    assert r.cmd("MAIL FROM:<bob@example.org>").startswith(b"250")
+
+    def timed(cmd):
+        t0 = time.monotonic()
+        rep = r.cmd(cmd)
+        return rep, time.monotonic() - t0
+
+    for i in range(2):
+        rep, took = timed("RCPT TO:<nobody%d@localhost>" % i)
+        assert rep.startswith(b"550 5.1.1") and took < 1.0, (rep, took)
+    # a known user is never slowed
+    rep, took = timed("RCPT TO:<alice@localhost>")
+    assert rep.startswith(b"250") and took < 1.0, (rep, took)
+    # past the soft limit: late; meanwhile another client is served
+    r.send(b"RCPT TO:<nobody2@localhost>\r\n")
+    t0 = time.monotonic()
+    other = SmtpRaw(inst.port("smtp"))
+    assert other.cmd("NOOP").startswith(b"250")
+    assert time.monotonic() - t0 < 1.0
+    other.close()
+    rep = r.reply()
+    took = time.monotonic() - t0
+    assert rep.startswith(b"550 5.1.1") and 1.4 < took < 5, (rep, took)
+    rep, took = timed("RCPT TO:<nobody3@localhost>")
+    assert rep.startswith(b"550 5.1.1") and 1.4 < took < 5, (rep, took)
+    # the fifth is past the hard limit: 421, and the session ends
+    rep, took = timed("RCPT TO:<nobody4@localhost>")
+    assert rep.startswith(b"421 4.7.0") and took > 1.4, (rep, took)
+    data, closed = read_until_eof(r, 5)
+    assert closed, data
+    # a new session from the same address starts where this one ended
+    r = SmtpRaw(inst.port("smtp"))
+    r.cmd("EHLO c.example")
+    r.cmd("MAIL FROM:<bob@example.org>")
+    rep, took = timed("RCPT TO:<alice@localhost>")
+    assert rep.startswith(b"250"), rep
+    rep, took = timed("RCPT TO:<nobody5@localhost>")
+    assert rep.startswith(b"421 4.7.0") and took > 1.4, (rep, took)
+    r.close()
+    log = inst.log()
+    assert "event=rcpt_throttle" in log and "action=disconnect" in log
+    assert "reason=too_many_unknown_recipients" in log

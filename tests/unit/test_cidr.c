@@ -67,4 +67,53 @@ UNIT_TEST(test_errors)
 	}
 }
 
-UNIT_MAIN(test_parse_match, test_odd_prefixes, test_errors)
+static const char *internal(const char *ip)
+{
+	unsigned char a[16];
+	CHECK(cidr_addr_parse(ip, a));
+	const char *r = cidr_addr_internal(a);
+	return r ? r : "global";
+}
+
+UNIT_TEST(test_internal_ranges)
+{
+	static const char *const cases[][2] = {
+		{ "127.0.0.1", "loopback" },   { "127.255.1.2", "loopback" },
+		{ "::1", "loopback" },         { "::ffff:127.0.0.1", "loopback" },
+		{ "169.254.169.254", "link-local" },
+		{ "fe80::1", "link-local" },   { "febf::1", "link-local" },
+		{ "10.0.0.1", "private" },     { "172.16.0.1", "private" },
+		{ "172.31.255.255", "private" }, { "192.168.1.1", "private" },
+		{ "fd00::1", "private" },      { "fc00::1", "private" },
+		{ "fec0::1", "private" },      { "0.0.0.0", "unspecified" },
+		{ "0.1.2.3", "unspecified" },  { "::", "unspecified" },
+		{ "100.64.0.1", "shared" },    { "224.0.0.1", "multicast" },
+		{ "ff02::1", "multicast" },    { "255.255.255.255", "reserved" },
+		{ "::7f00:1", "ipv4-compatible" },
+		{ "64:ff9b::7f00:1", "nat64-internal" },
+		{ "64:ff9b::808:808", "global" },
+		{ "8.8.8.8", "global" },       { "172.32.0.1", "global" },
+		{ "172.15.255.255", "global" }, { "192.0.2.1", "global" },
+		{ "2001:db8::1", "global" },   { "2a00:1450::1", "global" },
+		{ "::ffff:8.8.4.4", "global" }, { "100.128.0.1", "global" },
+		{ "fe00::1", "global" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		CHECK_EQ_STR(internal(cases[i][0]), cases[i][1]);
+	unsigned char a[16];
+	CHECK(!cidr_addr_parse("host.example", a));
+	CHECK(!cidr_addr_parse(NULL, a));
+	struct cidr_list l;
+	struct buf err = BUF_INIT;
+	CHECK_EQ_INT(cidr_list_parse("127.0.0.0/8 fd00::/8", &l, &err), 0);
+	CHECK(cidr_addr_parse("::ffff:127.0.0.2", a));
+	CHECK(cidr_list_match_addr(&l, a));
+	CHECK(cidr_addr_parse("10.0.0.1", a));
+	CHECK(!cidr_list_match_addr(&l, a));
+	CHECK(!cidr_list_match_addr(NULL, a));
+	cidr_list_free(&l);
+	buf_free(&err);
+}
+
+UNIT_MAIN(test_parse_match, test_odd_prefixes, test_errors,
+	  test_internal_ranges)

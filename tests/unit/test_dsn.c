@@ -628,6 +628,51 @@ UNIT_TEST(test_success)
 	buf_free(&t);
 }
 
-UNIT_MAIN(test_wanted, test_success, test_failed_headers_default,
+UNIT_TEST(test_header_capped)
+{
+	/* A huge header comes back cut at a field boundary, within 8 KiB,
+	 * for a success DSN and a bounce alike; a small one whole. */
+	struct config cfg = test_cfg();
+	struct queue_rcpt r[1] = { rcpt("bob@remote.test",
+					QUEUE_RCPT_DELIVERED,
+					QUEUE_NOTIFY_SUCCESS) };
+	struct queue_env e = env_make(r, 1);
+	struct buf msg = BUF_INIT;
+	buf_appends(&msg, "Subject: first\r\n");
+	for (int i = 0; i < 1000; i++)
+		buf_printf(&msg, "X-F-%04d: %s\r\n\t%s\r\n", i,
+			   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			   "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	buf_appends(&msg, "\r\nbody\r\n");
+	for (int k = 0; k < 2; k++) {
+		enum dsn_kind kind = k ? DSN_FAILED : DSN_DELIVERED;
+		r[0].state = k ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DELIVERED;
+		r[0].notify = k ? 0 : QUEUE_NOTIFY_SUCCESS;
+		struct buf out = BUF_INIT;
+		dsn_build(&cfg, &e, kind, msg.data, msg.len, T0, &out);
+		struct mime_message m;
+		check_shape(&out, &m, "text", "rfc822-headers");
+		struct str p3 = mime_part_body(
+			&m, &m.parts[mime_part_child(&m, 0, 3)]);
+		CHECK(p3.len > 4096 && p3.len <= 8 * 1024 + 2);
+		CHECK(p3.len >= 14 && !memcmp(p3.p, "Subject: first", 14));
+		/* the last field is whole: its continuation line is there */
+		const char tail[] = "\tbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n";
+		CHECK(str_has(p3, tail));
+		size_t tl = strlen(tail);
+		CHECK(p3.len >= tl + 2);
+		CHECK(!memcmp(p3.p + p3.len - tl - 2, tail, tl) ||
+		      !memcmp(p3.p + p3.len - tl, tail, tl));
+		CHECK(!str_has(p3, "body"));
+		CHECK(str_has(mime_part_body(&m, &m.parts[mime_part_child(&m, 0, 1)]),
+			      "Only the first fields"));
+		CHECK(out.len < 16384);
+		mime_message_free(&m);
+		buf_free(&out);
+	}
+	buf_free(&msg);
+}
+
+UNIT_MAIN(test_wanted, test_success, test_header_capped, test_failed_headers_default,
 	  test_failed_full_envid_orcpt, test_full_too_big, test_delayed,
 	  test_hostile_fields, test_long_diag, test_odd_messages, test_schedule, test_count_received)

@@ -1,0 +1,36 @@
+/* Unknown-recipient replies per client address (Postfix's
+ * smtpd_soft_error_limit / smtpd_error_sleep_time / smtpd_hard_error_
+ * limit are the model): RCPT TO answers tell which users exist, so a
+ * stranger who keeps naming unknown ones is answered late, then sent
+ * away. The count outlives the session, in a bounded table per worker
+ * process, so reconnecting does not reset it. Pure: the caller gives
+ * the time. */
+#ifndef POSTERN_SMTP_RCPT_LIMIT_H
+#define POSTERN_SMTP_RCPT_LIMIT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Addresses remembered per worker (8-way sets, the least recently
+ * seen one in a set gives way): 4096 x 32 bytes = 128 KiB. An address
+ * pushed out starts again from zero, which only helps it: the session's
+ * own count still applies. */
+#define RCPT_LIMIT_SLOTS 4096
+#define RCPT_LIMIT_WAYS 8
+
+struct rcpt_limit;
+
+/* The worker's table (made on first use). */
+struct rcpt_limit *rcpt_limit_table(void);
+/* A fresh table, for tests. */
+struct rcpt_limit *rcpt_limit_new(void);
+void rcpt_limit_free(struct rcpt_limit **t);
+
+/* Counts one unknown recipient from ip (numeric; an IPv6 address
+ * counts for its whole /64) at now (seconds) and
+ * returns how many the address has had within `window` seconds of its
+ * previous one (a pause of a whole window forgets them). 0 if ip is
+ * not an address (a Unix socket peer). */
+unsigned rcpt_limit_note(struct rcpt_limit *t, const char *ip, int64_t now,
+			 int window);
+
+#endif
