@@ -70,7 +70,13 @@ struct config {
 	int login_timeout;         /* seconds a client may take to log in */
 	int shutdown_timeout;      /* seconds SIGTERM waits for sessions */
 	size_t max_message_size;   /* bytes */
-	int max_connections_per_ip;
+	int max_connections_per_ip; /* not logged in, per address (IPv6: /64) */
+	int max_connections;       /* whole server */
+	int worker_max_connections; /* per worker process; 0 = max_connections */
+	int max_userip_connections; /* logged in, per (user, address, protocol) */
+	int login_deadline;        /* seconds from connect to login, whatever the client sends */
+	int login_max_commands;    /* commands before login (POP3, IMAP, submission) */
+	int smtp_junk_command_limit; /* port 25: commands before each MAIL */
 
 	/* Recipients (deliver/resolve.h). */
 	char *local_domains;       /* comma/space separated; "" = none extra */
