@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "net/conn.h"
+#include "net/ipcount.h"
 #include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
@@ -97,6 +98,8 @@ struct listener_arg {
 };
 static struct listener_arg listener_args[LISTEN__COUNT + 1];
 
+static void worker_pause_accept(struct worker *w, const char *why);
+
 static void worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
 {
@@ -120,8 +123,13 @@ static void worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 	} else if (p->kind == LISTEN_SMTP) {
 		lim.max_commands = cfg->smtp_junk_command_limit;
 	}
-	if (conn_admit(c, &lim, p->replies))
-		p->start(c, &w->env);
+	if (!conn_admit(c, &lim, p->replies))
+		return;
+	p->start(c, &w->env);
+	/* Full: leave the next clients to a worker with room, if any (all
+	 * workers wait on the same listening sockets). */
+	if (conn_live_count() >= (size_t)w->max_conns && ipcount_room_elsewhere())
+		worker_pause_accept(w, "full");
 }
 
 static void worker_stop_listening(struct worker *w)
@@ -140,6 +148,8 @@ static void worker_resume_accept(struct worker *w)
 {
 	if (!w->accept_paused || w->stopping)
 		return;
+	if (conn_live_count() >= (size_t)w->max_conns && ipcount_room_elsewhere())
+		return; /* still full, and others have room */
 	w->accept_paused = false;
 	evtimer_del(w->resume_timer);
 	for (int k = 0; k <= LISTEN__COUNT; k++)
@@ -161,6 +171,24 @@ static void worker_conn_released(void *arg)
 	worker_resume_accept(arg);
 }
 
+/* Stops accepting until a connection closes or WORKER_ACCEPT_RETRY_MS
+ * pass (worker_resume_accept). */
+static void worker_pause_accept(struct worker *w, const char *why)
+{
+	if (w->accept_paused)
+		return;
+	w->accept_paused = true;
+	for (int k = 0; k <= LISTEN__COUNT; k++)
+		if (w->listeners[k])
+			evconnlistener_disable(w->listeners[k]);
+	struct timeval tv = { WORKER_ACCEPT_RETRY_MS / 1000,
+			      (WORKER_ACCEPT_RETRY_MS % 1000) * 1000 };
+	evtimer_add(w->resume_timer, &tv);
+	log_kv(strcmp(why, "full") ? LOG_WARN : LOG_INFO,
+	       "event=accept_paused reason=\"%s\" sessions=%zu", why,
+	       conn_live_count());
+}
+
 /* accept() failed for want of descriptors or memory. The listening
  * socket stays readable, so accepting again at once would spin at full
  * CPU: stop, and try again when a connection closes or after
@@ -174,17 +202,7 @@ static void worker_accept_error(struct evconnlistener *l, void *arg)
 		log_kv(LOG_WARN, "event=accept_failed error=\"%s\"", strerror(err));
 		return;
 	}
-	if (w->accept_paused)
-		return;
-	w->accept_paused = true;
-	for (int k = 0; k <= LISTEN__COUNT; k++)
-		if (w->listeners[k])
-			evconnlistener_disable(w->listeners[k]);
-	struct timeval tv = { WORKER_ACCEPT_RETRY_MS / 1000,
-			      (WORKER_ACCEPT_RETRY_MS % 1000) * 1000 };
-	evtimer_add(w->resume_timer, &tv);
-	log_kv(LOG_WARN, "event=accept_paused error=\"%s\" sessions=%zu",
-	       strerror(err), conn_live_count());
+	worker_pause_accept(w, strerror(err));
 }
 
 static int count_open_fds(void)
@@ -235,6 +253,7 @@ static void worker_begin_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	ipcount_set_accepting(false, 0);
 	worker_stop_listening(w);
 	struct timeval tick = { 0, 100 * 1000 };
 	w->idle_check = event_new(w->base, -1, EV_PERSIST, worker_idle_check, w);
@@ -327,6 +346,7 @@ int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	event_add(w.sig_int, NULL);
 	event_add(w.sig_retire, NULL);
 	w.max_conns = worker_conn_cap(cfg);
+	ipcount_set_accepting(true, (unsigned)w.max_conns);
 	log_kv(LOG_INFO, "event=worker_started max_connections=%d", w.max_conns);
 
 	event_base_dispatch(w.base);

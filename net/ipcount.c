@@ -36,6 +36,7 @@ struct ipcount_table {
 	size_t used;
 	pid_t owner[IPCOUNT_SLOTS];
 	uint32_t live[IPCOUNT_SLOTS]; /* connections per slot */
+	uint32_t cap[IPCOUNT_SLOTS];  /* > 0: the slot accepts, up to this */
 	struct ipcount_entry e[];
 };
 
@@ -204,6 +205,7 @@ static int slot(void)
 		if (table->owner[s] == 0) {
 			table->owner[s] = pid;
 			table->live[s] = 0;
+			table->cap[s] = 0;
 			my_slot = s;
 			break;
 		}
@@ -221,6 +223,7 @@ void ipcount_release(pid_t pid)
 			continue;
 		rebuild(table, s);
 		table->live[s] = 0;
+		table->cap[s] = 0;
 		table->owner[s] = 0;
 	}
 	table_unlock(table);
@@ -357,6 +360,30 @@ unsigned ipcount_conn_total(void)
 	unsigned n = total_locked(table);
 	table_unlock(table);
 	return n;
+}
+
+void ipcount_set_accepting(bool accepting, unsigned cap)
+{
+	int s = slot();
+	if (s < 0)
+		return;
+	table_lock(table);
+	table->cap[s] = accepting ? (cap ? cap : 1) : 0;
+	table_unlock(table);
+}
+
+bool ipcount_room_elsewhere(void)
+{
+	int me = slot();
+	if (me < 0)
+		return false;
+	bool room = false;
+	table_lock(table);
+	for (int s = 0; s < IPCOUNT_SLOTS && !room; s++)
+		room = s != me && table->owner[s] && table->cap[s] &&
+		       table->live[s] < table->cap[s];
+	table_unlock(table);
+	return room;
 }
 
 static void key_from_bytes(struct ipcount_key *k, enum ipcount_class cls,

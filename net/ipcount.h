@@ -77,6 +77,12 @@ bool ipcount_conn_open(unsigned limit);
 void ipcount_conn_close(void);
 unsigned ipcount_conn_total(void);
 
+/* Whether this process takes new connections, and how many it may hold;
+ * and whether any other process that takes them has room: a worker at
+ * its cap then leaves new clients to the others instead of refusing. */
+void ipcount_set_accepting(bool accepting, unsigned cap);
+bool ipcount_room_elsewhere(void);
+
 /* For tests: the table slot where k's probe chain starts. */
 size_t ipcount_home(const struct ipcount_key *k);
 

@@ -539,3 +539,28 @@ def test_smtp_budget_is_per_transaction(inst):
     assert cmd(b"NOOP").startswith(b"250")
     assert cmd(b"NOOP").startswith(b"421 4.7.0")
     s.close()
+
+
+def test_full_worker_leaves_clients_to_others(inst):
+    """A worker at worker_max_connections stops taking new clients while
+    another worker has room, so they are served, not refused."""
+    inst.configure(workers=2, worker_max_connections=4)
+    inst.start()
+    assert inst.wait_log("event=disconnect")
+    time.sleep(0.5)
+    held = []
+    for i in range(8):
+        s, line = greeting(inst.pop3_port)
+        assert line.startswith(b"+OK"), (i, line)
+        held.append(s)
+    # both are full now: the next one is told so
+    s, line = greeting(inst.pop3_port)
+    assert line.startswith(b"-ERR [SYS/TEMP] Server busy"), line
+    s.close()
+    held.pop().close()
+    time.sleep(0.5)
+    s, line = greeting(inst.pop3_port)
+    assert line.startswith(b"+OK"), line
+    held.append(s)
+    for s in held:
+        s.close()
