@@ -82,7 +82,13 @@ struct config {
 	size_t max_message_size;   /* bytes */
 	char *min_free_space;      /* "auto" or bytes (0 = no check) */
 	uint64_t min_free_bytes;   /* what it means: auto = 1.5 x max_message_size */
-	int max_connections_per_ip;
+	int max_connections_per_ip; /* not logged in, per address (IPv6: /64) */
+	int max_connections;       /* whole server */
+	int worker_max_connections; /* per worker process; 0 = max_connections */
+	int max_userip_connections; /* logged in, per (user, address, protocol) */
+	int login_deadline;        /* seconds from connect to login, whatever the client sends */
+	int login_max_commands;    /* commands before login (POP3, IMAP, submission) */
+	int smtp_junk_command_limit; /* port 25: commands before each MAIL */
 
 	/* Recipients (deliver/resolve.h). */
 	char *local_domains;       /* comma/space separated; "" = none extra */

@@ -21,6 +21,21 @@
 /* Users file: a line longer than this is an error (bounds parser work). */
 #define USERS_LINE_MAX 8192
 
+/* Descriptors (RLIMIT_NOFILE). A connection holds at most this many at
+ * once: its socket, plus POP3's maildrop lock, an APPEND spool file or
+ * a message file a pool job reads. */
+#define CONN_FDS_PER_CONN 2
+/* Kept free in each worker beyond its connections and what it opened at
+ * start: for accept() of clients that only get the busy reply, index
+ * and change-log files, the store's directory scans. */
+#define WORKER_FD_SPARE 16
+/* About what a worker opens at start (listeners, auth socket, pool
+ * pipe, inotify, epoll): for sizing RLIMIT_NOFILE before it runs. */
+#define WORKER_FD_START 32
+/* A worker that ran out of descriptors (EMFILE) tries accept() again
+ * after this long, or as soon as one of its connections closes. */
+#define WORKER_ACCEPT_RETRY_MS 1000
+
 /* Config file lines. */
 #define CONFIG_LINE_MAX 4096
 

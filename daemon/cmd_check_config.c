@@ -6,15 +6,47 @@
 #include "deliver/aliases.h"
 #include "deliver/resolve.h"
 #include "relay/route.h"
+#include "core/limits.h"
 #include "tls/tls.h"
 
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
+
+/* serve raises RLIMIT_NOFILE's soft limit to what the connection caps
+ * need, up to the hard limit; say where that is too low, since each
+ * worker then serves fewer connections. */
+static void check_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY)
+		return;
+	unsigned long long ceiling = rl.rlim_max;
+	unsigned long long per = cfg->worker_max_connections > 0
+					 ? (unsigned long long)cfg->worker_max_connections
+					 : (unsigned long long)cfg->max_connections;
+	unsigned long long need = per * CONN_FDS_PER_CONN + WORKER_FD_START +
+				  WORKER_FD_SPARE;
+	if (need <= ceiling)
+		return;
+	unsigned long long fit =
+		ceiling > WORKER_FD_START + WORKER_FD_SPARE
+			? (ceiling - WORKER_FD_START - WORKER_FD_SPARE) / CONN_FDS_PER_CONN
+			: 0;
+	printf("%s: warning: %s = %llu needs about %llu descriptors per worker, "
+	       "but RLIMIT_NOFILE allows %llu: each worker will serve at most "
+	       "about %llu connections\n",
+	       cfg->path, cfg->worker_max_connections > 0 ? "worker_max_connections"
+							  : "max_connections",
+	       per, need, ceiling, fit);
+}
 
 int cmd_check_config(const char *conf_path)
 {
@@ -86,6 +118,7 @@ int cmd_check_config(const char *conf_path)
 			       "= %s does not verify the smarthost's certificate: "
 			       "AUTH will not be sent and mail will wait; use "
 			       "verify or smtps\n", cfg.path, cfg.smarthost_tls);
+		check_nofile(&cfg);
 		struct stat st;
 		if (stat(cfg.mail_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			buf_printf(&err, "%s: mail_dir %s is not a directory\n",

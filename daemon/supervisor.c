@@ -6,6 +6,7 @@
 #include "daemon/worker.h"
 #include "auth/authd.h"
 #include "queue/runner.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/ipcount.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -145,6 +147,36 @@ static int bind_auth_socket(char *name, size_t namesz)
 		return -1;
 	}
 	return fd;
+}
+
+/* RLIMIT_NOFILE: the soft limit is often 1024, far below what
+ * max_connections needs; raise it to what a worker needs, up to the hard
+ * limit. Workers inherit it and fit their connection cap to it
+ * (daemon/worker.c). */
+static void raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t per_worker = cfg->worker_max_connections > 0
+				    ? (rlim_t)cfg->worker_max_connections
+				    : (rlim_t)cfg->max_connections;
+	rlim_t need = per_worker * CONN_FDS_PER_CONN + WORKER_FD_START +
+		      WORKER_FD_SPARE;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
+		return;
+	/* The hard limit is the administrator's (systemd LimitNOFILE=,
+	 * prlimit); only the soft one is ours to raise. */
+	struct rlimit nrl = rl;
+	nrl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+			       ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &nrl) != 0)
+		nrl = rl;
+	if (nrl.rlim_cur < need)
+		log_kv(LOG_WARN, "event=fd_limit nofile=%llu needed=%llu effect=\"workers serve fewer connections\"",
+		       (unsigned long long)nrl.rlim_cur, (unsigned long long)need);
+	else
+		log_kv(LOG_INFO, "event=fd_limit nofile=%llu", (unsigned long long)nrl.rlim_cur);
 }
 
 static int worker_count(const struct config *cfg)
@@ -469,6 +501,7 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 		goto out;
 	}
 	buf_free(&err);
+	raise_nofile(&s->cfg);
 	rc = cli_drop_privileges(&s->cfg);
 	if (rc != 0)
 		goto out;
@@ -481,8 +514,10 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	if (ipcount_init() != 0)
-		log_kv(LOG_WARN, "event=ipcount_unavailable reason=\"mmap failed\" effect=\"max_connections_per_ip counts per worker\"");
+	/* Room for twice today's max_connections: a reload may raise it,
+	 * and retiring workers still hold theirs. */
+	if (ipcount_init(2 * (size_t)s->cfg.max_connections) != 0)
+		log_kv(LOG_WARN, "event=ipcount_unavailable reason=\"mmap failed\" effect=\"connection limits count per worker\"");
 	s->auth_pid = spawn_auth(s);
 	s->queue_pid = spawn_queue(s);
 	start_workers(s);

@@ -99,6 +99,13 @@ static void auth_done(void *arg, const struct auth_result *res)
 	struct imap_session *s = arg;
 	s->auth_id = 0;
 	if (res->status == AUTH_OK) {
+		/* RFC 5530 LIMIT; logged by conn_logged_in */
+		if (!conn_logged_in(s->c, res->user,
+				    s->cfg->max_userip_connections)) {
+			imap_cmd_done(s, IMAP_NO, "[LIMIT] Too many connections "
+						  "from this user and address");
+			return;
+		}
 		struct login_job *j = xcalloc(1, sizeof *j);
 		j->s = s;
 		j->user = xstrdup(res->user);

@@ -197,7 +197,8 @@ static void handle_result(struct imap_session *s, enum imap_parse_result r)
 		return;
 	case IMAP_PARSE_DONE:
 		s->mid_command = false;
-		imap_dispatch(s);
+		if (conn_count_command(s->c)) /* budget before login */
+			imap_dispatch(s);
 		return;
 	case IMAP_PARSE_NEED_LITERAL:
 		s->mid_command = true;

@@ -30,6 +30,14 @@
 
 static struct conn *live_head;
 static size_t live_count;
+static void (*release_hook)(void *);
+static void *release_arg;
+
+void conn_set_release_hook(void (*fn)(void *), void *arg)
+{
+	release_hook = fn;
+	release_arg = arg;
+}
 
 size_t conn_live_count(void)
 {
@@ -218,18 +226,6 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t n,
 	}
 }
 
-size_t conn_count_ip(const char *ip)
-{
-	size_t n = ipcount_get(ip);
-	if (n != (size_t)-1)
-		return n;
-	n = 0;
-	for (struct conn *c = live_head; c; c = c->next)
-		if (!strcmp(c->remote_ip, ip))
-			n++;
-	return n;
-}
-
 struct conn *conn_accept(struct event_base *base, int fd,
 			 const struct sockaddr *sa, int salen,
 			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx)
@@ -257,10 +253,7 @@ struct conn *conn_accept(struct event_base *base, int fd,
 	c->tls = tls_ctx != NULL;
 	c->loopback = addr_is_loopback(sa);
 	addr_format(sa, c->remote_ip, sizeof c->remote_ip, &c->remote_port);
-	if (sa->sa_family != AF_UNIX) {
-		ipcount_add(c->remote_ip, +1);
-		c->ip_counted = true;
-	}
+	c->has_ipkey = ipcount_key_sockaddr(&c->ipkey, IPCOUNT_PRELOGIN, sa);
 	unsigned char rnd[6];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		memset(rnd, 0, sizeof rnd);
@@ -298,8 +291,14 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	if (c->next)
 		c->next->prev = c->prev;
 	live_count--;
-	if (c->ip_counted)
-		ipcount_add(c->remote_ip, -1);
+	if (c->counted_prelogin)
+		ipcount_sub(&c->ipkey);
+	if (c->counted_user)
+		ipcount_sub(&c->userkey);
+	if (c->counted_total)
+		ipcount_conn_close();
+	if (c->deadline_ev)
+		event_free(c->deadline_ev);
 	log_kv(LOG_INFO, "event=disconnect proto=%s sid=%s ip=%s reason=%s",
 	       proto_name(c->kind), c->id, c->remote_ip, c->close_reason);
 	if (c->handler)
@@ -312,6 +311,8 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 	struct event_base *base = c->base;
 	free(c);
 	memtrim_conn_closed(base, live_count);
+	if (release_hook)
+		release_hook(release_arg);
 }
 
 /* Drops the first n buffered octets of a long line, keeping its head
@@ -515,4 +516,142 @@ void conn_close_all(const char *reason)
 	 * that do not read. */
 	for (struct conn *c = live_head; c; c = c->next)
 		conn_begin_close(c, reason, false);
+}
+
+/* Limits before login (net/conn.h). */
+
+static void conn_refuse(struct conn *c, const char *reply, const char *reason,
+			int limit)
+{
+	log_kv(LOG_WARN, "event=refused proto=%s sid=%s ip=%s reason=%s limit=%d",
+	       proto_name(c->kind), c->id, c->remote_ip, reason, limit);
+	if (reply)
+		conn_writes(c, reply);
+	conn_close(c, reason);
+}
+
+static void conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->closing || c->logged_in)
+		return;
+	log_kv(LOG_INFO, "event=login_deadline proto=%s sid=%s ip=%s commands=%d",
+	       proto_name(c->kind), c->id, c->remote_ip, c->commands);
+	if (c->replies)
+		conn_writes(c, c->replies->deadline);
+	conn_close(c, "login_deadline");
+}
+
+bool conn_admit(struct conn *c, const struct conn_limits *lim,
+		const struct conn_replies *replies)
+{
+	c->replies = replies;
+	/* live_count includes this one */
+	if (lim->worker_max_connections > 0 &&
+	    live_count > (size_t)lim->worker_max_connections) {
+		conn_refuse(c, replies->busy_server, "worker_full",
+			    lim->worker_max_connections);
+		return false;
+	}
+	if (!ipcount_conn_open(lim->max_connections > 0
+				       ? (unsigned)lim->max_connections : 0)) {
+		conn_refuse(c, replies->busy_server, "server_full",
+			    lim->max_connections);
+		return false;
+	}
+	c->counted_total = true;
+	/* Local (Unix socket) peers are the host's own MTA: no IP budget. */
+	if (c->has_ipkey) {
+		switch (ipcount_add(&c->ipkey, lim->max_per_ip > 0
+						       ? (unsigned)lim->max_per_ip : 0)) {
+		case IPCOUNT_OK:
+			c->counted_prelogin = true;
+			break;
+		case IPCOUNT_OVER:
+			conn_refuse(c, replies->busy_ip, "too_many_connections",
+				    lim->max_per_ip);
+			return false;
+		case IPCOUNT_FULL:
+			conn_refuse(c, replies->busy_server, "count_table_full",
+				    lim->max_connections);
+			return false;
+		}
+	}
+	c->max_commands = lim->max_commands;
+	if (lim->deadline_secs > 0) {
+		c->deadline_ev = evtimer_new(c->base, conn_deadline, c);
+		struct timeval tv = { lim->deadline_secs, 0 };
+		evtimer_add(c->deadline_ev, &tv);
+	}
+	return true;
+}
+
+bool conn_count_command(struct conn *c)
+{
+	if (c->logged_in || c->max_commands <= 0 || c->closing)
+		return !c->closing;
+	if (++c->commands <= c->max_commands)
+		return true;
+	log_kv(LOG_INFO, "event=refused proto=%s sid=%s ip=%s reason=too_many_commands limit=%d",
+	       proto_name(c->kind), c->id, c->remote_ip, c->max_commands);
+	if (c->replies)
+		conn_writes(c, c->replies->commands);
+	conn_close(c, "too_many_commands");
+	return false;
+}
+
+void conn_reset_command_budget(struct conn *c)
+{
+	c->commands = 0;
+}
+
+static enum ipcount_class user_class(enum listener_kind k)
+{
+	switch (k) {
+	case LISTEN_POP3:
+	case LISTEN_POP3S:
+		return IPCOUNT_USER_POP3;
+	case LISTEN_IMAP:
+	case LISTEN_IMAPS:
+		return IPCOUNT_USER_IMAP;
+	default:
+		return IPCOUNT_USER_SMTP;
+	}
+}
+
+bool conn_logged_in(struct conn *c, const char *user, int limit)
+{
+	if (c->has_ipkey) {
+		struct ipcount_key k = c->ipkey;
+		ipcount_key_user(&k, user_class(c->kind), user);
+		bool same = c->counted_user && !memcmp(&k, &c->userkey, sizeof k);
+		if (!same) {
+			enum ipcount_result r =
+				ipcount_add(&k, limit > 0 ? (unsigned)limit : 0);
+			if (r != IPCOUNT_OK) {
+				char u[LOG_ESC_MAX];
+				log_kv(LOG_WARN, "event=refused proto=%s sid=%s ip=%s user=%s reason=%s limit=%d",
+				       proto_name(c->kind), c->id, c->remote_ip,
+				       log_esc(u, sizeof u, user, strlen(user)),
+				       r == IPCOUNT_OVER ? "too_many_user_connections"
+							 : "count_table_full",
+				       limit);
+				return false;
+			}
+			if (c->counted_user)
+				ipcount_sub(&c->userkey);
+			c->userkey = k;
+			c->counted_user = true;
+		}
+	}
+	if (c->counted_prelogin) {
+		ipcount_sub(&c->ipkey);
+		c->counted_prelogin = false;
+	}
+	c->logged_in = true;
+	if (c->deadline_ev)
+		evtimer_del(c->deadline_ev);
+	return true;
 }

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/cidr.h"
 #include "core/config.h"
+#include "net/ipcount.h"
 
 struct event_base;
 struct bufferevent;
@@ -75,7 +76,17 @@ struct conn {
 	bool tls_established;
 	struct evbuffer_cb_entry *under_cb;
 	bool drain_wanted;
-	bool ip_counted;      /* in the shared per-address counts */
+	/* Counts and pre-login limits (conn_admit, conn_logged_in). */
+	bool has_ipkey;       /* a TCP peer: ipkey is its address */
+	bool counted_total;   /* in the server-wide total */
+	bool counted_prelogin; /* in its address's pre-login count */
+	bool counted_user;    /* in its (user, address) count, userkey */
+	bool logged_in;
+	struct ipcount_key ipkey, userkey;
+	const struct conn_replies *replies;
+	struct event *deadline_ev;
+	int max_commands;     /* commands allowed before login; 0 = any */
+	int commands;
 	int timeout_secs;
 	struct event *close_ev;
 	struct conn *next, *prev;
@@ -132,16 +143,51 @@ const char *conn_tls_desc(const struct conn *c, char *buf, size_t n);
 /* Flushes pending output, then closes and calls on_close(reason). */
 void conn_close(struct conn *c, const char *reason);
 
+/* The protocol's last words when a limit ends a session before login
+ * ("-ERR ...\r\n", "* BYE ...\r\n", "421 4.7.0 ...\r\n"). */
+struct conn_replies {
+	const char *busy_ip;     /* its address has too many connections */
+	const char *busy_server; /* the server or this worker is full */
+	const char *deadline;    /* login_deadline passed */
+	const char *commands;    /* the command budget is spent */
+};
+
+/* What conn_admit checks; 0 = no limit. */
+struct conn_limits {
+	int max_connections;        /* whole server */
+	int worker_max_connections; /* this process */
+	int max_per_ip;             /* not logged in, per address (IPv6: /64) */
+	int deadline_secs;          /* to log in, from the accept */
+	int max_commands;           /* before login */
+};
+
+/* After conn_accept: counts the connection in the server-wide total and
+ * in its address's pre-login count, unless a limit is reached; then it
+ * writes the busy reply, logs the reason, closes and returns false.
+ * Starts the login deadline and the command budget. */
+bool conn_admit(struct conn *c, const struct conn_limits *lim,
+		const struct conn_replies *replies);
+/* A command arrived before login: false when it is over the budget
+ * (the conn then says so, logs it and closes; the caller stops). */
+bool conn_count_command(struct conn *c);
+/* Port 25: a new mail transaction starts a new budget. */
+void conn_reset_command_budget(struct conn *c);
+/* A login succeeded as user: the connection leaves its address's
+ * pre-login count and counts for (user, address) in the class of its
+ * protocol; the deadline and the budget end. False -- and nothing
+ * changes -- when limit (> 0) such connections exist already, in every
+ * worker (logged; the caller refuses the login in its protocol). */
+bool conn_logged_in(struct conn *c, const char *user, int limit);
+/* Called from the loop after a connection has been freed (a descriptor
+ * came back): the worker resumes accepting if it had stopped. */
+void conn_set_release_hook(void (*fn)(void *), void *arg);
+
 /* For the worker. */
 struct conn *conn_accept(struct event_base *base, int fd,
 			 const struct sockaddr *sa, int salen,
 			 enum listener_kind kind, struct ssl_ctx_st *tls_ctx);
 void conn_attach(struct conn *c, const struct conn_handler *h, void *sess);
 size_t conn_live_count(void);
-/* Live connections from one address in every worker (net/ipcount.h;
- * this process alone when there is no shared table): the per-IP budget
- * at accept. */
-size_t conn_count_ip(const char *ip);
 /* Closes every connection now, without waiting for output (shutdown). */
 void conn_close_all(const char *reason);
 

@@ -48,6 +48,14 @@ static void auth_done(void *arg, const struct auth_result *res)
 	free(s->user_pending);
 	s->user_pending = NULL;
 	if (res->status == AUTH_OK) {
+		/* RFC 2449 8.1.2 IN-USE: the credentials were right. */
+		if (!conn_logged_in(s->c, res->user,
+				    s->cfg->max_userip_connections)) {
+			conn_writes(s->c, "-ERR [IN-USE] Too many connections "
+					  "from this user and address\r\n");
+			pop3_resume(s);
+			return;
+		}
 		s->dele_mode = res->pop3_dele_mode;
 		pop3_login_start(s, res->user);
 		return;

@@ -110,7 +110,7 @@ static void process_input(struct pop3_session *s)
 		}
 		if (sasl)
 			pop3_sasl_input(s, buf_str(&s->line));
-		else
+		else if (conn_count_command(s->c)) /* budget before login */
 			pop3_dispatch(s, buf_str(&s->line));
 		/* The line may have held a password. */
 		if (s->line.data)

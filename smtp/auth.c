@@ -40,6 +40,7 @@ static void auth_done(void *arg, const struct auth_result *res)
 	const char *u = s->attempt_user ? s->attempt_user : "";
 	log_esc(user, sizeof user, u, strlen(u));
 	if (res->status == AUTH_OK) {
+		conn_logged_in(s->c, res->user, 0); /* no per-user limit */
 		free(s->auth_user);
 		s->auth_user = xstrdup(res->user);
 		log_kv(LOG_INFO, "event=auth proto=%s sid=%s result=ok user=%s "

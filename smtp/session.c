@@ -331,6 +331,31 @@ static void bytes_done(struct smtp_session *s)
 	smtp_message_done(s);
 }
 
+/* Before AUTH (submission) and before each MAIL (port 25, as Postfix's
+ * smtpd_junk_command_limit), commands come out of a budget
+ * (conn_count_command); MAIL, AUTH, STARTTLS and QUIT are free, and a
+ * transaction under way starts a new budget. */
+static bool command_budget_ok(struct smtp_session *s, struct str line)
+{
+	if (s->lmtp || s->auth_user)
+		return true;
+	if (s->state >= SMTP_S_MAIL) {
+		conn_reset_command_budget(s->c);
+		return true;
+	}
+	struct smtp_cmd cmd;
+	smtp_parse_cmd(line, &cmd);
+	switch (cmd.verb) {
+	case SMTP_VERB_MAIL:
+	case SMTP_VERB_AUTH:
+	case SMTP_VERB_STARTTLS:
+	case SMTP_VERB_QUIT:
+		return true;
+	default:
+		return conn_count_command(s->c);
+	}
+}
+
 /* Runs every complete command that is buffered, strictly in order,
  * until one of them starts something that must finish first. */
 static void process_input(struct smtp_session *s)
@@ -364,7 +389,7 @@ static void process_input(struct smtp_session *s)
 		}
 		if (sasl)
 			smtp_sasl_input(s, buf_str(&s->line));
-		else
+		else if (command_budget_ok(s, buf_str(&s->line)))
 			smtp_dispatch(s, buf_str(&s->line));
 		/* The line may have held a password. */
 		if (s->line.data)
