@@ -65,14 +65,14 @@ def test_failures_elsewhere_do_not_lock_out_the_owner(inst):
     assert r.startswith(b"+OK"), r
     t0 = time.monotonic()
     bad = parallel(30, lambda i: pop3_login(inst, "alice", "guess%d" % i,
-                                            src="127.0.0.2"))
+                                            src="127.0.0.2", timeout=40))
     for res in bad:
         assert not isinstance(res, Exception), res
         assert res[0].startswith(b"-ERR [AUTH]"), res
     # slowed down (1 s, 2 s, then the 3 s cap), in parallel
     slowest = max(t for _, t in bad)
-    assert 2.5 <= slowest < 15, slowest
-    assert time.monotonic() - t0 < 20
+    assert 2.5 <= slowest < 30, slowest
+    assert time.monotonic() - t0 < 40
 
     # The owner, from the network that logged in before: at once.
     r, took = pop3_login(inst, "alice", PASSWORD, src="127.0.0.1")
