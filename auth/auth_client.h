@@ -3,7 +3,8 @@
  * hash: it decodes the protocol's framing (USER/PASS, SASL PLAIN/LOGIN,
  * APOP, CRAM-MD5) and asks the auth process, which checks the secret on
  * its own threads, applies the login limiter and answers every failure
- * after the same fixed delay (auth_fail_delay_ms), whatever the cause.
+ * after the same delay (auth_fail_delay_ms, plus the limiter's slow-down
+ * for the name and network asked about), whatever the cause.
  *
  * All calls are non-blocking; the answer comes through done() on the
  * worker's event loop, never from inside auth_client_verify(). */
@@ -27,8 +28,9 @@ enum auth_mech {
 enum auth_status {
 	AUTH_OK,
 	AUTH_FAILED,   /* unknown user or wrong secret: never say which */
-	AUTH_BLOCKED,  /* too many failures from this IP or for this user */
-	AUTH_TEMPFAIL, /* auth process unreachable or broken */
+	AUTH_BLOCKED,  /* the source network floods (auth_flood_limit) */
+	AUTH_TEMPFAIL, /* auth process unreachable, broken, or too busy
+	                  with this source network's requests */
 };
 
 struct auth_request {
@@ -48,7 +50,7 @@ struct auth_result {
 	const char *user;      /* canonical name, as in the users file */
 	enum pop3_dele_mode pop3_dele_mode; /* the account's, or config's */
 	const char *reason;    /* for logs: "unknown_user", "bad_password",
-	                          "blocked_ip", "blocked_user", "scheme",
+	                          "net_flood", "wide_flood", "net_busy", "scheme",
 	                          "auth_unavailable", ... */
 };
 

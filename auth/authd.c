@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <openssl/rand.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,8 +28,32 @@
 #define AUTHD_MAX_JOBS 10000
 #define AUTHD_MAX_OUTQ 4096
 #define AUTHD_READ_BURST 64
+#define AUTHD_NET_BUCKETS 1024
 
 struct authd;
+struct ajob;
+
+/* A source of requests (see "sources" below): one network, the known
+ * pairs of one network, or an IPv6 /56. */
+struct anet {
+	struct anet *hnext;
+	struct anet *rr_next;         /* turn order, while it has a queue */
+	bool in_rr;
+	struct ajob *q_head, *q_tail; /* waiting for a hashing slot */
+	size_t jobs;                  /* held, in any phase */
+	int hashing;                  /* of which on a pool thread */
+	uint64_t hash;
+	size_t keylen;
+	char key[LIMITER_NET_MAX + 2];
+};
+
+enum job_phase {
+	PHASE_NEW,
+	PHASE_PENALTY, /* the limiter's slow-down, before any hashing */
+	PHASE_QUEUED,  /* in its source's queue */
+	PHASE_HASHING, /* on a pool thread */
+	PHASE_DELAY,   /* a failure waiting for auth_fail_delay_ms */
+};
 
 struct outmsg {
 	struct outmsg *next;
@@ -50,6 +76,12 @@ struct ajob {
 	struct authd *d;
 	struct aconn *conn;
 	struct ajob *prev, *next;
+	struct ajob *qnext;           /* its source's queue */
+	struct anet *src, *wide;      /* counted in these */
+	enum job_phase phase;
+	int penalty_ms;
+	const char *slow_reason;
+	bool known;
 	uint64_t id;
 	enum auth_mech mech;
 	bool secured;
@@ -89,6 +121,11 @@ struct authd {
 	struct aconn *conns;
 	struct ajob *jobs;
 	size_t njobs;
+	/* Sources, and the ones with a queue in turn order. */
+	struct anet *nets[AUTHD_NET_BUCKETS];
+	uint64_t net_seed;
+	struct anet *rr_head, *rr_tail;
+	int hashing, slots;
 };
 
 static const char *mech_name(enum auth_mech m)
@@ -365,11 +402,184 @@ static void on_conn_write(evutil_socket_t fd, short what, void *arg)
 		conn_close(c);
 }
 
+/* ---- sources ----
+ *
+ * Hashing is the costly part of a login, so it is shared out fairly:
+ * at most `slots` checks run at once (one per pool thread), and a free
+ * slot goes to the next source in turn (round robin), not to the oldest
+ * request. One source may hold all slots but one: the pool has a
+ * thread more than the cores it is sized for, so a lone source loses
+ * no speed and the last slot is always free for someone else. A flood
+ * from one network thus waits behind itself, and a login from anywhere
+ * else starts at once or after one check per busy source. A source's requests in every phase are bounded too
+ * (AUTH_NET_JOBS_MAX, an IPv6 /56 AUTH_WIDE_JOBS_MAX), and once the
+ * table is three quarters full, a source holding AUTH_NET_JOBS_RESERVE
+ * gets no more: the rest is kept for the others. The known pairs of a
+ * network (limiter.h) are a source of their own, so an attacker behind
+ * an office's NAT address does not queue its owners behind him. */
+
+static uint64_t net_hash(const struct authd *d, const char *k, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ d->net_seed;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)k[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 31);
+}
+
+/* kind 'n' (a network), 'k' (its known pairs) or 'w' (a /56). */
+static struct anet *net_get(struct authd *d, char kind, const char *net)
+{
+	char key[LIMITER_NET_MAX + 2];
+	size_t n = (size_t)snprintf(key, sizeof key, "%c:%s", kind, net);
+	if (n >= sizeof key)
+		n = sizeof key - 1;
+	uint64_t h = net_hash(d, key, n);
+	struct anet **b = &d->nets[h % AUTHD_NET_BUCKETS];
+	for (struct anet *a = *b; a; a = a->hnext)
+		if (a->hash == h && a->keylen == n && memcmp(a->key, key, n) == 0)
+			return a;
+	struct anet *a = xcalloc(1, sizeof *a);
+	a->hash = h;
+	a->keylen = n;
+	memcpy(a->key, key, n);
+	a->hnext = *b;
+	*b = a;
+	return a;
+}
+
+static void rr_remove(struct authd *d, struct anet *a)
+{
+	struct anet *prev = NULL;
+	for (struct anet *x = d->rr_head; x; prev = x, x = x->rr_next) {
+		if (x != a)
+			continue;
+		if (prev)
+			prev->rr_next = a->rr_next;
+		else
+			d->rr_head = a->rr_next;
+		if (d->rr_tail == a)
+			d->rr_tail = prev;
+		break;
+	}
+	a->rr_next = NULL;
+	a->in_rr = false;
+}
+
+static void rr_push(struct authd *d, struct anet *a)
+{
+	a->rr_next = NULL;
+	a->in_rr = true;
+	if (d->rr_tail)
+		d->rr_tail->rr_next = a;
+	else
+		d->rr_head = a;
+	d->rr_tail = a;
+}
+
+/* One job fewer; the source goes when it holds none. */
+static void net_put(struct authd *d, struct anet *a)
+{
+	if (!a || --a->jobs > 0)
+		return;
+	if (a->in_rr)
+		rr_remove(d, a);
+	struct anet **pp = &d->nets[a->hash % AUTHD_NET_BUCKETS];
+	while (*pp != a)
+		pp = &(*pp)->hnext;
+	*pp = a->hnext;
+	free(a);
+}
+
+/* Is there room for one more job from src (and wide)? */
+static bool net_room(const struct authd *d, const struct anet *src,
+		     const struct anet *wide)
+{
+	if (d->njobs > AUTHD_MAX_JOBS)
+		return false;
+	if (src->jobs > AUTH_NET_JOBS_MAX ||
+	    (wide && wide->jobs > AUTH_WIDE_JOBS_MAX))
+		return false;
+	if (d->njobs > AUTHD_MAX_JOBS / 4 * 3 &&
+	    (src->jobs > AUTH_NET_JOBS_RESERVE ||
+	     (wide && wide->jobs > AUTH_NET_JOBS_RESERVE)))
+		return false;
+	return true;
+}
+
+static void job_work(void *arg);
+static void job_done(void *arg);
+
+/* Gives free hashing slots to the queued jobs, one source at a time. */
+static void pump(struct authd *d)
+{
+	while (d->hashing < d->slots && d->rr_head) {
+		struct anet *a = d->rr_head;
+		while (a && a->hashing >= d->slots - 1)
+			a = a->rr_next;
+		if (!a)
+			return; /* the last slot waits for another source */
+		rr_remove(d, a);
+		struct ajob *j = a->q_head;
+		a->q_head = j->qnext;
+		if (!a->q_head)
+			a->q_tail = NULL;
+		else
+			rr_push(d, a);
+		j->qnext = NULL;
+		j->phase = PHASE_HASHING;
+		d->hashing++;
+		a->hashing++;
+		threadpool_submit(d->tp, job_work, job_done, j);
+	}
+}
+
+static void enqueue(struct ajob *j)
+{
+	struct authd *d = j->d;
+	struct anet *a = j->src;
+	j->phase = PHASE_QUEUED;
+	j->qnext = NULL;
+	if (a->q_tail)
+		a->q_tail->qnext = j;
+	else
+		a->q_head = j;
+	a->q_tail = j;
+	if (!a->in_rr)
+		rr_push(d, a);
+	pump(d);
+}
+
+/* Takes a queued job out of its source's queue (only at shutdown). */
+static void dequeue(struct ajob *j)
+{
+	struct anet *a = j->src;
+	struct ajob *prev = NULL;
+	for (struct ajob *x = a->q_head; x; prev = x, x = x->qnext) {
+		if (x != j)
+			continue;
+		if (prev)
+			prev->qnext = j->qnext;
+		else
+			a->q_head = j->qnext;
+		if (a->q_tail == j)
+			a->q_tail = prev;
+		break;
+	}
+	if (!a->q_head && a->in_rr)
+		rr_remove(j->d, a);
+}
+
 /* ---- jobs ---- */
 
 static void job_free(struct ajob *j)
 {
 	struct authd *d = j->d;
+	if (j->phase == PHASE_QUEUED)
+		dequeue(j);
+	net_put(d, j->src);
+	net_put(d, j->wide);
 	if (j->prev)
 		j->prev->next = j->next;
 	else
@@ -417,29 +627,50 @@ static void job_reply(struct ajob *j)
 
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct ajob *j = arg;
 	(void)fd;
 	(void)what;
-	job_reply(arg);
+	if (j->phase == PHASE_PENALTY)
+		enqueue(j);
+	else
+		job_reply(j);
+}
+
+static void job_timer(struct ajob *j, long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+			      (suseconds_t)(ms % 1000) * 1000 };
+	if (!j->timer)
+		j->timer = evtimer_new(j->d->base, on_job_timer, j);
+	if (!j->timer)
+		log_fatal("event=out_of_memory what=evtimer");
+	evtimer_add(j->timer, &tv);
 }
 
 static void job_log(const struct ajob *j)
 {
 	char u[LOG_ESC_MAX], s[LOG_ESC_MAX], sid[LOG_ESC_MAX], ip[LOG_ESC_MAX];
 	enum log_level lvl = j->status == AUTH_OK ? LOG_INFO : LOG_WARN;
+	char slow[80] = "";
+	if (j->penalty_ms)
+		snprintf(slow, sizeof slow, " delay_ms=%d delay_reason=%s",
+			 j->penalty_ms, j->slow_reason ? j->slow_reason : "");
 	log_kv(lvl,
 	       "event=auth service=%s sid=%s user=%s ip=%s mech=%s "
-	       "secured=%s result=%s%s%s",
+	       "secured=%s known=%s result=%s%s%s%s",
 	       log_esc(s, sizeof s, j->service, strlen(j->service)),
 	       log_esc(sid, sizeof sid, j->sid, strlen(j->sid)),
 	       log_esc(u, sizeof u, j->user.data ? j->user.data : "",
 		       j->user.len),
 	       log_esc(ip, sizeof ip, j->ip, strlen(j->ip)),
 	       mech_name(j->mech), j->secured ? "yes" : "no",
-	       status_name(j->status), j->reason ? " reason=" : "",
-	       j->reason ? j->reason : "");
+	       j->known ? "yes" : "no", status_name(j->status),
+	       j->reason ? " reason=" : "", j->reason ? j->reason : "", slow);
 }
 
-/* Sends the answer now (OK) or at arrival + auth_fail_delay_ms. */
+/* Sends the answer now (OK) or at arrival + the limiter's penalty +
+ * auth_fail_delay_ms, whatever the reason: the penalty depends only on
+ * the name and network asked about, never on whether the user exists. */
 static void job_finish(struct ajob *j)
 {
 	job_log(j);
@@ -450,16 +681,11 @@ static void job_finish(struct ajob *j)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long long due_ms = (long long)j->arrival.tv_sec * 1000 +
-			   j->arrival.tv_nsec / 1000000 +
+			   j->arrival.tv_nsec / 1000000 + j->penalty_ms +
 			   j->d->cfg->auth_fail_delay_ms;
 	long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	long long wait = due_ms > now_ms ? due_ms - now_ms : 0;
-	struct timeval tv = { (time_t)(wait / 1000),
-			      (suseconds_t)(wait % 1000) * 1000 };
-	j->timer = evtimer_new(j->d->base, on_job_timer, j);
-	if (!j->timer)
-		log_fatal("event=out_of_memory what=evtimer");
-	evtimer_add(j->timer, &tv);
+	j->phase = PHASE_DELAY;
+	job_timer(j, due_ms > now_ms ? due_ms - now_ms : 0);
 }
 
 /* Runs on a pool thread: touches only the job. */
@@ -492,12 +718,14 @@ static void job_work(void *arg)
 static void job_done(void *arg)
 {
 	struct ajob *j = arg;
-	struct str user = buf_str(&j->user);
+	struct authd *d = j->d;
+	d->hashing--;
+	j->src->hashing--;
+	/* A failure was counted when it arrived. */
 	if (j->status == AUTH_OK)
-		limiter_success(j->d->lim, j->ip, user, mono_sec());
-	else
-		limiter_fail(j->d->lim, j->ip, user, mono_sec());
+		limiter_success(d->lim, j->ip, buf_str(&j->user), mono_sec());
 	job_finish(j);
+	pump(d);
 }
 
 static void copy_cstr(char *dst, size_t dstsz, struct str s)
@@ -549,32 +777,49 @@ static void handle_request(struct aconn *c, const struct auth_proto_request *r,
 	buf_append(&j->challenge, r->challenge.p, r->challenge.len);
 	j->dele = d->cfg->pop3_dele_mode;
 
-	if (d->njobs > AUTHD_MAX_JOBS) {
+	time_t now = mono_sec();
+	char net[LIMITER_NET_MAX], wide[LIMITER_NET_MAX];
+	limiter_net_of(j->ip, 64, net);
+	limiter_net_of(j->ip, 56, wide);
+	j->known = limiter_known(d->lim, j->ip, r->user, now);
+	j->src = net_get(d, j->known ? 'k' : 'n', net);
+	j->src->jobs++;
+	if (!j->known && strcmp(net, wide) != 0) {
+		j->wide = net_get(d, 'w', wide);
+		j->wide->jobs++;
+	}
+	if (!net_room(d, j->src, j->wide)) {
+		/* Answered at once and not counted: no secret was checked. */
 		j->status = AUTH_TEMPFAIL;
-		j->reason = "auth_busy";
+		j->reason = d->njobs > AUTHD_MAX_JOBS ? "auth_busy" : "net_busy";
 		job_finish(j);
 		return;
 	}
 	files_reload(d, false);
-	switch (limiter_check(d->lim, j->ip, r->user, mono_sec())) {
-	case LIMITER_OK:
-		break;
-	case LIMITER_BLOCKED_IP:
+	struct limiter_verdict v;
+	limiter_attempt(d->lim, j->ip, r->user, now, &v);
+	if (v.flood_started) {
+		char esc[LOG_ESC_MAX];
+		log_kv(LOG_WARN, "event=auth_flood net=%s reason=%s "
+				 "block_time=%d",
+		       log_esc(esc, sizeof esc,
+			       strcmp(v.reason, "wide_flood") ? net : wide,
+			       strlen(strcmp(v.reason, "wide_flood") ? net :
+								       wide)),
+		       v.reason, d->cfg->auth_block_time);
+	}
+	if (v.blocked) {
 		j->status = AUTH_BLOCKED;
-		j->reason = "blocked_ip";
-		job_finish(j);
-		return;
-	case LIMITER_BLOCKED_USER:
-		j->status = AUTH_BLOCKED;
-		j->reason = "blocked_user";
+		j->reason = v.reason;
 		job_finish(j);
 		return;
 	}
+	j->penalty_ms = v.delay_ms;
+	j->slow_reason = v.reason;
 	if (r->authzid.len && !same_name(r->authzid, r->user)) {
 		/* We only let a user act as themself. */
 		j->status = AUTH_FAILED;
 		j->reason = "authzid";
-		limiter_fail(d->lim, j->ip, r->user, mono_sec());
 		job_finish(j);
 		return;
 	}
@@ -586,7 +831,12 @@ static void handle_request(struct aconn *c, const struct auth_proto_request *r,
 	} else {
 		j->stored = xstrdup(d->dummy);
 	}
-	threadpool_submit(d->tp, job_work, job_done, j);
+	if (j->penalty_ms > 0) {
+		j->phase = PHASE_PENALTY;
+		job_timer(j, j->penalty_ms);
+		return;
+	}
+	enqueue(j);
 }
 
 static enum auth_rcpt_status rcpt_status(enum resolve_status st,
@@ -789,9 +1039,21 @@ int authd_run(const struct config *cfg, int listen_fd)
 		log_kv(LOG_CRIT, "event=auth_start_failed reason=event_base");
 		goto out;
 	}
-	d.lim = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
-			    cfg->auth_block_time, LIMITER_DEFAULT_ENTRIES);
-	d.tp = threadpool_new(d.base, pool_size());
+	struct limiter_params lp = {
+		.free_tries = cfg->auth_fail_limit,
+		.window = cfg->auth_fail_window,
+		.delay_max_ms = cfg->auth_fail_delay_max_ms,
+		.flood = cfg->auth_flood_limit,
+		.block_time = cfg->auth_block_time,
+		.max_entries = LIMITER_DEFAULT_ENTRIES,
+		.max_known = AUTH_KNOWN_PAIRS_MAX,
+		.known_ttl = AUTH_KNOWN_PAIR_TTL,
+	};
+	d.lim = limiter_new(&lp);
+	if (RAND_bytes((unsigned char *)&d.net_seed, sizeof d.net_seed) != 1)
+		d.net_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	d.slots = pool_size() + 1; /* see "sources" */
+	d.tp = threadpool_new(d.base, d.slots);
 	files_reload(&d, true);
 	d.lev = event_new(d.base, listen_fd, EV_READ | EV_PERSIST, on_accept,
 			  &d);
@@ -803,7 +1065,7 @@ int authd_run(const struct config *cfg, int listen_fd)
 		goto out;
 	}
 	log_kv(LOG_INFO, "event=auth_ready users=%zu threads=%d", d.users.n,
-	       pool_size());
+	       d.slots);
 	event_base_dispatch(d.base);
 	rc = 0;
 out:

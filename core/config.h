@@ -61,9 +61,11 @@ struct config {
 	bool allow_plaintext_auth_loopback; /* ... from 127.0.0.0/8 and ::1 */
 	bool auth_cram_md5;        /* offer CRAM-MD5 (needs {PLAIN} passwords) */
 	int auth_fail_delay_ms;    /* every failed login is answered this late */
-	int auth_fail_limit;       /* failures per IP or per user before a block */
+	int auth_fail_limit;       /* attempts per (user, network) before slowing */
+	int auth_fail_delay_max_ms; /* the longest slow-down */
 	int auth_fail_window;      /* seconds over which failures are counted */
-	int auth_block_time;       /* seconds a block lasts */
+	int auth_flood_limit;      /* attempts per network before a block */
+	int auth_block_time;       /* seconds a flood block lasts */
 
 	bool pop3_apop;            /* APOP timestamp in greeting, APOP command */
 	int pop3_expire_days;      /* 0 = EXPIRE NEVER */

@@ -18,6 +18,22 @@
 /* Names and secrets: RFC 4616 limits PLAIN fields to 255 octets each. */
 #define AUTH_NAME_MAX 255
 #define AUTH_SECRET_MAX 1024
+/* Login requests the auth process holds at once for one source network
+ * (an IPv4 address or IPv6 /64), in any phase (slowed down, waiting to
+ * be checked, or waiting to answer a failure): beyond it, one network's
+ * flood is answered "try later" at once instead of taking the table
+ * (AUTHD_MAX_JOBS) from everyone else. A busy NAT address's logins are
+ * short and are mostly known pairs, a source of their own. */
+#define AUTH_NET_JOBS_MAX 256
+/* The same for an IPv6 /56: a flood walking through its /64s. */
+#define AUTH_WIDE_JOBS_MAX (4 * AUTH_NET_JOBS_MAX)
+/* Once the auth table is three quarters full, a source holding this
+ * many gets no more: the last quarter stays for everyone else. */
+#define AUTH_NET_JOBS_RESERVE 16
+/* (user, network) pairs that logged in, remembered so that failures
+ * elsewhere never slow them down (auth/limiter.h), and for how long. */
+#define AUTH_KNOWN_PAIRS_MAX 16384
+#define AUTH_KNOWN_PAIR_TTL (30 * 86400)
 /* Users file: a line longer than this is an error (bounds parser work). */
 #define USERS_LINE_MAX 8192
 

@@ -15,6 +15,7 @@
 #include "auth/passwd.h"
 #include "auth/sasl.h"
 #include "auth/users.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "tests/unit/unit.h"
 
@@ -232,7 +233,9 @@ static void setup(void)
 	cfg.hostname = "test.example";
 	cfg.auth_fail_delay_ms = DELAY_MS;
 	cfg.auth_fail_limit = 3;
+	cfg.auth_fail_delay_max_ms = 1500;
 	cfg.auth_fail_window = 60;
+	cfg.auth_flood_limit = 12;
 	cfg.auth_block_time = 60;
 	cfg.pop3_dele_mode = POP3_DELE_EXPUNGE;
 	log_set_level(getenv("TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);
@@ -310,32 +313,165 @@ UNIT_TEST(test_apop_cram)
 	CHECK_EQ_STR(o.user, "tim");
 }
 
-UNIT_TEST(test_blocked)
+static void run_at(struct outcome *o, const char *user, const char *secret,
+		   const char *ip)
+{
+	start(o, AUTH_MECH_PASSWORD, user, secret, NULL, ip, NULL);
+	wait_for(&o, 1);
+	CHECK_EQ_INT(o->calls, 1);
+}
+
+/* A new auth process (a fresh limiter), ready for requests. */
+static void restart_authd(void)
 {
 	struct outcome o;
+	stop_authd();
+	start_authd();
+	usleep(100 * 1000);
+	/* The first request notices the old one is gone. */
 	for (int i = 0; i < 3; i++) {
-		run(&o, AUTH_MECH_PASSWORD, "carol", "guess", NULL);
+		run_at(&o, "tim", "tanstaaftanstaaf", "192.0.2.254");
+		if (o.status != AUTH_TEMPFAIL)
+			break;
+	}
+	CHECK_EQ_INT(o.status, AUTH_OK);
+}
+
+/* Failures slow a (user, network) down; they never lock the owner out.
+ * The limiter's own rules are in test_limiter.c; this is the timing. */
+UNIT_TEST(test_slowed)
+{
+	struct outcome o, p;
+	struct outcome *both[] = { &o, &p };
+	char home[32], a[32], b[32];
+	restart_authd();
+	next_ip(home, sizeof home);
+	next_ip(a, sizeof a);
+	next_ip(b, sizeof b);
+	/* alice logs in from home: a known pair from now on. (Both alice
+	 * and the unknown user cost one yescrypt hash.) */
+	run_at(&o, "alice", "yes-pw", home);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+	/* Three free failures each: alice from a, and a user who does not
+	 * exist from b. */
+	for (int i = 0; i < 3; i++) {
+		start(&o, AUTH_MECH_PASSWORD, "alice", "guess", NULL, a, NULL);
+		start(&p, AUTH_MECH_PASSWORD, "nobody", "guess", NULL, b, NULL);
+		wait_for(both, 2);
 		CHECK_EQ_INT(o.status, AUTH_FAILED);
+		CHECK_EQ_INT(p.status, AUTH_FAILED);
 	}
-	/* Right password, but carol is blocked now. */
-	run(&o, AUTH_MECH_PASSWORD, "Carol", "password", NULL);
-	CHECK_EQ_INT(o.status, AUTH_BLOCKED);
-	CHECK_EQ_STR(o.reason, "blocked_user");
-	CHECK(o.ms >= DELAY_MS - 5 && o.ms < DELAY_MS + 500);
-	/* Per IP. */
-	char ip[32];
+	/* The fourth is 1 s later, for both alike. */
+	start(&o, AUTH_MECH_PASSWORD, "alice", "guess", NULL, a, NULL);
+	start(&p, AUTH_MECH_PASSWORD, "nobody", "guess", NULL, b, NULL);
+	wait_for(both, 2);
+	CHECK_EQ_INT(o.status, AUTH_FAILED);
+	CHECK_EQ_INT(p.status, AUTH_FAILED);
+	CHECK(o.ms >= 1000 + DELAY_MS - 5 && o.ms < 1000 + DELAY_MS + 1500);
+	CHECK(p.ms >= 1000 + DELAY_MS - 5);
+	/* The same time for both, unless a check took longer than the
+	 * delay itself (a busy test machine): then it proves nothing. */
+	double d = o.ms - p.ms;
+	if (o.ms < 1000 + DELAY_MS + 100 && p.ms < 1000 + DELAY_MS + 100)
+		CHECK(d < 60 && d > -60);
+	else
+		fprintf(stderr, "slowed: checks slower than the delay "
+			"(%.1f ms, %.1f ms): timing not compared\n", o.ms, p.ms);
+	/* The right password from there works, late (capped at 1.5 s). */
+	run_at(&o, "Alice", "yes-pw", a);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+	CHECK(o.ms >= 1500 - 5 && o.ms < 1500 + 1500);
+	/* From home, at once: failures elsewhere do not count there. */
+	run_at(&o, "alice", "yes-pw", home);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+	CHECK(o.ms < 1000);
+}
+
+/* A network that floods is refused, even the right password; others are
+ * not; its known pairs are not. */
+UNIT_TEST(test_flood_blocked)
+{
+	struct outcome os[12], o;
+	struct outcome *all[12];
+	char ip[32], other[32], user[16];
 	next_ip(ip, sizeof ip);
-	for (int i = 0; i < 3; i++) {
-		start(&o, AUTH_MECH_PASSWORD, i == 1 ? "x" : "y", "g", NULL, ip,
-		      NULL);
-		struct outcome *p = &o;
-		wait_for(&p, 1);
+	next_ip(other, sizeof other);
+	run_at(&o, "alice", "yes-pw", ip);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+	/* 12 = cfg.auth_flood_limit */
+	for (int i = 0; i < 12; i++) {
+		snprintf(user, sizeof user, "x%d", i);
+		all[i] = &os[i];
+		start(&os[i], AUTH_MECH_PASSWORD, user, "g", NULL, ip, NULL);
 	}
-	start(&o, AUTH_MECH_PASSWORD, "alice", "yes-pw", NULL, ip, NULL);
-	struct outcome *p = &o;
-	wait_for(&p, 1);
+	wait_for(all, 12);
+	CHECK_EQ_INT(os[11].status, AUTH_BLOCKED);
+	CHECK_EQ_STR(os[11].reason, "net_flood");
+	CHECK(os[11].ms >= DELAY_MS - 5);
+	run_at(&o, "carol", "password", ip);
 	CHECK_EQ_INT(o.status, AUTH_BLOCKED);
-	CHECK_EQ_STR(o.reason, "blocked_ip");
+	CHECK_EQ_STR(o.reason, "net_flood");
+	run_at(&o, "alice", "yes-pw", ip);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+	run_at(&o, "carol", "password", other);
+	CHECK_EQ_INT(o.status, AUTH_OK);
+}
+
+/* Hashing is shared out per network: a login from elsewhere does not
+ * wait behind hundreds of checks from one flooding address, and that
+ * address's excess is answered "try later" at once. (Before, every
+ * request waited its turn in one queue.) */
+UNIT_TEST(test_fair_hashing)
+{
+	enum { FLOOD = 600 };
+	struct outcome *os = calloc(FLOOD, sizeof *os);
+	struct outcome **all = calloc(FLOOD, sizeof *all);
+	struct outcome o;
+	char user[16];
+	/* The limiter off, so that only the hashing bound is at work. */
+	cfg.auth_fail_limit = 1000000;
+	cfg.auth_flood_limit = 0;
+	restart_authd();
+	/* One yescrypt check, for scale (the test machine may be busy). */
+	double one = 0;
+	for (int k = 0; k < 2; k++) {
+		run_at(&o, "alice", "yes-pw", "203.0.113.9");
+		CHECK_EQ_INT(o.status, AUTH_OK);
+		one = o.ms > one ? o.ms : one;
+	}
+	for (int i = 0; i < FLOOD; i++) {
+		snprintf(user, sizeof user, "n%d", i);
+		all[i] = &os[i];
+		start(&os[i], AUTH_MECH_PASSWORD, user, "g", NULL,
+		      "198.51.100.66", NULL);
+	}
+	/* While the flood is queued, logins from another address. */
+	double worst = 0;
+	for (int k = 0; k < 3; k++) {
+		run_at(&o, "alice", "yes-pw", "203.0.113.9");
+		CHECK_EQ_INT(o.status, AUTH_OK);
+		if (o.ms > worst)
+			worst = o.ms;
+	}
+	if (getenv("TEST_VERBOSE") || worst >= 4 * one + 500)
+		fprintf(stderr, "fair: one check %.1f ms; a login during a "
+			"flood of %d: %.1f ms\n", one, FLOOD, worst);
+	CHECK(worst < 4 * one + 500);
+	int busy = 0;
+	for (int i = 0; i < FLOOD; i++)
+		busy += os[i].calls && os[i].status == AUTH_TEMPFAIL &&
+			strcmp(os[i].reason, "net_busy") == 0;
+	CHECK(busy >= FLOOD - AUTH_NET_JOBS_MAX - 1);
+	/* The rest are still waiting their turn: drop them. */
+	stop_authd();
+	wait_for(all, FLOOD);
+	for (int i = 0; i < FLOOD; i++)
+		CHECK_EQ_INT(os[i].calls, 1);
+	cfg.auth_fail_limit = 3;
+	cfg.auth_flood_limit = 12;
+	restart_authd();
+	free(os);
+	free(all);
 }
 
 UNIT_TEST(test_authzid)
@@ -651,6 +787,7 @@ UNIT_TEST(test_unavailable)
 	rmdir(dir);
 }
 
-UNIT_MAIN(test_ok, test_failed_timing, test_apop_cram, test_blocked,
+UNIT_MAIN(test_ok, test_failed_timing, test_apop_cram, test_slowed,
+	  test_flood_blocked, test_fair_hashing,
 	  test_authzid, test_cancel, test_reload, test_rcpt, test_rcpt_cancel,
 	  test_rcpt_reload, test_rcpt_unavailable, test_unavailable)
