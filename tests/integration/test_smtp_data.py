@@ -121,6 +121,7 @@ def test_big_data_keeps_worker_memory_small(inst):
         grew = max(grew, vm_kb(p, "VmRSS") - base[p])
     qdir = inst.path_setting("queue_dir", "queue")
     spooling = [p for p in procs if spool_fds(p, qdir)]
+    print("worker RSS grew by %d kB" % grew)
     assert grew < 8 * 1024, "a worker grew by %d kB" % grew
     assert len(spooling) == 1, "no worker holds a spool file"
     r.send(b"\r\n.\r\n")
