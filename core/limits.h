@@ -98,18 +98,16 @@
  * longer than SMTP_LINE_MAX; this bounds them. */
 #define SMTP_LINE_EXT_MAX 2048
 /* 4.5.3.1.6: a text line of message data is at most 1000 octets
- * including CRLF: the minimum every server must accept. Longer lines
+ * including CRLF -- the minimum every server must accept. Longer lines
  * are common in real mail (unwrapped HTML, long header fields from
- * broken mailers) and Postfix takes them (it splits at 2048), so this
- * is only what the DATA reader reports as max_line, not a refusal. */
-#define SMTP_TEXT_LINE_MAX 1000
-/* The hard cap on one line of message data (DATA or BDAT), line end
- * included, as stored. The reader does not buffer lines, so memory does
- * not depend on it; it protects what reads the message later (IMAP
- * FETCH/SEARCH, MIME parsers, the next hop, which may refuse anything
- * over 1000). We do not split long lines as Postfix does (that breaks
- * DKIM signatures): we keep them up to 64 KiB (OpenSMTPD's line limit
- * too) and refuse the message beyond with 554 5.6.0. */
+ * broken mailers) and Postfix takes them (it splits at 2048), so that
+ * is not our limit. This is the hard cap on one line of message data
+ * (DATA or BDAT), line end included, as stored. The reader does not
+ * buffer lines, so memory does not depend on it; it protects what
+ * reads the message later (IMAP FETCH/SEARCH, MIME parsers, the next
+ * hop). We do not split long lines as Postfix does (that breaks DKIM
+ * signatures): we keep them up to 64 KiB (OpenSMTPD's line limit too)
+ * and refuse the message beyond with 554 5.6.0. */
 #define SMTP_DATA_LINE_MAX (64u * 1024)
 /* The header section of a message (RFC 5322 section 2.2; up to the
  * empty line, or the first line that is not a header field) is kept in

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, children_of, to_crlf, to_lf
+from conftest import (IO_TIMEOUT, PASSWORD, children_of, client_tls_context,
+                      to_crlf, to_lf)
 from test_smtp import SmtpRaw, pop3_messages, wait_messages
 
 HOST = "127.0.0.1"
@@ -121,6 +122,7 @@ def test_big_data_keeps_worker_memory_small(inst):
         grew = max(grew, vm_kb(p, "VmRSS") - base[p])
     qdir = inst.path_setting("queue_dir", "queue")
     spooling = [p for p in procs if spool_fds(p, qdir)]
+    print("worker RSS grew by %d kB" % grew)
     assert grew < 8 * 1024, "a worker grew by %d kB" % grew
     assert len(spooling) == 1, "no worker holds a spool file"
     r.send(b"\r\n.\r\n")
@@ -256,6 +258,28 @@ def test_big_message_queued_exact(inst):
     files = wait_messages(inst, "alice", 1)
     with open(files[0], "rb") as f:
         assert f.read().endswith(to_lf(msg))
+
+
+def test_big_submission_checks_from_in_memory_header(srv):
+    """On submission the From: check and the added Date:/Message-ID:
+    work from the header kept in memory while the body is spooled."""
+    s = smtplib.SMTP(HOST, srv.port("submission"), timeout=IO_TIMEOUT)
+    s.starttls(context=client_tls_context())
+    s.login("alice", PASSWORD)
+    body = big_message(2 * 1024 * 1024).split(b"\r\n\r\n", 1)[1]
+    good = b"From: <alice@localhost>\r\nSubject: big\r\n\r\n" + body
+    assert s.sendmail("alice@localhost", ["alice@localhost"], good) == {}
+    bad = b"From: <bob@example.org>\r\nSubject: big\r\n\r\n" + body
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        s.sendmail("alice@localhost", ["alice@localhost"], bad)
+    assert e.value.smtp_code == 553
+    s.quit()
+    files = wait_messages(srv, "alice", 1)
+    assert len(files) == 1
+    with open(files[0], "rb") as f:
+        got = f.read()
+    assert b"\nDate: " in got and b"\nMessage-ID: <" in got
+    assert got.endswith(to_lf(good))
 
 
 # ---- line and header limits ----------------------------------------------
