@@ -176,10 +176,12 @@ static void read_wire(struct fetch_reader *rd, struct imap_fetch_plan *p,
 		size_t avail = rd->spill.len - rd->spill_off;
 		if (rd->off < rd->pos) {
 			/* A second stream of the message, before the first. */
-			rd->rc = store_wire_rewind(p->wire, rd->err,
+			int rc = store_wire_rewind(p->wire, rd->err,
 						   sizeof rd->err);
-			if (rd->rc < 0)
+			if (rc < 0) {
+				rd->rc = rc;
 				return;
+			}
 			rd->pos = 0;
 			buf_clear(&rd->spill);
 			rd->spill_off = 0;
@@ -189,11 +191,13 @@ static void read_wire(struct fetch_reader *rd, struct imap_fetch_plan *p,
 			rd->pos += avail;
 			buf_clear(&rd->spill);
 			rd->spill_off = 0;
-			rd->rc = store_wire_read(p->wire, &rd->spill,
+			int rc = store_wire_read(p->wire, &rd->spill,
 						 FETCH_READ_BYTES, rd->err,
 						 sizeof rd->err);
-			if (rd->rc < 0)
+			if (rc < 0) {
+				rd->rc = rc;
 				return;
+			}
 			if (rd->spill.len == 0) {
 				rd->rc = STORE_ETEMP;
 				snprintf(rd->err, sizeof rd->err,

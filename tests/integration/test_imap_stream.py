@@ -182,7 +182,10 @@ def test_big_sections_partials_and_order(srv):
             b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 +
             b"\r\n--b--\r\n")
     multi = mime_hdr + text
-    for m in (big, small, lf, multi):
+    # 5: NULs in a big body: BODY[] sends them as 0x80 (as small
+    # literals do), BINARY[] as they are in a literal8
+    nul = HDR + b"\r\n" + (b"a\0b\r\n" * (300 * 1024))
+    for m in (big, small, lf, multi, nul):
         drop(srv, m)
     c = login(srv)
     untagged, t = c.cmd("FETCH 1:4 (UID BODY.PEEK[] RFC822.SIZE)")
@@ -223,6 +226,8 @@ def test_big_sections_partials_and_order(srv):
     assert one(4, "BINARY.PEEK[1]")[0] == (b"", p1)
     lits = one(4, "BODYSTRUCTURE BODY.PEEK[2] BINARY.PEEK[2] BODY.PEEK[]")
     assert [x[1] for x in lits] == [b64, raw, multi]
+    assert one(5, "BODY.PEEK[]")[0] == (b"", nul.replace(b"\0", b"\x80"))
+    assert one(5, "BINARY.PEEK[]")[0] == (b"~", nul)
     # RFC822 sets \Seen: FLAGS comes in the same response
     untagged, t = c.cmd("FETCH 1 RFC822")
     assert b" OK" in t
