@@ -834,7 +834,9 @@ UNIT_TEST(test_auth_plain_over_tls)
 	struct tls_run tr = { 0 };
 	tr.auth_user = "user";
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	run_tls(&tr, RELAY_TLS_MAY, ehlo_starttls, NULL, NULL, false, &m, 1);
+	/* AUTH only over TLS verified for the server's name */
+	run_tls(&tr, RELAY_TLS_VERIFY, ehlo_starttls, NULL, "mx.test", true,
+		&m, 1);
 	CHECK(!tr.cl.failed);
 	CHECK_EQ_INT(tr.cl.res[0][0].code, 250);
 	/* RFC 4616: "" NUL "user" NUL "pass". */
@@ -850,7 +852,8 @@ UNIT_TEST(test_auth_login_over_tls)
 	tr.auth_user = "user";
 	tr.ehlo_tls = "250-fake\r\n250 AUTH CRAM-MD5 LOGIN\r\n";
 	struct smtpc_msg m = msg_make(one_rcpt, 1, "x");
-	run_tls(&tr, RELAY_TLS_MAY, ehlo_starttls, NULL, NULL, false, &m, 1);
+	run_tls(&tr, RELAY_TLS_VERIFY, ehlo_starttls, NULL, "mx.test", true,
+		&m, 1);
 	CHECK(!tr.cl.failed);
 	CHECK_EQ_INT(tr.cl.res[0][0].code, 250);
 	CHECK(strstr(fake_cmds(&tr.f), "STARTTLS\nEHLO client.test\n"
