@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/diskspace.h"
 #include "core/log.h"
 #include "mime/header.h"
 #include "core/xmalloc.h"
@@ -50,6 +51,7 @@ struct smtp_job {
 	size_t n_users;
 	struct deliver_result *results;
 	int64_t now;
+	bool no_space;        /* a failure came with a full file system */
 	char qid[48];
 };
 
@@ -159,6 +161,21 @@ static void queue_delivered_dsn(struct smtp_job *j, const char *data)
 	buf_free(&dsn);
 }
 
+/* After a failed write, is the file system it went to (nearly) full?
+ * Then the client hears "452 4.3.1 Insufficient system storage" (RFC
+ * 3463 3.4) rather than a generic 451: errno is long gone by now (the
+ * store cleaned up after the failure), but a file system without room
+ * for this message once more is what ENOSPC and EDQUOT leave behind. */
+static bool failed_for_space(const struct smtp_job *j, size_t ok)
+{
+	uint64_t need = j->size + j->headers.len + 64 * 1024;
+	disk_space_forget();
+	if (ok < j->n_users && disk_space_low(j->cfg->mail_dir, need, NULL))
+		return true;
+	return j->queue_rc < 0 &&
+	       disk_space_low(j->cfg->queue_dir, need, NULL);
+}
+
 static void job_work(void *arg)
 {
 	struct smtp_job *j = arg;
@@ -187,6 +204,7 @@ static void job_work(void *arg)
 		j->queue_rc = queue_enqueue(j->cfg->queue_dir, &j->qenv,
 					    buf_str(&j->trace), data,
 					    j->msg.len, &j->queue_err);
+	j->no_space = failed_for_space(j, ok);
 	/* Only when the client gets its 250: after a 451 it sends the
 	 * message again, and the DSN comes with that delivery. */
 	j->success_rc = 1;
@@ -301,6 +319,9 @@ static void job_done(void *arg)
 		if (ok == s->n_rcpts)
 			conn_printf(s->c, "250 2.0.0 Ok: queued as %s\r\n",
 				    j->qid);
+		else if ((temp > 0 || ok > 0) && j->no_space)
+			smtp_reply(s, "452 4.3.1 Insufficient system storage; "
+				      "try again later");
 		else if (temp > 0 || ok > 0)
 			smtp_reply(s, "451 4.3.0 Temporary delivery failure; "
 				      "try again later");
