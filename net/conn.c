@@ -57,10 +57,41 @@ static void conn_schedule_finish(struct conn *c)
 	event_active(c->close_ev, EV_TIMEOUT, 0);
 }
 
+static void conn_begin_close(struct conn *c, const char *reason, bool flush);
+
+/* Input at the high-water mark: the bufferevent has stopped reading, so
+ * it would not see an end of file behind the bytes it holds. */
+static bool conn_input_full(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_input(c->bev)) >=
+	       CONN_INPUT_HIGH_WATER;
+}
+
+/* The peer sent its FIN (EPOLLRDHUP). Normally the bufferevent reads up
+ * to the end of file itself and reports it; but a client that pipelined
+ * more than CONN_INPUT_HIGH_WATER behind a long command (a heavy SEARCH)
+ * and then left would go unnoticed until that command and the ones
+ * before the end were done, the work all for nobody. So with the input
+ * full, the FIN ends the session now, as any end of file does (a
+ * half-closed client's unread commands were never answered either). */
+static void conn_peer_gone(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	c->peer_shut = true;
+	if (!c->closing && conn_input_full(c))
+		conn_begin_close(c, "disconnect", false);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (c->peer_shut && !c->closing && conn_input_full(c)) {
+		conn_begin_close(c, "disconnect", false);
+		return;
+	}
 	if (c->closing || c->input_paused || !c->handler)
 		return;
 	c->handler->on_input(c->sess);
@@ -260,6 +291,11 @@ struct conn *conn_accept(struct event_base *base, int fd,
 	snprintf(c->id, sizeof c->id, "%02x%02x%02x%02x%02x%02x", rnd[0],
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 	c->close_ev = event_new(base, -1, 0, conn_finish, c);
+	if (event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE) {
+		c->hup_ev = event_new(base, fd, EV_CLOSED, conn_peer_gone, c);
+		if (c->hup_ev)
+			event_add(c->hup_ev, NULL);
+	}
 	c->next = live_head;
 	if (live_head)
 		live_head->prev = c;
@@ -299,6 +335,8 @@ static void conn_finish(evutil_socket_t fd, short what, void *arg)
 		ipcount_conn_close();
 	if (c->deadline_ev)
 		event_free(c->deadline_ev);
+	if (c->hup_ev)
+		event_free(c->hup_ev); /* before the fd closes with the bev */
 	log_kv(LOG_INFO, "event=disconnect proto=%s sid=%s ip=%s reason=%s",
 	       proto_name(c->kind), c->id, c->remote_ip, c->close_reason);
 	if (c->handler)

@@ -89,6 +89,8 @@ struct conn {
 	int commands;
 	int timeout_secs;
 	struct event *close_ev;
+	struct event *hup_ev; /* EV_CLOSED on the socket: see conn_peer_gone */
+	bool peer_shut;       /* the peer sent its FIN */
 	struct conn *next, *prev;
 	char close_reason[64];
 };

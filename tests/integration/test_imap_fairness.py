@@ -229,6 +229,35 @@ def test_search_stops_when_its_client_disconnects(inst):
     c.logout()
 
 
+def test_search_stops_when_its_client_leaves_with_commands_pipelined(inst):
+    """A client that pipelines more than the server buffers (64 KiB)
+    behind a heavy SEARCH and then closes: the server has stopped reading,
+    yet it must notice the close (the FIN) and stop the search at once,
+    not run it and the commands behind it for nobody."""
+    start_filled(inst)
+    pid = worker_pid(inst)
+    c = logged_in(inst)
+    c.select()
+    # The first runs; behind it wait a little more than the server
+    # buffers (its input then stops at 64 KiB; the rest, and the FIN,
+    # fit in the socket's receive buffer: a client that sends more than
+    # that cannot be heard leaving until the server reads again).
+    c.send(("t1 %s\r\nt2 %s\r\nt3 NOOP %s\r\n"
+            % (long_search(), long_search(), "x" * 16000)).encode())
+    time.sleep(1.0)
+    c.sock.close()
+    time.sleep(0.5)
+    a = cpu_seconds(pid)
+    time.sleep(2.0)
+    after = cpu_seconds(pid) - a
+    print("\nworker CPU: %.2f s in 2 s after the client left" % after)
+    assert after < 0.2, after
+    assert inst.wait_log("event=logout proto=imap", timeout=1)
+    c = logged_in(inst, "bob")
+    c.select()
+    c.logout()
+
+
 def test_search_cpu_limit(inst):
     start_filled(inst, imap_search_cpu_limit=1)
     c = logged_in(inst)
