@@ -82,7 +82,7 @@ unit-san: $(SAN_UNIT_BINS)
 	@scripts/run-unit.sh $(SAN_UNIT_BINS)
 
 integration: postern $(SAN_DIR)/postern
-	POSTERN_BIN=$(CURDIR)/$(SAN_DIR)/postern $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	POSTERN_BIN=$(CURDIR)/$(SAN_DIR)/postern $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 tests/integration
 
 check: deps postern
 	$(MAKE) unit unit-san fuzz-check

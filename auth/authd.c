@@ -2,6 +2,10 @@
 #include "auth/authd.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include "auth/passwd.h"
 #include "auth/sasl.h"
 #include "auth/users.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
@@ -126,6 +131,11 @@ struct authd {
 	uint64_t net_seed;
 	struct anet *rr_head, *rr_tail;
 	int hashing, slots;
+	/* The known pairs' state file (limiter_known_export). */
+	char *known_path;
+	bool known_dirty;
+	atomic_bool known_saving;
+	struct event *save_ev;
 };
 
 static const char *mech_name(enum auth_mech m)
@@ -722,8 +732,10 @@ static void job_done(void *arg)
 	d->hashing--;
 	j->src->hashing--;
 	/* A failure was counted when it arrived. */
-	if (j->status == AUTH_OK)
+	if (j->status == AUTH_OK) {
 		limiter_success(d->lim, j->ip, buf_str(&j->user), mono_sec());
+		d->known_dirty = true;
+	}
 	job_finish(j);
 	pump(d);
 }
@@ -1001,6 +1013,126 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+/* ---- the known pairs across restarts ---- */
+
+struct known_save {
+	char *path;
+	struct buf text;
+	atomic_bool *saving;
+};
+
+/* tmp + rename, so a reader never sees half a file. No fsync: losing
+ * the last few seconds of it to a power cut costs only a slow-down. */
+static int known_write(const char *path, const struct buf *text)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+			   O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	size_t done = 0;
+	while (done < text->len) {
+		ssize_t n = write(fd, text->data + done, text->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (close(fd) < 0 || done < text->len || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void *known_save_thread(void *arg)
+{
+	struct known_save *ks = arg;
+	if (known_write(ks->path, &ks->text) < 0) {
+		char e[LOG_ESC_MAX];
+		log_kv(LOG_WARN, "event=auth_state_save_failed file=%s error=%s",
+		       log_esc(e, sizeof e, ks->path, strlen(ks->path)),
+		       strerror(errno));
+	}
+	atomic_store(ks->saving, false);
+	buf_free(&ks->text);
+	free(ks->path);
+	free(ks);
+	return NULL;
+}
+
+/* The snapshot is taken on the loop (a walk of at most
+ * AUTH_KNOWN_PAIRS_MAX entries); the file is written off it. */
+static void on_known_save(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct authd *d = arg;
+	if (!d->known_dirty || atomic_load(&d->known_saving))
+		return;
+	struct known_save *ks = xcalloc(1, sizeof *ks);
+	ks->path = xstrdup(d->known_path);
+	ks->saving = &d->known_saving;
+	limiter_known_export(d->lim, mono_sec(), &ks->text);
+	d->known_dirty = false;
+	atomic_store(&d->known_saving, true);
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, known_save_thread, ks) != 0) {
+		atomic_store(&d->known_saving, false);
+		d->known_dirty = true;
+		buf_free(&ks->text);
+		free(ks->path);
+		free(ks);
+	}
+	pthread_attr_destroy(&at);
+}
+
+/* At start (before the loop runs): what the last auth process knew. */
+static void known_load(struct authd *d)
+{
+	int fd = open(d->known_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_kv(LOG_WARN, "event=auth_state_load_failed "
+			       "error=%s", strerror(errno));
+		return;
+	}
+	struct buf text = BUF_INIT;
+	char chunk[65536];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0 &&
+	       text.len + (size_t)n <= AUTH_KNOWN_FILE_MAX)
+		buf_append(&text, chunk, (size_t)n);
+	close(fd);
+	size_t got = limiter_known_import(d->lim, text.data ? text.data : "",
+					  text.len, mono_sec());
+	log_kv(LOG_INFO, "event=auth_state_loaded known_pairs=%zu", got);
+	buf_free(&text);
+}
+
+/* At stop: wait for a save under way, then write what is known now. */
+static void known_save_now(struct authd *d)
+{
+	for (int i = 0; i < 500 && atomic_load(&d->known_saving); i++)
+		usleep(10000);
+	if (!d->known_dirty)
+		return;
+	struct buf text = BUF_INIT;
+	limiter_known_export(d->lim, mono_sec(), &text);
+	if (known_write(d->known_path, &text) < 0)
+		log_kv(LOG_WARN, "event=auth_state_save_failed error=%s",
+		       strerror(errno));
+	buf_free(&text);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct authd *d = arg;
@@ -1050,6 +1182,12 @@ int authd_run(const struct config *cfg, int listen_fd)
 		.known_ttl = AUTH_KNOWN_PAIR_TTL,
 	};
 	d.lim = limiter_new(&lp);
+	atomic_init(&d.known_saving, false);
+	d.known_path = xasprintf("%s/auth-known", cfg->state_dir);
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+		log_kv(LOG_WARN, "event=auth_state_dir_failed error=%s",
+		       strerror(errno));
+	known_load(&d);
 	if (RAND_bytes((unsigned char *)&d.net_seed, sizeof d.net_seed) != 1)
 		d.net_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	d.slots = pool_size() + 1; /* see "sources" */
@@ -1059,6 +1197,12 @@ int authd_run(const struct config *cfg, int listen_fd)
 			  &d);
 	d.hup_ev = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.term_ev = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.save_ev = event_new(d.base, -1, EV_PERSIST, on_known_save, &d);
+	struct timeval save_tv = { AUTH_KNOWN_SAVE_SECS, 0 };
+	if (!d.save_ev || event_add(d.save_ev, &save_tv) < 0) {
+		log_kv(LOG_CRIT, "event=auth_start_failed reason=events");
+		goto out;
+	}
 	if (!d.lev || !d.hup_ev || !d.term_ev || event_add(d.lev, NULL) < 0 ||
 	    event_add(d.hup_ev, NULL) < 0 || event_add(d.term_ev, NULL) < 0) {
 		log_kv(LOG_CRIT, "event=auth_start_failed reason=events");
@@ -1067,6 +1211,7 @@ int authd_run(const struct config *cfg, int listen_fd)
 	log_kv(LOG_INFO, "event=auth_ready users=%zu threads=%d", d.users.n,
 	       d.slots);
 	event_base_dispatch(d.base);
+	known_save_now(&d);
 	rc = 0;
 out:
 	if (d.tp)
@@ -1081,6 +1226,8 @@ out:
 		event_free(d.hup_ev);
 	if (d.term_ev)
 		event_free(d.term_ev);
+	if (d.save_ev)
+		event_free(d.save_ev);
 	if (d.base)
 		event_base_free(d.base);
 	close(listen_fd);
@@ -1089,5 +1236,6 @@ out:
 	users_free(&d.users);
 	aliases_free(&d.aliases);
 	free(d.dummy);
+	free(d.known_path);
 	return rc;
 }

@@ -396,3 +396,84 @@ void limiter_success(struct limiter *l, const char *ip, struct str user,
 			       true);
 	k->window_start = now;
 }
+
+/* ---- known pairs across restarts (limiter.h) ---- */
+
+void limiter_known_export(const struct limiter *l, time_t now,
+			  struct buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (const struct lentry *e = l->known.oldest; e; e = e->next) {
+		if (now - e->window_start >= l->p.known_ttl)
+			continue;
+		buf_printf(out, "%lld ", (long long)(now - e->window_start));
+		for (size_t i = 0; i < e->keylen; i++) {
+			unsigned char c = (unsigned char)e->key[i];
+			char h[2] = { hex[c >> 4], hex[c & 15] };
+			buf_append(out, h, 2);
+		}
+		buf_append(out, "\n", 1);
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* One line "<age> <hex key>" into a known pair; false if malformed. A
+ * key must look like make_key(.., 'k', net, user) made it: "k:", a
+ * network, a NUL, a user name, nothing else. */
+static bool import_line(struct limiter *l, const char *p, size_t n,
+			time_t now)
+{
+	size_t i = 0;
+	long long age = 0;
+	while (i < n && p[i] >= '0' && p[i] <= '9' && i < 12)
+		age = age * 10 + (p[i++] - '0');
+	if (i == 0 || i >= n || p[i] != ' ')
+		return false;
+	i++;
+	size_t hlen = n - i;
+	if (hlen == 0 || hlen % 2 || hlen / 2 > KEY_MAX)
+		return false;
+	char key[KEY_MAX];
+	size_t klen = hlen / 2;
+	for (size_t k = 0; k < klen; k++) {
+		int hi = hexval(p[i + 2 * k]), lo = hexval(p[i + 2 * k + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		key[k] = (char)(hi << 4 | lo);
+	}
+	const char *nul = klen > 2 ? memchr(key, '\0', klen) : NULL;
+	if (klen < 4 || key[0] != 'k' || key[1] != ':' || !nul ||
+	    nul == key + 2 || (size_t)(nul - key - 2) > LIMITER_NET_MAX ||
+	    nul == key + klen - 1 ||
+	    (size_t)(key + klen - nul - 1) > AUTH_NAME_MAX ||
+	    memchr(nul + 1, '\0', (size_t)(key + klen - nul - 1)))
+		return false;
+	if (age < 0 || age >= l->p.known_ttl)
+		return false;
+	struct lentry *e = get(&l->known, key, klen, true);
+	e->window_start = now - (time_t)age;
+	return true;
+}
+
+size_t limiter_known_import(struct limiter *l, const char *text, size_t len,
+			    time_t now)
+{
+	size_t n = 0;
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break; /* a cut last line is not a pair */
+		n += import_line(l, p, (size_t)(nl - p), now);
+		p = nl + 1;
+	}
+	return n;
+}

@@ -93,6 +93,19 @@ void limiter_attempt(struct limiter *l, const char *ip, struct str user,
  * the pair as known. */
 void limiter_success(struct limiter *l, const char *ip, struct str user,
 		     time_t now);
+/* The known pairs survive the auth process (a reload starts a new one):
+ * limiter_known_export appends them to out, least recently confirmed
+ * first, one line each: "<age in seconds> <key in hex>\n" -- ages, not
+ * times, because `now` is a monotonic clock that a reboot restarts.
+ * limiter_known_import reads such text (from the state file, which only
+ * run_user can write, but parsed as untrusted all the same: a line that
+ * is not exactly that, or names an expired pair, is skipped) and returns
+ * the number of pairs it remembered. Linear in len. */
+void limiter_known_export(const struct limiter *l, time_t now,
+			  struct buf *out);
+size_t limiter_known_import(struct limiter *l, const char *text, size_t len,
+			    time_t now);
+
 /* Keys held (for tests): counters, and known pairs. */
 size_t limiter_size(const struct limiter *l);
 size_t limiter_known_size(const struct limiter *l);

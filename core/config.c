@@ -144,6 +144,8 @@ static const struct config_key keys[] = {
 	  "no", "offer DSN (NOTIFY=SUCCESS...) on port 25 to clients outside relay_networks" },
 	{ "relay_max_hops", K_INT, OFF(relay_max_hops), 1, 1000, "50",
 	  "Received: headers above this mean a mail loop (bounced, RFC 5321 6.3)" },
+	{ "state_dir", K_PATH, OFF(state_dir), 0, 0, "state",
+	  "state kept across restarts (the logins' known networks); run_user writes here" },
 	{ "queue_dir", K_PATH, OFF(queue_dir), 0, 0, "queue",
 	  "outbound queue (mail for other domains waits here)" },
 	{ "queue_retry_min", K_INT, OFF(queue_retry_min), 1, 86400, "300",

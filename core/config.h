@@ -109,6 +109,7 @@ struct config {
 	 * structure (routes, policies, resolver list) are checked by
 	 * relay/route.h. */
 	char *queue_dir;           /* absolute */
+	char *state_dir;           /* absolute */
 	int queue_retry_min;       /* seconds; doubles per attempt */
 	int queue_retry_max;
 	int queue_max_age;         /* seconds, then bounce */

@@ -34,6 +34,17 @@
  * elsewhere never slow them down (auth/limiter.h), and for how long. */
 #define AUTH_KNOWN_PAIRS_MAX 16384
 #define AUTH_KNOWN_PAIR_TTL (30 * 86400)
+/* The known pairs are written to state_dir/auth-known at most this often
+ * (when a login added one) and when the auth process stops, so a reload
+ * or restart forgets at most these last seconds of them. */
+#define AUTH_KNOWN_SAVE_SECS 10
+/* A state file larger than this is not read (16384 pairs of long names
+ * fit in a few MB). */
+#define AUTH_KNOWN_FILE_MAX (8u << 20)
+/* On reload the supervisor waits this long for the old auth process to
+ * exit (and write state_dir/auth-known) before starting the new one;
+ * logins in that moment get a temporary failure, as they did before. */
+#define AUTH_STOP_WAIT_MS 2000
 /* Users file: a line longer than this is an error (bounds parser work). */
 #define USERS_LINE_MAX 8192
 

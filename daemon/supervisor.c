@@ -343,6 +343,28 @@ static bool listeners_equal(const struct config *a, const struct config *b)
 /* SIGHUP: a new generation of workers with the new config and
  * certificate; the old ones stop accepting and exit when their last
  * session ends, so nobody is dropped. */
+/* Stops the auth process and waits (briefly) for it to exit: it writes
+ * the logins' known networks to state_dir as it goes, and its successor
+ * must read them after that. True if it was reaped here. */
+static bool auth_stop_wait(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < AUTH_STOP_WAIT_MS / 10; i++) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			log_kv(LOG_INFO, "event=auth_exit pid=%ld status=%d "
+			       "reason=reload", (long)pid,
+			       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+			return true;
+		}
+		if (r < 0)
+			return errno == ECHILD;
+		usleep(10000);
+	}
+	return false; /* reaped later, with the retiring ones */
+}
+
 static void reload(struct supervisor *s)
 {
 	struct config next;
@@ -388,10 +410,9 @@ static void reload(struct supervisor *s)
 	s->generation++;
 	/* A fresh auth process takes the new settings and users; the old one
 	 * is retired (a login in flight at this instant gets [SYS/TEMP]). */
-	if (s->auth_pid > 0 && s->nretiring < MAX_WORKERS * 4) {
-		kill(s->auth_pid, SIGTERM);
+	if (s->auth_pid > 0 && !auth_stop_wait(s->auth_pid) &&
+	    s->nretiring < MAX_WORKERS * 4)
 		s->retiring[s->nretiring++] = s->auth_pid;
-	}
 	s->auth_pid = spawn_auth(s);
 	/* The queue runner restarts with the new routes; what it was
 	 * sending is sent again (at-least-once, queue/runner.h). */

@@ -8,6 +8,7 @@ logins from one address does not stall everyone else's.
 127.0.0.2 is another network as far as the server can tell."""
 
 import asyncio
+import os
 import re
 import socket
 import threading
@@ -212,3 +213,34 @@ def test_logins_work_during_a_flood_of_failing_logins(inst):
         assert r.startswith(b"+OK"), lat
         assert took < 5, lat
     inst.wait_log("reason=net_busy", timeout=1)
+
+
+def test_known_networks_survive_reload_and_restart(inst):
+    """The networks a user logged in from are remembered across a reload
+    (a new auth process) and a restart (state_dir/auth-known): failures
+    on her name from elsewhere then still do not slow the owner down."""
+    inst.configure(auth_fail_limit=3, auth_fail_delay_ms=200,
+                   auth_fail_delay_max_ms=3000)
+    inst.start()
+    r, _ = pop3_login(inst, "alice", PASSWORD, src="127.0.0.1")
+    assert r.startswith(b"+OK"), r
+
+    def attack(src):
+        bad = parallel(8, lambda i: pop3_login(inst, "alice", "guess%d" % i,
+                                               src=src, timeout=40))
+        for res in bad:
+            assert not isinstance(res, Exception), res
+            assert res[0].startswith(b"-ERR [AUTH]"), res
+        assert max(t for _, t in bad) >= 0.9  # the user's count is up
+
+    for step, src in (("reload", "127.0.0.2"), ("restart", "127.0.0.3")):
+        if step == "reload":
+            inst.reload()
+            inst.wait_log("known_pairs=1", timeout=5)  # the new auth process
+        else:
+            inst.restart()
+        attack(src)
+        r, took = pop3_login(inst, "alice", PASSWORD, src="127.0.0.1")
+        assert r.startswith(b"+OK"), (step, r)
+        assert took < 0.9, (step, took)
+    assert os.path.exists(os.path.join(inst.dir, "state", "auth-known"))

@@ -238,6 +238,67 @@ UNIT_TEST(test_bounded)
 	CHECK(l == NULL);
 }
 
-UNIT_MAIN(test_slow_down_not_refuse, test_known_network_unaffected,
+/* Known pairs outlive the process: exported as ages, imported into a
+ * new limiter whose clock starts elsewhere (a reboot), in the same
+ * order; expired and malformed lines are left out. */
+UNIT_TEST(test_known_export_import)
+{
+	struct limiter *a = mk(3, 0);
+	limiter_success(a, "10.0.0.1", STR_LIT("Alice"), 100);
+	limiter_success(a, "2001:db8:1:2::7", STR_LIT("bob"), 200);
+	limiter_success(a, "10.0.0.9", STR_LIT("carol"), 300);
+	struct buf out = BUF_INIT;
+	/* alice's success is over 30 days old by now: not exported */
+	limiter_known_export(a, 300 + 30 * DAY - 150, &out);
+	CHECK(out.len > 0);
+	limiter_free(&a);
+
+	struct limiter *b = mk(3, 0);
+	time_t t = 7;
+	CHECK_EQ_INT((int)limiter_known_import(b, out.data, out.len, t), 2);
+	CHECK(!limiter_known(b, "10.0.0.1", STR_LIT("alice"), t));
+	CHECK(limiter_known(b, "2001:db8:1:2::99", STR_LIT("bob"), t));
+	CHECK(limiter_known(b, "10.0.0.9", STR_LIT("carol"), t));
+	/* their ages came along: bob's 30 days - 50 s, carol's - 150 s */
+	CHECK(limiter_known(b, "2001:db8:1:2::1", STR_LIT("bob"), t + 49));
+	CHECK(!limiter_known(b, "2001:db8:1:2::1", STR_LIT("bob"), t + 50));
+	CHECK(limiter_known(b, "10.0.0.9", STR_LIT("carol"), t + 149));
+	limiter_free(&b);
+
+	/* Fresh pairs come back known, and judged by their own budget. */
+	a = mk(3, 0);
+	limiter_success(a, "10.0.0.1", STR_LIT("alice"), 100);
+	buf_clear(&out);
+	limiter_known_export(a, 160, &out);
+	limiter_free(&a);
+	b = mk(3, 0);
+	CHECK_EQ_INT((int)limiter_known_import(b, out.data, out.len, 1), 1);
+	for (int i = 0; i < 20; i++)
+		attempt(b, "192.0.2.66", "alice", 2, NULL);
+	struct limiter_verdict v;
+	CHECK_EQ_INT(attempt(b, "10.0.0.1", "alice", 2, &v), 0);
+	CHECK(v.known);
+
+	/* Junk is skipped, line by line; a cut last line is not a pair. */
+	static const char junk[] =
+		"x 6b3a31\n"            /* not an age */
+		"5\n"                   /* no key */
+		"5 6b3a\n"              /* no NUL, no user */
+		"5 6b3a3100616c\n"      /* "k:1" NUL "al": fine */
+		"5 6a3a3100616c\n"      /* kind 'j' */
+		"5 6b3a3100616\n"       /* odd hex */
+		"5 6B3A3100616C\n"      /* upper-case hex */
+		"5 6b3a00616c\n"        /* empty network */
+		"5 6b3a3100\n"          /* empty user */
+		"99999999999999 6b3a3100616c\n"
+		"5 6b3a3200616c";         /* cut */
+	CHECK_EQ_INT((int)limiter_known_import(b, junk, sizeof junk - 1, 1), 1);
+	CHECK(limiter_known(b, "1", STR_LIT("al"), 1));
+	CHECK(!limiter_known(b, "2", STR_LIT("al"), 1));
+	limiter_free(&b);
+	buf_free(&out);
+}
+
+UNIT_MAIN(test_known_export_import, test_slow_down_not_refuse, test_known_network_unaffected,
 	  test_known_pair_own_budget, test_success_undoes, test_flood,
 	  test_ipv6_prefixes, test_disabled, test_bounded)
