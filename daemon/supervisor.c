@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "net/ipcount.h"
+#include "smtp/rcpt_limit.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -539,6 +540,8 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	 * and retiring workers still hold theirs. */
 	if (ipcount_init(2 * (size_t)s->cfg.max_connections) != 0)
 		log_kv(LOG_WARN, "event=ipcount_unavailable reason=\"mmap failed\" effect=\"connection limits count per worker\"");
+	if (rcpt_limit_share() != 0)
+		log_kv(LOG_WARN, "event=rcpt_limit_unavailable reason=\"mmap failed\" effect=\"unknown recipients count per worker\"");
 	s->auth_pid = spawn_auth(s);
 	s->queue_pid = spawn_queue(s);
 	start_workers(s);

@@ -2,15 +2,16 @@
  * smtpd_soft_error_limit / smtpd_error_sleep_time / smtpd_hard_error_
  * limit are the model): RCPT TO answers tell which users exist, so a
  * stranger who keeps naming unknown ones is answered late, then sent
- * away. The count outlives the session, in a bounded table per worker
- * process, so reconnecting does not reset it. Pure: the caller gives
- * the time. */
+ * away. The count outlives the session, in one bounded table that all
+ * workers share (and that outlives a reload's new workers), so neither
+ * reconnecting nor landing on another worker resets it. The caller
+ * gives the time. */
 #ifndef POSTERN_SMTP_RCPT_LIMIT_H
 #define POSTERN_SMTP_RCPT_LIMIT_H
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Addresses remembered per worker (8-way sets, the least recently
+/* Addresses remembered (8-way sets, the least recently
  * seen one in a set gives way): 4096 x 32 bytes = 128 KiB. An address
  * pushed out starts again from zero, which only helps it: the session's
  * own count still applies. */
@@ -19,10 +20,16 @@
 
 struct rcpt_limit;
 
-/* The worker's table (made on first use). */
+/* Makes the server's table in shared memory: the supervisor calls it
+ * once before it forks workers. 0, or -1 (mmap failed: each process
+ * then gets a table of its own). */
+int rcpt_limit_share(void);
+/* The server's table (the shared one, else this process's own, made on
+ * first use). */
 struct rcpt_limit *rcpt_limit_table(void);
-/* A fresh table, for tests. */
+/* A fresh table, private or shared, for tests. */
 struct rcpt_limit *rcpt_limit_new(void);
+struct rcpt_limit *rcpt_limit_new_shared(void);
 void rcpt_limit_free(struct rcpt_limit **t);
 
 /* Counts one unknown recipient from ip (numeric; an IPv6 address

@@ -2,6 +2,7 @@
 recipients per message (4.5.3.1.8), line length (4.5.3.1.4)."""
 
 import socket
+import re
 import time
 
 from conftest import simple_message
@@ -193,3 +194,43 @@ def test_unknown_recipients_are_slowed_then_cut_off(inst):
     log = inst.log()
     assert "event=rcpt_throttle" in log and "action=disconnect" in log
     assert "reason=too_many_unknown_recipients" in log
+
+
+def test_unknown_recipient_count_is_shared_by_workers(inst):
+    """The count per address is the server's, not a worker's: two
+    sessions held at once on two workers (one connection per worker)
+    add up, so more workers give a prober no more replies."""
+    inst.configure(workers=2, worker_max_connections=1,
+                   smtp_rcpt_error_soft_limit=100,
+                   smtp_rcpt_error_hard_limit=6)
+    inst.start()
+
+    def session():
+        # a worker that is full may still take a connection in the
+        # instant before it stops accepting: it answers 421 and closes
+        for _ in range(10):
+            r = SmtpRaw(inst.port("smtp"))
+            try:
+                r.cmd("EHLO c.example")
+                if r.cmd("MAIL FROM:<bob@example.org>").startswith(b"250"):
+                    return r
+            except (EOFError, OSError):
+                pass
+            r.close()
+            time.sleep(0.2)
+        raise AssertionError("no session")
+    a = session()
+    b = session()  # the other worker: the first is full
+    pids = set(re.findall(r"pid=(\d+) event=mail_from", inst.log())) or \
+        set(re.findall(r"pid=(\d+) event=connect proto=smtp", inst.log()))
+    assert len(pids) == 2, pids
+    replies = []
+    for i in range(8):
+        r = (a, b)[i % 2]
+        replies.append(r.cmd("RCPT TO:<nobody%d@localhost>" % i)[:3])
+        if replies[-1] == b"421":
+            break
+    # six unknown recipients in all, then the cut, whichever worker
+    assert replies == [b"550"] * 6 + [b"421"], replies
+    a.close()
+    b.close()

@@ -1,6 +1,9 @@
 #include "unit.h"
 
 #include <stdio.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "smtp/rcpt_limit.h"
 
@@ -43,4 +46,26 @@ UNIT_TEST(test_bounded)
 	rcpt_limit_free(&t);
 }
 
-UNIT_MAIN(test_counts_and_window, test_bounded)
+/* The shared table counts across processes, and survives a process
+ * killed while it held the lock (robust mutex). */
+UNIT_TEST(test_shared_across_fork)
+{
+	struct rcpt_limit *t = rcpt_limit_new_shared();
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK_EQ_INT(rcpt_limit_note(t, "192.0.2.9", 100, 60), 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		rcpt_limit_note(t, "192.0.2.9", 101, 60);
+		rcpt_limit_note(t, "192.0.2.9", 102, 60);
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+	CHECK_EQ_INT(rcpt_limit_note(t, "192.0.2.9", 103, 60), 4);
+	rcpt_limit_free(&t);
+	CHECK(t == NULL);
+}
+
+UNIT_MAIN(test_counts_and_window, test_bounded, test_shared_across_fork)
