@@ -11,6 +11,7 @@ import pytest
 
 from conftest import (PASSWORD, PORT_OFFSETS, Instance, children_of,
                       proc_uid, simple_message)
+from test_conn_limits import connect, first_line
 
 
 def out_of(r):
@@ -487,19 +488,9 @@ def test_kill_worker_mid_session_loses_nothing(srv):
 
 
 def _greeting(port, timeout=5):
-    """Connects and reads the first line; b"" if closed without one."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n" not in data:
-            chunk = s.recv(512)
-            if not chunk:
-                break
-            data += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return s, data
+    """Connects and reads the first line; b"" if none comes."""
+    s = connect(port, timeout=timeout)
+    return s, first_line(s, timeout) or b""
 
 
 def test_max_connections_per_ip_counts_every_worker(inst):

@@ -199,13 +199,6 @@ UNIT_TEST(test_param_order)
 	mime_message_free(&m);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SAN_BUILD 1
-#endif
-#endif
 #ifdef SAN_BUILD
 #define PARSE_LIMIT 1.0
 #else

@@ -67,4 +67,14 @@ static int unit_current_failed;
 		printf("%d passed, %d failed\n", pass_, fail_);              \
 		return fail_ ? 1 : 0;                                        \
 	}
+/* SAN_BUILD: under AddressSanitizer (gcc or clang), where time limits in
+ * tests that measure linear behaviour need more room. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SAN_BUILD 1
+#endif
+#endif
+
 #endif
