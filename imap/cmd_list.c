@@ -258,7 +258,18 @@ static bool pattern_arg(const struct imap_session *s, const struct imap_arg *a,
 		buf_append(out, p.p, p.len);
 		return true;
 	}
-	return mutf7_to_utf8(p, out) == 0;
+	size_t base = out->len;
+	if (mutf7_to_utf8(p, out) == 0)
+		return true;
+	/* Not modified UTF-7 ("&'+" is three legal ATOM-CHARs): taken as
+	 * it stands, as Dovecot does, it matches the names that are spelt
+	 * so (their '&' is "&-" on the wire); a BAD would refuse a legal
+	 * list-mailbox (RFC 3501 section 9). */
+	out->len = base;
+	if (!mutf7_utf8_valid(p))
+		return false;
+	buf_append(out, p.p, p.len);
+	return true;
 }
 
 static bool parse_selection(struct list_job *j, const struct imap_arg *l)

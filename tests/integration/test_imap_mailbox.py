@@ -362,3 +362,19 @@ def test_escaping_names_refused(srv, name):
     assert not os.path.exists(os.path.join(srv.mail_dir, "b"))
     assert not os.path.exists(os.path.join(srv.mail_dir, "c"))
     c.logout()
+
+
+def test_list_patterns_of_unusual_atom_chars(srv):
+    """Every ATOM-CHAR is legal in a LIST pattern (RFC 3501/9051
+    list-mailbox), '[' '}' '!#$&'+' included; one that is not modified
+    UTF-7 ("&'+") is taken as spelt, and finds the name spelt so."""
+    c = logged_in(srv)
+    c.ok('CREATE "!#$&-\'+"')
+    for pat in ("[", "}", "a]b", "*[*", "%}%", "~x", "&"):
+        r = c.cmd('LIST "" %s' % pat)
+        assert r.status == "OK", (pat, r)
+    for pat in ("!#$&'+", "!#$&-'+", "*&*"):
+        names = list_names(c.ok('LIST "" %s' % pat))
+        assert list(names) == ["!#$&-'+"], (pat, names)  # mUTF-7
+    assert c.cmd("NOOP").status == "OK"  # the session goes on
+    c.logout()
