@@ -1073,7 +1073,8 @@ static void on_known_save(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct authd *d = arg;
-	if (!d->known_dirty || atomic_load(&d->known_saving))
+	if (!d->known_path || !d->known_dirty ||
+	    atomic_load(&d->known_saving))
 		return;
 	struct known_save *ks = xcalloc(1, sizeof *ks);
 	ks->path = xstrdup(d->known_path);
@@ -1123,7 +1124,7 @@ static void known_save_now(struct authd *d)
 {
 	for (int i = 0; i < 500 && atomic_load(&d->known_saving); i++)
 		usleep(10000);
-	if (!d->known_dirty)
+	if (!d->known_path || !d->known_dirty)
 		return;
 	struct buf text = BUF_INIT;
 	limiter_known_export(d->lim, mono_sec(), &text);
@@ -1183,11 +1184,14 @@ int authd_run(const struct config *cfg, int listen_fd)
 	};
 	d.lim = limiter_new(&lp);
 	atomic_init(&d.known_saving, false);
-	d.known_path = xasprintf("%s/auth-known", cfg->state_dir);
-	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
-		log_kv(LOG_WARN, "event=auth_state_dir_failed error=%s",
-		       strerror(errno));
-	known_load(&d);
+	/* No state_dir (a test's config): the pairs live as long as we do. */
+	if (cfg->state_dir && cfg->state_dir[0]) {
+		d.known_path = xasprintf("%s/auth-known", cfg->state_dir);
+		if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+			log_kv(LOG_WARN, "event=auth_state_dir_failed "
+			       "error=%s", strerror(errno));
+		known_load(&d);
+	}
 	if (RAND_bytes((unsigned char *)&d.net_seed, sizeof d.net_seed) != 1)
 		d.net_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	d.slots = pool_size() + 1; /* see "sources" */

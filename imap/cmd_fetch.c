@@ -481,6 +481,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 	f->ctx.utf8 = s->utf8;
 	f->ctx.rev2 = s->rev2;
 	f->ctx.uid = s->cmd_uid;
+	/* Read while the command runs; the ranges change only in a refresh,
+	 * which waits for the command to end. */
+	f->ctx.recent = s->sel.recent;
+	f->ctx.n_recent = s->sel.n_recent;
 	f->needs_file = imap_fetch_needs_file(&f->items);
 	char *tmp = xasprintf("%s/tmp", store_mailbox_path(s->sel.mb));
 	imap_fetch_plan_init(&f->plan, tmp);

@@ -181,6 +181,8 @@ void imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 	j->view.mb = s->sel.mb;
 	j->view.count = s->sel.exists;
 	j->view.saved = s->sel.saved;
+	j->view.recent = s->sel.recent;
+	j->view.n_recent = s->sel.n_recent;
 	j->view.n_saved = s->sel.n_saved;
 	j->view.now = (int64_t)time(NULL);
 	j->st = imap_search_start(&j->prog, &j->view);

@@ -25,6 +25,8 @@ struct select_job {
 	char *path;
 	char *name;
 	bool readonly;
+	bool recent;          /* an IMAP4rev1 session: \Recent wanted */
+	uint32_t recent_lo, recent_hi;
 	struct mailbox *mb;
 	int rc;
 	char err[256];
@@ -34,6 +36,16 @@ static void select_work(void *arg)
 {
 	struct select_job *j = arg;
 	j->rc = store_mailbox_open(j->path, &j->mb, j->err, sizeof j->err);
+	if (j->rc < 0 || !j->recent)
+		return;
+	/* SELECT takes \Recent from the mail no session has been told of;
+	 * EXAMINE sees it without taking it (RFC 3501 6.3.2). A failure
+	 * only means no \Recent: the selection goes on. */
+	char e[256];
+	j->recent_hi = store_mailbox_uidnext(j->mb);
+	if (store_recent_claim(j->path, j->recent_hi, !j->readonly,
+			       &j->recent_lo, e, sizeof e) < 0)
+		j->recent_lo = j->recent_hi;
 }
 
 static void select_job_free(struct select_job *j)
@@ -61,7 +73,8 @@ static void select_write(struct imap_session *s)
 	buf_appends(&b, "] Flags permitted\r\n");
 	buf_printf(&b, "* %u EXISTS\r\n", s->sel.exists);
 	if (!s->rev2) {
-		buf_appends(&b, "* 0 RECENT\r\n");
+		s->sel.recent_announced = imap_recent_count(s);
+		buf_printf(&b, "* %u RECENT\r\n", s->sel.recent_announced);
 		for (size_t i = 0; i < s->sel.exists; i++) {
 			const struct store_msg *m = store_mailbox_msg(mb, i);
 			if (!m->expunged && !(m->flags & STORE_F_SEEN)) {
@@ -113,6 +126,8 @@ static void select_done(void *arg)
 	j->path = NULL;
 	s->sel.readonly = j->readonly;
 	s->sel.exists = (uint32_t)store_mailbox_count(s->sel.mb);
+	if (j->recent)
+		imap_recent_add(s, j->recent_lo, j->recent_hi);
 	imap_enter_state(s, IMAP_SELECTED);
 	imap_sync_watch(s);
 	select_write(s);
@@ -159,6 +174,7 @@ void imap_cmd_select(struct imap_session *s, const struct imap_arg *args,
 	j->path = xstrdup(buf_cstr(&path));
 	j->name = xstrdup(buf_cstr(&canon));
 	j->readonly = examine;
+	j->recent = imap_recent_on(s);
 	buf_free(&name);
 	buf_free(&path);
 	buf_free(&canon);

@@ -1,6 +1,6 @@
 /* STATUS (RFC 9051 section 6.3.11; SIZE and DELETED are RFC 9051's,
  * STATUS=SIZE RFC 8438; APPENDLIMIT RFC 7889 section 4; RECENT is
- * RFC 3501's and always 0 here: IMAP4rev2 has no \Recent). The values
+ * RFC 3501's: the messages no session has had as \Recent). The values
  * come from store_mailbox_status on the thread pool; the items parser
  * and writer also serve LIST-STATUS (cmd_list.c). */
 #include "imap/session.h"
@@ -86,7 +86,9 @@ void imap_status_write(const struct imap_session *s, struct buf *out,
 			buf_printf(out, "SIZE %" PRIu64, st->size);
 			break;
 		case IMAP_STATUS_RECENT:
-			buf_appends(out, "RECENT 0");
+			/* RFC 3501 6.3.10: what a SELECT now would make
+			 * \Recent; IMAP4rev2 has no RECENT item at all */
+			buf_printf(out, "RECENT %" PRIu32, st->recent);
 			break;
 		case IMAP_STATUS_APPENDLIMIT:
 			buf_printf(out, "APPENDLIMIT %zu",

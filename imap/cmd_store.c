@@ -85,7 +85,12 @@ static void store_done(void *arg)
 			if (s->cmd_uid)
 				buf_printf(&b, "UID %u ", m->uid);
 			buf_appends(&b, "FLAGS ");
-			imap_flags_write(&b, j->mb, m->flags, m->keywords);
+			imap_flags_write(&b, j->mb,
+					 m->flags |
+						 (imap_recent_has(s, m->uid)
+							  ? IMAP_FLAG_RECENT
+							  : 0),
+					 m->keywords);
 			buf_appends(&b, ")\r\n");
 			if (b.len > 64 * 1024) {
 				imap_write_buf(s, &b);

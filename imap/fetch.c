@@ -444,7 +444,10 @@ static int write_items(struct buf *out, struct fetch_msg *fm,
 	if (f & IMAP_FETCH_FLAGS) {
 		sep(out, &first);
 		buf_appends(out, "FLAGS ");
-		imap_flags_write(out, fm->mb, msg->flags, msg->keywords);
+		uint32_t flags = msg->flags;
+		if (imap_uid_ranges_has(ctx->recent, ctx->n_recent, msg->uid))
+			flags |= IMAP_FLAG_RECENT;
+		imap_flags_write(out, fm->mb, flags, msg->keywords);
 	}
 	if (f & IMAP_FETCH_INTERNALDATE) {
 		sep(out, &first);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "core/buf.h"
 #include "imap/fetch_items.h"
+#include "imap/flags.h"
 #include "store/store.h"
 
 /* imap_fetch_write's answer for BINARY of a part whose
@@ -22,6 +23,9 @@ struct imap_fetch_ctx {
 	bool rev2;   /* IMAP4rev2 enabled (affects BODYSTRUCTURE of message/global) */
 	bool uid;    /* UID FETCH: UID always included (RFC 9051 6.4.9) */
 	bool modseq; /* include MODSEQ (CONDSTORE enabled) */
+	/* IMAP4rev1: the session's \Recent UIDs (flags.h), else n 0 */
+	const struct imap_uid_range *recent;
+	size_t n_recent;
 };
 
 /* true when the items need the message file (anything beyond FLAGS, UID,

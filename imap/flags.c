@@ -125,6 +125,12 @@ void imap_flags_write(struct buf *out, const struct mailbox *mb,
 		buf_appends(out, system_flags[i].name);
 		first = false;
 	}
+	if (flags & IMAP_FLAG_RECENT) {
+		if (!first)
+			buf_appendc(out, ' ');
+		buf_appends(out, "\\Recent");
+		first = false;
+	}
 	for (size_t i = 0; mb && i < 64 && keywords >> i; i++) {
 		if (!((keywords >> i) & 1))
 			continue;
@@ -161,4 +167,20 @@ void imap_flags_write_mailbox(struct buf *out, const struct mailbox *mb,
 	if (permanent && n < STORE_KEYWORDS_MAX)
 		buf_appends(out, " \\*");
 	buf_appendc(out, ')');
+}
+
+bool imap_uid_ranges_has(const struct imap_uid_range *r, size_t n,
+			 uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (uid < r[mid].lo)
+			hi = mid;
+		else if (uid >= r[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
 }

@@ -32,6 +32,21 @@ void imap_flag_list_free(struct imap_flag_list *fl);
 /* The IMAP name of one system flag bit ("\\Seen"), or NULL. */
 const char *imap_flag_name(uint32_t bit);
 
+/* Not a store flag: the session's own \Recent (RFC 3501 2.3.2), ORed
+ * into the flags given to imap_flags_write for a message recent in an
+ * IMAP4rev1 session. */
+#define IMAP_FLAG_RECENT 0x80000000u
+
+/* UIDs lo..hi-1: a session's \Recent messages are a few such ranges,
+ * ascending and disjoint. */
+struct imap_uid_range {
+	uint32_t lo, hi;
+};
+
+/* Is uid in one of the n ranges? O(log n). */
+bool imap_uid_ranges_has(const struct imap_uid_range *r, size_t n,
+			 uint32_t uid);
+
 /* Appends "(\Seen \Flagged kw1 kw2)" for a message: system flags in the
  * order \Seen \Answered \Flagged \Deleted \Draft, then the keywords set
  * in keywords (bit i = store_mailbox_keyword(mb, i); none when mb is

@@ -378,10 +378,18 @@ static bool eval(struct msgstate *ms, const struct node *n)
 	case IMAP_SK_UNDRAFT: return !(msg->flags & STORE_F_DRAFT);
 	case IMAP_SK_UNFLAGGED: return !(msg->flags & STORE_F_FLAGGED);
 	case IMAP_SK_UNSEEN: return !(msg->flags & STORE_F_SEEN);
-	/* No \Recent (RFC 9051): NEW = RECENT UNSEEN, OLD = NOT RECENT. */
-	case IMAP_SK_NEW: return false;
-	case IMAP_SK_RECENT: return false;
-	case IMAP_SK_OLD: return true;
+	/* RFC 3501 6.4.4: NEW = RECENT UNSEEN, OLD = NOT RECENT; an
+	 * IMAP4rev2 session has no \Recent (RFC 9051). */
+	case IMAP_SK_NEW:
+		return !(msg->flags & STORE_F_SEEN) &&
+		       imap_uid_ranges_has(ms->v->recent, ms->v->n_recent,
+					   msg->uid);
+	case IMAP_SK_RECENT:
+		return imap_uid_ranges_has(ms->v->recent, ms->v->n_recent,
+					   msg->uid);
+	case IMAP_SK_OLD:
+		return !imap_uid_ranges_has(ms->v->recent, ms->v->n_recent,
+					    msg->uid);
 	case IMAP_SK_KEYWORD:
 		return n->keyword >= 0 && ((msg->keywords >> n->keyword) & 1);
 	case IMAP_SK_UNKEYWORD:

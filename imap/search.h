@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
+#include "imap/flags.h"
 #include "imap/search_parse.h"
 #include "store/store.h"
 
@@ -38,6 +39,9 @@ struct imap_search_view {
 	const uint32_t *saved; /* $ (SEARCHRES): UIDs, ascending; NULL = empty */
 	size_t n_saved;
 	int64_t now;           /* for OLDER/YOUNGER if supported */
+	/* IMAP4rev1 \Recent (imap/flags.h ranges); n_recent 0 otherwise */
+	const struct imap_uid_range *recent;
+	size_t n_recent;
 };
 
 /* Evaluates prog over the view; *seqs gets ascending sequence numbers of

@@ -32,6 +32,7 @@
 #include "auth/sasl_server.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "imap/flags.h"
 #include "imap/parse.h"
 
 struct conn;
@@ -114,7 +115,21 @@ struct imap_selected {
 	 * refresh reports them too, but the client already has them. */
 	struct imap_own_change *own;
 	size_t n_own, cap_own;
+	/* IMAP4rev1 \Recent: the UID ranges [lo, hi) this session claimed
+	 * (store_recent_claim), ascending; and the count last announced in
+	 * "* n RECENT". An IMAP4rev2 session has none (RFC 9051). */
+	struct imap_uid_range *recent;
+	size_t n_recent;
+	uint32_t recent_announced;
 };
+/* recent.c: the session's \Recent messages. */
+struct imap_session;
+void imap_recent_add(struct imap_session *s, uint32_t lo, uint32_t hi);
+bool imap_recent_has(const struct imap_session *s, uint32_t uid);
+uint32_t imap_recent_count(const struct imap_session *s);
+/* Does this session see \Recent at all (IMAP4rev1, not ENABLEd rev2)? */
+bool imap_recent_on(const struct imap_session *s);
+
 struct imap_own_change {
 	uint32_t uid;
 	uint64_t modseq;

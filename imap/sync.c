@@ -111,6 +111,7 @@ void imap_selected_free(struct imap_session *s)
 	free(s->sel.path);
 	free(s->sel.saved);
 	free(s->sel.own);
+	free(s->sel.recent);
 	memset(&s->sel, 0, sizeof s->sel);
 	s->sel.watch = -1;
 }
@@ -125,6 +126,14 @@ void imap_sync_announce_new(struct imap_session *s)
 	if (count > s->sel.exists) {
 		s->sel.exists = (uint32_t)count;
 		imap_untagged(s, "%u EXISTS", s->sel.exists);
+	}
+	/* RFC 3501 7.3.2: RECENT whenever the number changes. */
+	if (imap_recent_on(s)) {
+		uint32_t r = imap_recent_count(s);
+		if (r != s->sel.recent_announced) {
+			s->sel.recent_announced = r;
+			imap_untagged(s, "%u RECENT", r);
+		}
 	}
 }
 
@@ -261,7 +270,10 @@ static void report_changes(struct imap_session *s,
 			continue;
 		buf_clear(&b);
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", i + 1, m->uid);
-		imap_flags_write(&b, s->sel.mb, m->flags, m->keywords);
+		imap_flags_write(&b, s->sel.mb,
+				 m->flags | (imap_recent_has(s, m->uid)
+						     ? IMAP_FLAG_RECENT : 0),
+				 m->keywords);
 		buf_appends(&b, ")\r\n");
 		imap_write_buf(s, &b);
 	}
@@ -272,6 +284,9 @@ static void report_changes(struct imap_session *s,
 struct refresh_job {
 	struct imap_session *s;
 	struct mailbox *mb;
+	char *recent_path;    /* claim \Recent of new mail here, or NULL */
+	bool recent_claim;    /* SELECT (true) or EXAMINE (false) */
+	uint32_t recent_lo, recent_hi;
 	struct store_changes ch;
 	int rc;
 	char err[256];
@@ -282,6 +297,15 @@ static void refresh_work(void *arg)
 {
 	struct refresh_job *j = arg;
 	j->rc = store_mailbox_refresh(j->mb, &j->ch, j->err, sizeof j->err);
+	if (j->rc < 0 || !j->recent_path || j->ch.n_new == 0)
+		return;
+	/* New mail: this session is told of it now, so it is \Recent here
+	 * unless another session was told first (RFC 3501 2.3.2). */
+	char e[256];
+	j->recent_hi = store_mailbox_uidnext(j->mb);
+	if (store_recent_claim(j->recent_path, j->recent_hi, j->recent_claim,
+			       &j->recent_lo, e, sizeof e) < 0)
+		j->recent_lo = j->recent_hi;
 }
 
 /* The selection cannot go on: RFC 9051 has no response for a mailbox
@@ -313,11 +337,14 @@ static void refresh_done(void *arg)
 		} else if (j->ch.uidvalidity_changed) {
 			selection_lost(s, "uidvalidity_changed");
 		} else {
+			if (j->recent_path)
+				imap_recent_add(s, j->recent_lo, j->recent_hi);
 			report_changes(s, &j->ch);
 			j->then(s);
 		}
 	}
 	store_changes_free(&j->ch);
+	free(j->recent_path);
 	free(j);
 }
 
@@ -363,6 +390,10 @@ void imap_sync_report(struct imap_session *s, bool allow_expunge,
 	j->s = s;
 	j->mb = s->sel.mb;
 	j->then = then;
+	if (imap_recent_on(s)) {
+		j->recent_path = xstrdup(s->sel.path);
+		j->recent_claim = !s->sel.readonly;
+	}
 	if (s->wait != IMAP_WAIT_IDLE)
 		imap_set_wait(s, IMAP_WAIT_JOB);
 	imap_job_submit(s, refresh_work, refresh_done, j);

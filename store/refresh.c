@@ -99,9 +99,14 @@ int store_mailbox_status(const char *path, struct store_status *st,
 	if (rc < 0)
 		return rc;
 	memset(st, 0, sizeof *st);
+	uint32_t recent_from = 1;
+	char e2[256];
+	if (store_recent_claim(path, 0, false, &recent_from, e2, sizeof e2) < 0)
+		recent_from = UINT32_MAX; /* unknown: none */
 	for (size_t i = 0; i < mb->msgs.n; i++) {
 		const struct store_msg *m = &mb->msgs.v[i];
 		st->messages++;
+		st->recent += m->uid >= recent_from;
 		st->size += m->size;
 		if (!(m->flags & STORE_F_SEEN))
 			st->unseen++;

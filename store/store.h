@@ -9,6 +9,8 @@
  *   <mailbox>/dovecot-keywords     keyword names of the letters a-z
  *   <maildir>/subscriptions        IMAP subscriptions (Dovecot's format)
  *   <mailbox>/postern-lock         flock()ed while the index is synced
+ *   <mailbox>/postern-recent       the lowest UID no session has had as
+ *                                  \Recent (soft state, store_recent_claim)
  *   <mailbox>/postern-pop3.lock    flock()ed by the POP3 session holding it
  *
  * Message files are named "<unique>,S=<file size>,W=<wire size>,U=<uid>:2,<flags>"
@@ -245,6 +247,15 @@ int store_mailbox_copy(struct mailbox *mb, const uint32_t *uids,
 		       struct store_uid_list *src, struct store_uid_list *dst,
 		       uint32_t *dst_uidvalidity, char *err, size_t errsz);
 
+/* IMAP4rev1 \Recent (RFC 3501 2.3.2): *from gets the lowest UID of the
+ * mailbox at mbox_path that no session has claimed yet (1 if none ever
+ * was). With claim, the caller takes every UID in [*from, upto) -- they
+ * are \Recent in its session alone -- and the next claim starts at
+ * upto. Without (EXAMINE, STATUS), nothing changes (RFC 3501 6.3.2:
+ * EXAMINE must not take \Recent away). */
+int store_recent_claim(const char *mbox_path, uint32_t upto, bool claim,
+		       uint32_t *from, char *err, size_t errsz);
+
 /* Re-syncs mb with the store (other sessions, POP3, deliveries, other
  * programs) and reports what changed since the previous report (or
  * since open). Cheap when nothing changed: a few stat() calls.
@@ -279,6 +290,7 @@ void store_changes_free(struct store_changes *ch);
  * is synced like an open and the values come from its index. */
 struct store_status {
 	uint32_t messages, uidnext, uidvalidity, unseen, deleted;
+	uint32_t recent;        /* not yet claimed as \Recent by a session */
 	uint64_t size;          /* sum of wire sizes */
 	uint64_t highestmodseq;
 };

@@ -8,6 +8,8 @@ import re
 
 # conftest's fixtures, wrapped: clients closed first, ports retried
 from imaputil import inst, srv  # noqa: F401
+from imaputil import status_of
+from conftest import simple_message
 from imaputil import (bad_or_no, deliver_n, drop, list_names, logged_in,
                       parse)
 
@@ -357,3 +359,68 @@ def test_large_fetch_plain_and_tls(srv):
         assert f[1]["BODY[]"] == big
         assert c.cmd("NOOP").status == "OK"
         c.logout()
+
+
+def _flagset(c, seqs="1:*"):
+    f, _ = c.fetch(seqs, "(UID FLAGS)")
+    return {int(v["UID"]): {x.decode().lower() for x in v["FLAGS"]}
+            for v in f.values()}
+
+
+def test_recent_is_seen_by_one_rev1_session(srv):
+    """RFC 3501 2.3.2: a message is \\Recent in the first session told
+    of it and in no other; EXAMINE sees it without taking it (6.3.2);
+    RECENT after EXISTS, SEARCH RECENT/NEW/OLD and STATUS RECENT follow;
+    an IMAP4rev2 session has none of it (RFC 9051)."""
+    deliver_n(srv, 2)
+    d = logged_in(srv)  # STATUS from outside
+    assert status_of(d.ok("STATUS INBOX (RECENT)"))["INBOX"]["RECENT"] == 2
+    v2 = logged_in(srv)
+    v2.ok("ENABLE IMAP4rev2")
+    r = v2.select("INBOX")
+    assert not r.data("RECENT"), r
+    assert all("\\recent" not in f for f in _flagset(v2).values())
+    ex = logged_in(srv)
+    r = ex.select("INBOX", examine=True)
+    assert r.data("RECENT") == [2], r
+    a = logged_in(srv)
+    r = a.select("INBOX")
+    assert r.data("RECENT") == [2], r
+    flags = _flagset(a)
+    assert all("\\recent" in f for f in flags.values()), flags
+    assert search_uids(a, "RECENT") == sorted(flags)
+    assert search_uids(a, "NEW") == sorted(flags)
+    assert search_uids(a, "OLD") == []
+    a.ok("STORE 1 +FLAGS (\\Seen)")
+    assert search_uids(a, "NEW") == sorted(flags)[1:]
+    b = logged_in(srv)
+    r = b.select("INBOX")
+    assert r.data("RECENT") == [0], r
+    assert all("\\recent" not in f for f in _flagset(b).values())
+    assert search_uids(b, "RECENT") == []
+    assert status_of(d.ok("STATUS INBOX (RECENT)"))["INBOX"]["RECENT"] == 0
+
+    # new mail: the first session to hear of it has it as \Recent
+    srv.deliver_ok("alice", simple_message(10))
+    assert status_of(d.ok("STATUS INBOX (RECENT)"))["INBOX"]["RECENT"] == 1
+    r = b.ok("NOOP")
+    assert r.data("EXISTS") == [3] and r.data("RECENT") == [1], r
+    new_uid = max(_flagset(b))
+    assert "\\recent" in _flagset(b)[new_uid]
+    r = a.ok("NOOP")
+    assert r.data("EXISTS") == [3], r
+    assert not r.data("RECENT"), r  # still 2: unchanged, not repeated
+    assert "\\recent" not in _flagset(a)[new_uid]
+    assert status_of(d.ok("STATUS INBOX (RECENT)"))["INBOX"]["RECENT"] == 0
+    r = v2.ok("NOOP")
+    assert not r.data("RECENT"), r
+    for c in (a, b, d, ex, v2):
+        c.logout()
+
+
+def search_uids(c, key):
+    r = c.ok("UID SEARCH %s" % key)
+    out = []
+    for d in r.data("SEARCH"):
+        out += [int(x) for x in d]
+    return sorted(out)
