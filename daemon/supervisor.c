@@ -6,6 +6,7 @@
 #include "daemon/worker.h"
 #include "auth/authd.h"
 #include "queue/runner.h"
+#include "core/lifeline.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -187,11 +188,18 @@ static int worker_count(const struct config *cfg)
 	return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (int)n);
 }
 
-static void child_reset_signals(void)
+/* Every child, first thing after fork: signals as a fresh process has
+ * them, and the lifeline (core/lifeline.h), so that it exits when the
+ * supervisor dies. lifeline_arm() must come after the child's last
+ * change of uid or gid: a credential change clears PR_SET_PDEATHSIG. */
+static void child_setup(const char *role)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	log_init(role);
+	lifeline_child();
+	lifeline_arm();
 }
 
 static pid_t spawn_auth(struct supervisor *s)
@@ -199,8 +207,7 @@ static pid_t spawn_auth(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
-	log_init("auth");
+	child_setup("auth");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -216,8 +223,7 @@ static pid_t spawn_queue(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
-	log_init("queue");
+	child_setup("queue");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -232,7 +238,7 @@ static pid_t spawn_worker(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
+	child_setup("worker");
 	close(s->auth_fd);
 	_exit(worker_run(&s->cfg, &s->socks, s->tls, s->auth_name));
 }
@@ -505,6 +511,11 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	rc = cli_drop_privileges(&s->cfg);
 	if (rc != 0)
 		goto out;
+	if (lifeline_open() != 0) {
+		log_kv(LOG_ERR, "event=lifeline_failed error=\"%s\"", strerror(errno));
+		rc = EX_OSERR;
+		goto out;
+	}
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -557,6 +568,7 @@ out:
 	}
 	if (s->auth_fd >= 0)
 		close(s->auth_fd);
+	lifeline_close();
 	tls_ctx_free(&s->tls);
 	config_free(&s->cfg);
 	free(s);
