@@ -23,6 +23,7 @@
 #include "auth/sasl.h"
 #include "auth/users.h"
 #include "core/limits.h"
+#include "core/lifeline.h"
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
@@ -123,6 +124,7 @@ struct authd {
 	uid_t uid;
 	int listen_fd;
 	struct event *lev, *hup_ev, *term_ev;
+	struct event *lifeline; /* EOF: the supervisor is gone */
 	struct aconn *conns;
 	struct ajob *jobs;
 	size_t njobs;
@@ -1147,6 +1149,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The supervisor died (core/lifeline.h): nobody is left to ask us. */
+static void on_supervisor_gone(void *arg)
+{
+	struct authd *d = arg;
+	event_base_loopbreak(d->base);
+}
+
 static int pool_size(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1212,6 +1221,7 @@ int authd_run(const struct config *cfg, int listen_fd)
 		log_kv(LOG_CRIT, "event=auth_start_failed reason=events");
 		goto out;
 	}
+	d.lifeline = lifeline_watch(d.base, on_supervisor_gone, &d);
 	log_kv(LOG_INFO, "event=auth_ready users=%zu threads=%d", d.users.n,
 	       d.slots);
 	event_base_dispatch(d.base);
@@ -1232,6 +1242,7 @@ out:
 		event_free(d.term_ev);
 	if (d.save_ev)
 		event_free(d.save_ev);
+	lifeline_unwatch(&d.lifeline);
 	if (d.base)
 		event_base_free(d.base);
 	close(listen_fd);

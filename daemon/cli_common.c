@@ -2,10 +2,12 @@
 #include "daemon/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -64,4 +66,39 @@ int cli_drop_privileges(const struct config *cfg)
 		return EX_OSERR;
 	}
 	return 0;
+}
+
+static const char *type_name(mode_t type)
+{
+	switch (type) {
+	case S_IFSOCK: return "is not a socket";
+	case S_IFDIR: return "is not a directory";
+	case S_IFREG: return "is not a regular file";
+	default: return "is not of the expected type";
+	}
+}
+
+int cli_chown_nofollow(int dirfd, const char *name, mode_t type, uid_t uid,
+		       gid_t gid, const char **why)
+{
+	/* O_PATH opens a socket too, and with O_NOFOLLOW a link itself. */
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	struct stat st;
+	int rc = -1;
+	if (fstat(fd, &st) != 0)
+		*why = strerror(errno);
+	else if (S_ISLNK(st.st_mode))
+		*why = "is a symbolic link";
+	else if (type && (st.st_mode & S_IFMT) != type)
+		*why = type_name(type);
+	else if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
+		*why = strerror(errno);
+	else
+		rc = 0;
+	close(fd);
+	return rc;
 }

@@ -115,6 +115,56 @@ static int path_join(char out[PATH_MAX], const char *a, const char *b)
 	return (n < 0 || n >= PATH_MAX) ? -1 : 0;
 }
 
+/* As root: run_user gets what it writes. Owners are set through
+ * descriptors, never by following a link someone could slip in: the
+ * instance directory is opened once (the path the administrator named),
+ * and what init made in it is opened with O_NOFOLLOW relative to that
+ * (cli_chown_nofollow). */
+static int give_to_run_user(const char *dir, const struct passwd *pw)
+{
+	static const struct {
+		bool in_tls;
+		const char *name;
+		mode_t type;
+	} owned[] = {
+		{ false, "mail", S_IFDIR },
+		{ false, "users", S_IFREG },
+		{ false, "aliases", S_IFREG },
+		{ true, "key.pem", S_IFREG },
+		{ false, "tls", S_IFDIR },
+		/* The users file is rewritten in place by `user add`, so its
+		 * directory must let run_user create a temporary file. */
+		{ false, ".", S_IFDIR },
+	};
+	int rc = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(stderr, "postern init: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	int tfd = openat(dfd, "tls", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0) {
+		fprintf(stderr, "postern init: %s/tls: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+		const char *why;
+		if (cli_chown_nofollow(owned[i].in_tls ? tfd : dfd, owned[i].name,
+				       owned[i].type, pw->pw_uid, pw->pw_gid,
+				       &why) < 0) {
+			fprintf(stderr, "postern init: chown %s/%s%s: %s\n", dir,
+				owned[i].in_tls ? "tls/" : "", owned[i].name, why);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (tfd >= 0)
+		close(tfd);
+	close(dfd);
+	return rc;
+}
+
 int cmd_init(int argc, char **argv)
 {
 	const char *dir = NULL, *host = "localhost", *user = NULL;
@@ -180,22 +230,8 @@ int cmd_init(int argc, char **argv)
 		return EX_CANTCREAT;
 	}
 	buf_free(&text);
-	if (root) {
-		const char *owned[] = { mail, users, aliases, key, tlsdir };
-		for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-			if (chown(owned[i], pw.pw_uid, pw.pw_gid) < 0) {
-				fprintf(stderr, "postern init: chown %s: %s\n",
-					owned[i], strerror(errno));
-				return EX_CANTCREAT;
-			}
-		/* The users file is rewritten in place by `user add`, so its
-		 * directory must let run_user create a temporary file. */
-		if (chown(dir, pw.pw_uid, pw.pw_gid) < 0) {
-			fprintf(stderr, "postern init: chown %s: %s\n", dir,
-				strerror(errno));
-			return EX_CANTCREAT;
-		}
-	}
+	if (root && give_to_run_user(dir, &pw) < 0)
+		return EX_CANTCREAT;
 	printf("postern: instance created in %s\n"
 	       "  config:  %s\n"
 	       "  IMAP:    127.0.0.1:%d (STARTTLS), IMAPS 127.0.0.1:%d;\n"

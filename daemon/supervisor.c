@@ -6,6 +6,7 @@
 #include "daemon/worker.h"
 #include "auth/authd.h"
 #include "queue/runner.h"
+#include "core/lifeline.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -14,6 +15,7 @@
 #include "tls/tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,11 +95,24 @@ static int bind_listener(const struct listener_conf *l, enum listener_kind kind)
 /* LMTP for the host's own MTA (Postfix: lmtp:unix:PATH). A stale socket
  * left by a crash is replaced; anything else at the path is an error, so
  * a typo can never delete a file. Mode 0660: the MTA's user must be put
- * in run_user's group (or given the path through its own ACL). */
+ * in run_user's group (or given the path through its own ACL).
+ *
+ * No link is ever followed: a symbolic link at the path is refused, not
+ * removed; the mode is set at creation (umask around bind(), so no
+ * chmod); bind() never follows a link at its last component (an
+ * existing path is EADDRINUSE); and the owner is set through an
+ * O_PATH|O_NOFOLLOW descriptor that must still be a socket, so a link
+ * slipped in after bind() is refused, not followed (root must never
+ * chown, say, /etc/shadow for whoever can write this directory). */
 static int bind_unix_listener(const char *path, const char *run_user)
 {
 	struct stat st;
 	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"is a symbolic link; refusing to follow or remove it\"",
+			       path);
+			return -1;
+		}
 		if (!S_ISSOCK(st.st_mode)) {
 			log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"exists and is not a socket\"",
 			       path);
@@ -112,15 +127,32 @@ static int bind_unix_listener(const char *path, const char *run_user)
 	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
 		 listen(fd, 128) == 0;
 	umask(old);
-	struct passwd *pw = ok && geteuid() == 0 && run_user[0] ?
-				    getpwnam(run_user) : NULL;
-	if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
-		ok = 0;
 	if (!ok) {
 		log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"%s\"",
 		       path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	struct passwd *pw = geteuid() == 0 && run_user[0] ? getpwnam(run_user)
+							  : NULL;
+	const char *why = NULL;
+	if (pw) {
+		if (cli_chown_nofollow(AT_FDCWD, path, S_IFSOCK, pw->pw_uid,
+				       pw->pw_gid, &why) != 0)
+			ok = 0;
+	} else if (lstat(path, &st) != 0) {
+		why = strerror(errno);
+		ok = 0;
+	} else if (!S_ISSOCK(st.st_mode)) {
+		why = S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a socket";
+		ok = 0;
+	}
+	if (!ok) {
+		/* Replaced under us: what is there now is not ours to remove. */
+		log_kv(LOG_ERR, "event=bind_failed proto=lmtp addr=%s error=\"after bind: %s; not followed\"",
+		       path, why);
+		close(fd);
 		return -1;
 	}
 	return fd;
@@ -188,11 +220,18 @@ static int worker_count(const struct config *cfg)
 	return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (int)n);
 }
 
-static void child_reset_signals(void)
+/* Every child, first thing after fork: signals as a fresh process has
+ * them, and the lifeline (core/lifeline.h), so that it exits when the
+ * supervisor dies. lifeline_arm() must come after the child's last
+ * change of uid or gid: a credential change clears PR_SET_PDEATHSIG. */
+static void child_setup(const char *role)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	log_init(role);
+	lifeline_child();
+	lifeline_arm();
 }
 
 static pid_t spawn_auth(struct supervisor *s)
@@ -200,8 +239,7 @@ static pid_t spawn_auth(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
-	log_init("auth");
+	child_setup("auth");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -217,8 +255,7 @@ static pid_t spawn_queue(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
-	log_init("queue");
+	child_setup("queue");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -233,7 +270,7 @@ static pid_t spawn_worker(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_reset_signals();
+	child_setup("worker");
 	close(s->auth_fd);
 	_exit(worker_run(&s->cfg, &s->socks, s->tls, s->auth_name));
 }
@@ -527,6 +564,11 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	rc = cli_drop_privileges(&s->cfg);
 	if (rc != 0)
 		goto out;
+	if (lifeline_open() != 0) {
+		log_kv(LOG_ERR, "event=lifeline_failed error=\"%s\"", strerror(errno));
+		rc = EX_OSERR;
+		goto out;
+	}
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -581,6 +623,7 @@ out:
 	}
 	if (s->auth_fd >= 0)
 		close(s->auth_fd);
+	lifeline_close();
 	tls_ctx_free(&s->tls);
 	config_free(&s->cfg);
 	free(s);

@@ -3,6 +3,7 @@
  * thread pool, logins to the auth process). */
 #include "daemon/worker.h"
 #include "auth/auth_client.h"
+#include "core/lifeline.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/threadpool.h"
@@ -77,6 +78,7 @@ struct worker {
 	struct evconnlistener *listeners[LISTEN__COUNT + 1]; /* + LMTP Unix */
 	struct event *sig_term, *sig_retire, *sig_int, *stop_timer, *idle_check;
 	struct event *resume_timer; /* accepting again after EMFILE */
+	struct event *lifeline;     /* EOF: the supervisor is gone */
 	bool stopping;
 	bool accept_paused;
 	int max_conns;      /* worker_max_connections as the descriptors allow */
@@ -286,6 +288,17 @@ static void worker_on_term(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The supervisor died (core/lifeline.h): close the listeners first, so
+ * that the ports are free for the next `serve`, then drop every session
+ * (as on any drop, a POP3 session commits nothing) and exit. Nobody is
+ * left to restart us or to count our connections. */
+static void worker_on_supervisor_gone(void *arg)
+{
+	struct worker *w = arg;
+	worker_begin_stop(w);
+	conn_close_all("supervisor_gone");
+}
+
 static void worker_on_retire(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -300,8 +313,11 @@ static void worker_listen(struct worker *w, int slot, int fd,
 {
 	listener_args[slot].w = w;
 	listener_args[slot].proto = p;
+	/* CLOSE_ON_FREE: a worker that stops listening (stop, retire, the
+	 * supervisor gone) lets go of the port too, not only of the event. */
 	w->listeners[slot] = evconnlistener_new(w->base, worker_accept,
-						&listener_args[slot], 0, -1, fd);
+						&listener_args[slot],
+						LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!w->listeners[slot])
 		log_fatal("event=listener_failed proto=%s",
 			  config_listener_name(p->kind));
@@ -348,6 +364,7 @@ int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	event_add(w.sig_term, NULL);
 	event_add(w.sig_int, NULL);
 	event_add(w.sig_retire, NULL);
+	w.lifeline = lifeline_watch(w.base, worker_on_supervisor_gone, &w);
 	w.max_conns = worker_conn_cap(cfg);
 	ipcount_set_accepting(true, (unsigned)w.max_conns);
 	log_kv(LOG_INFO, "event=worker_started max_connections=%d", w.max_conns);
@@ -362,6 +379,7 @@ int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	event_free(w.sig_term);
 	event_free(w.sig_int);
 	event_free(w.sig_retire);
+	lifeline_unwatch(&w.lifeline);
 	if (w.stop_timer)
 		event_free(w.stop_timer);
 	if (w.idle_check)

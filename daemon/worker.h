@@ -16,9 +16,12 @@ struct worker_sockets {
 
 /* Does this build serve the listener kind? (Others are not bound.) */
 bool worker_serves(enum listener_kind kind);
-/* Runs until SIGTERM (graceful stop within cfg->shutdown_timeout) or
+/* Runs until SIGTERM (graceful stop within cfg->shutdown_timeout),
  * SIGUSR2 (retire after a reload: stop accepting, exit when the last
- * session ends). Returns the process exit code. */
+ * session ends) or the supervisor's death (core/lifeline.h: stop
+ * accepting, drop every session, exit). Stopping to accept closes the
+ * worker's copies of the listening sockets in socks. Returns the
+ * process exit code. */
 int worker_run(const struct config *cfg, const struct worker_sockets *socks,
 	       struct ssl_ctx_st *tls, const char *auth_socket);
 

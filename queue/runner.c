@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "auth/auth_client.h"
+#include "core/lifeline.h"
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
@@ -604,23 +605,43 @@ static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(r->base);
 }
 
-/* SIGTERM (stop, or a reload's restart): nothing new starts; the
- * transactions under way get shutdown_timeout to finish and be
- * recorded, so a reload does not send them twice. */
+/* Nothing new starts; the transactions under way get secs to finish
+ * and be recorded, so that they are not sent twice. A second call may
+ * only bring the end nearer. */
+static void runner_stop(struct runner *r, int secs)
+{
+	if (!r->stopping) {
+		r->stopping = true;
+		runner_dest_stop(r);
+		r->stop_deadline = evtimer_new(r->base, on_stop_deadline, r);
+	} else if (secs >= r->stop_secs) {
+		return;
+	}
+	r->stop_secs = secs;
+	struct timeval tv = { secs, 0 };
+	evtimer_add(r->stop_deadline, &tv);
+	runner_maybe_exit(r);
+}
+
+/* SIGTERM (stop, or a reload's restart): shutdown_timeout for what is
+ * under way. */
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct runner *r = arg;
 	if (r->stopping)
 		return;
-	r->stopping = true;
-	runner_dest_stop(r);
 	log_kv(LOG_INFO, "event=stopping signal=%d in_flight=%zu "
 	       "updating=%zu", (int)fd, runner_in_flight(r), r->n_updating);
-	r->stop_deadline = evtimer_new(r->base, on_stop_deadline, r);
-	struct timeval tv = { r->cfg->shutdown_timeout, 0 };
-	evtimer_add(r->stop_deadline, &tv);
-	runner_maybe_exit(r);
+	runner_stop(r, r->cfg->shutdown_timeout);
+}
+
+/* The supervisor died (core/lifeline.h): what is under way gets a
+ * second, within the lifeline's grace; anything cut off is sent again
+ * by the next runner (at-least-once, queue/runner.h). */
+static void on_supervisor_gone(void *arg)
+{
+	runner_stop(arg, LIFELINE_GRACE_SECS - 1);
 }
 
 static char *read_password(const char *path)
@@ -747,6 +768,7 @@ static int runner_setup(struct runner *r, const struct config *cfg,
 	r->sig_int = evsignal_new(r->base, SIGINT, on_term, r);
 	event_add(r->sig_term, NULL);
 	event_add(r->sig_int, NULL);
+	r->lifeline = lifeline_watch(r->base, on_supervisor_gone, r);
 	return EX_OK;
 }
 
@@ -775,6 +797,7 @@ static void runner_teardown(struct runner *r)
 		event_free(r->sig_int);
 	if (r->stop_deadline)
 		event_free(r->stop_deadline);
+	lifeline_unwatch(&r->lifeline);
 	if (r->auth)
 		auth_client_free(&r->auth);
 	route_table_free(&r->routes);

@@ -94,6 +94,8 @@ struct runner {
 	int lock_fd;  /* queue_dir/runner.lock, flock()ed for life */
 	struct event *sig_term, *sig_int;
 	struct event *stop_deadline;
+	int stop_secs;               /* the deadline stop_deadline was set for */
+	struct event *lifeline;      /* EOF: the supervisor is gone */
 	bool stopping;
 	size_t n_updating; /* results being written */
 	struct runner_msg **hash;
