@@ -30,7 +30,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-crash bench-store-mem
+.PHONY: all check check-docs deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-crash bench-store-mem
 
 all: deps-quiet postern
 
@@ -75,8 +75,13 @@ fuzz-check: $(FUZZ_BINS)
 	  $$f -runs=0 fuzz/corpus/$$n >/dev/null 2>&1 || { $$f -runs=0 fuzz/corpus/$$n; exit 1; }; \
 	done
 
-unit: $(REL_UNIT_BINS)
+unit: check-docs $(REL_UNIT_BINS)
 	@scripts/run-unit.sh $(REL_UNIT_BINS)
+
+# Every key of core/config.c's table in man/postern.conf.5 (with its
+# default) and in docs/config.md; part of `make unit`, so of `make check`.
+check-docs:
+	@scripts/check-man-keys.sh
 
 unit-san: $(SAN_UNIT_BINS)
 	@scripts/run-unit.sh $(SAN_UNIT_BINS)

@@ -1,5 +1,5 @@
-/* The worker's side of the auth process (DESIGN: secrets stay away from
- * the parser that faces the Internet). A worker never sees a password
+/* The worker's side of the auth process (secrets stay away from the
+ * parser that faces the Internet). A worker never sees a password
  * hash: it decodes the protocol's framing (USER/PASS, SASL PLAIN/LOGIN,
  * APOP, CRAM-MD5) and asks the auth process, which checks the secret on
  * its own threads, applies the login limiter and answers every failure

@@ -934,7 +934,7 @@ static void on_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct aconn *c = arg;
 	static char msg[IPC_MSG_MAX + 1];
 	(void)what;
-	c->refs++; /* handlers below may close it (STYLE 8) */
+	c->refs++; /* handlers below may close it; freed at refs 0 */
 	for (int i = 0; i < AUTHD_READ_BURST && !c->closed; i++) {
 		ssize_t n = recv(fd, msg, sizeof msg, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)

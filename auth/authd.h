@@ -1,4 +1,5 @@
-/* The auth process (DESIGN: processes; STYLE 10). It holds the users
+/* The auth process (docs/ARCHITECTURE.md, "Processes"): secrets stay
+ * out of the workers that parse the Internet's input. It holds the users
  * file and answers workers' auth requests (auth/auth_proto.h) over an
  * AF_UNIX SOCK_SEQPACKET socket:
  *  - only peers with our own uid (SO_PEERCRED) are served;

@@ -1,4 +1,5 @@
-/* Length-tracked strings and growable byte buffers (STYLE 6).
+/* Length-tracked strings and growable byte buffers: no strcpy or
+ * sprintf into fixed arrays on the request path.
  * Bytes from the network only ever live in these: they may contain NUL. */
 #ifndef POSTERN_BUF_H
 #define POSTERN_BUF_H

@@ -1,4 +1,7 @@
-/* Every input has a named limit, with its reason (STYLE 4). */
+/* Named limits on input, each with its reason: those of the raw
+ * network input and those shared by several modules. A limit that is part
+ * of one parser's grammar lives in that parser's header, and a limit an
+ * admin may change is a config key (docs/CONVENTIONS.md, "Limits"). */
 #ifndef POSTERN_LIMITS_H
 #define POSTERN_LIMITS_H
 
@@ -12,7 +15,8 @@
  * what one connection can make us buffer. */
 #define POP3_INPUT_MAX 8192
 /* Output queued beyond this pauses a long reply (RETR, LIST, UIDL)
- * until the socket drains (STYLE 3). */
+ * until the socket drains, so a reply's memory does not grow with
+ * its length. */
 #define CONN_OUTPUT_HIGH_WATER (128 * 1024)
 
 /* Names and secrets: RFC 4616 limits PLAIN fields to 255 octets each. */

@@ -1,4 +1,4 @@
-/* Logs are data (STYLE 12): one line per event on stderr,
+/* Logs are data a program can parse: one line per event on stderr,
  *   time=... level=... role=... pid=... <fields>
  * where <fields> are the caller's key=value pairs. Untrusted bytes go
  * through log_esc(); passwords and message bodies are never logged. */
@@ -15,7 +15,8 @@ void log_set_level(enum log_level min);
 int log_level_parse(const char *s);
 void log_kv(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Crashes on a broken invariant (STYLE 13). */
+/* Crashes on a broken invariant (an impossible internal state, never
+ * bad input: that gets the protocol's error reply). */
 _Noreturn void log_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 

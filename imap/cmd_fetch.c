@@ -7,7 +7,8 @@
  *   2. Chunks of responses are built on the thread pool when a file must
  *      be read (on the loop otherwise) and written out; above
  *      CONN_OUTPUT_HIGH_WATER the command pauses until the socket drains
- *      (STYLE 3), so FETCH 1:* BODY[] costs one chunk of memory.
+ *      and resumes from on_drain, so FETCH 1:* BODY[] costs one
+ *      chunk of memory.
  *   3. A literal of IMAP_FETCH_STREAM_MIN octets or more is not built:
  *      the response holds its "{n}" and a stream (imap_fetch_plan), and
  *      its octets are read from the file on the thread pool, 64 KiB at a
@@ -413,8 +414,10 @@ static void seen_done(void *arg)
 	if (imap_job_finish(j->s)) {
 		if (j->rc < 0) {
 			/* The fetch goes on; the flag just did not stick. */
+			char why[LOG_ESC_MAX];
 			log_kv(LOG_WARN, "event=fetch_seen_failed proto=imap "
-			       "sid=%s error=\"%s\"", j->s->c->id, j->err);
+			       "sid=%s error=%s", j->s->c->id,
+			       log_esc(why, sizeof why, j->err, strlen(j->err)));
 		} else {
 			imap_sync_note_own(j->s, j->changed.v, j->changed.n);
 			/* The store call may have read keywords another

@@ -228,10 +228,13 @@ static void expunge_done(void *arg)
 		if (j->close) {
 			/* RFC 9051 6.4.1: CLOSE sends no EXPUNGE responses,
 			 * and leaves SELECTED even when the expunge failed. */
-			if (j->rc < 0)
+			if (j->rc < 0) {
+				char why[LOG_ESC_MAX];
 				log_kv(LOG_WARN, "event=close_expunge_failed "
-				       "proto=imap sid=%s error=\"%s\"",
-				       s->c->id, j->err);
+				       "proto=imap sid=%s error=%s", s->c->id,
+				       log_esc(why, sizeof why, j->err,
+					       strlen(j->err)));
+			}
 			deselect(s);
 			imap_cmd_done(s, IMAP_OK, "CLOSE completed");
 		} else if (j->rc < 0) {

@@ -1,5 +1,6 @@
-/* The command table (STYLE 1) and the short commands that need no
- * mailbox: CAPABILITY, NOOP, LOGOUT, ENABLE, ID, NAMESPACE. The
+/* The command table (each command with the states it is allowed in;
+ * docs/CONVENTIONS.md, "Adding a command") and the short commands that
+ * need no mailbox: CAPABILITY, NOOP, LOGOUT, ENABLE, ID, NAMESPACE. The
  * dispatcher checks the verb, the state and the argument count in one
  * place; handlers check their own grammar, then act. */
 #include "imap/session.h"

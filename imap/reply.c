@@ -1,6 +1,6 @@
 /* Everything the session writes: untagged data, the tagged end of a
  * command (after the mailbox updates RFC 9051 section 7.5.1 allows), and
- * the bad-command budget (STYLE 5). */
+ * the bad-command budget (imap_max_bad_commands). */
 #include "imap/session.h"
 
 #include <stdarg.h>
@@ -117,7 +117,15 @@ void imap_cmd_done(struct imap_session *s, enum imap_result r,
 	}
 	s->done_result = r;
 	buf_clear(&s->done_text);
-	buf_appends(&s->done_text, text);
+	/* resp-text is one line (RFC 9051 section 9: TEXT-CHAR excludes CR
+	 * and LF), and some texts quote a store error, which may name a
+	 * file another program put in the Maildir: any byte outside
+	 * printable ASCII is sent as '?' (docs/CONVENTIONS.md). */
+	for (const char *p = text; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		buf_appendc(&s->done_text, ch >= 0x20 && ch < 0x7f ? (char)ch
+								 : '?');
+	}
 	enum imap_sync_mode m = imap_cmd_sync_mode(s);
 	if (s->state != IMAP_SELECTED || m == IMAP_SYNC_NONE) {
 		finish(s);

@@ -71,8 +71,9 @@ static struct store_notify *notifier_get(struct event_base *base)
 	if (store_notify_open(&notifier, err, sizeof err) < 0) {
 		/* Sessions still see changes at every command's end. */
 		notifier_failed = true;
-		log_kv(LOG_WARN, "event=notify_open_failed proto=imap error=\"%s\"",
-		       err);
+		char why[LOG_ESC_MAX];
+		log_kv(LOG_WARN, "event=notify_open_failed proto=imap error=%s",
+		       log_esc(why, sizeof why, err, strlen(err)));
 		return NULL;
 	}
 	notifier_ev = event_new(base, store_notify_fd(notifier),
@@ -91,9 +92,12 @@ void imap_sync_watch(struct imap_session *s)
 	/* A change between the mailbox's open (on the pool) and this watch
 	 * was seen by nobody: the first refresh must look. */
 	s->sel.changed = true;
-	if (s->sel.watch < 0)
+	if (s->sel.watch < 0) {
+		char why[LOG_ESC_MAX];
 		log_kv(LOG_WARN, "event=notify_add_failed proto=imap sid=%s "
-		       "error=\"%s\"", s->c ? s->c->id : "-", err);
+		       "error=%s", s->c ? s->c->id : "-",
+		       log_esc(why, sizeof why, err, strlen(err)));
+	}
 }
 
 void imap_sync_unwatch(struct imap_session *s)
@@ -331,8 +335,10 @@ static void refresh_done(void *arg)
 			selection_lost(s, "mailbox_deleted");
 		} else if (j->rc < 0) {
 			s->sel.changed = true; /* look again next time */
+			char why[LOG_ESC_MAX];
 			log_kv(LOG_WARN, "event=refresh_failed proto=imap sid=%s "
-			       "error=\"%s\"", s->c->id, j->err);
+			       "error=%s", s->c->id,
+			       log_esc(why, sizeof why, j->err, strlen(j->err)));
 			j->then(s);
 		} else if (j->ch.uidvalidity_changed) {
 			selection_lost(s, "uidvalidity_changed");

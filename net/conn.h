@@ -3,9 +3,10 @@
  * The protocol session owns the conn it is given. Bytes arrive through
  * handler->on_input; the session reads whole lines with conn_read_line
  * and answers with conn_write/conn_printf. Nothing here frees the conn
- * inside a callback (STYLE 8): conn_close() marks it closing, flushes
- * what was written, and later -- from the event loop, never from the
- * caller's stack -- calls handler->on_close once and frees the conn.
+ * inside a callback (docs/CONVENTIONS.md, "Deferred frees"):
+ * conn_close() marks it closing, flushes what was written, and later --
+ * from the event loop, never from the caller's stack -- calls
+ * handler->on_close once and frees the conn.
  * on_close also comes when the peer goes away, on a timeout, on an
  * input overflow and on a TLS failure; after it the session must not
  * touch the conn. */

@@ -1,4 +1,5 @@
-/* The command table (STYLE 1) and the short TRANSACTION commands.
+/* The command table (each verb with the states it is allowed in) and
+ * the short TRANSACTION commands.
  * The dispatcher checks the verb, the state, the plaintext policy and
  * the argument count in one place; handlers only check their own
  * arguments, then act. */

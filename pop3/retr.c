@@ -1,4 +1,5 @@
-/* Replies that can be longer than the output buffer (STYLE 3): RETR and
+/* Replies that can be longer than the output buffer, written a piece
+ * at a time so that memory does not grow with the reply: RETR and
  * TOP stream the message file, LIST and UIDL without an argument walk
  * the maildrop. Each writes until the output passes
  * CONN_OUTPUT_HIGH_WATER, asks for on_drain and goes on from there; the

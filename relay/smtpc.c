@@ -2,7 +2,8 @@
  * bufferevent. Every entry from the loop (read, write, event, timer,
  * deferred work) goes through enter()/leave(), so a callback that frees
  * the client, or a failure that closes it, never leaves a frame below
- * holding a freed pointer (STYLE 8): the struct goes away in leave().
+ * holding a freed pointer: the struct goes away in leave()
+ * (docs/CONVENTIONS.md, "Deferred frees").
  * The transaction itself is in smtpc_txn.c. */
 #include "relay/smtpc_int.h"
 

@@ -105,7 +105,8 @@ struct smtpc {
 const char *smtpc_state_name(enum smtpc_state st);
 /* Freed, or closed (and so about to be freed): stop touching it. */
 bool smtpc_gone(const struct smtpc *c);
-/* The one place the state changes (STYLE 2); logged at debug. */
+/* The one place the state changes, so every transition is logged
+ * (at debug) with both names. */
 void smtpc_enter_state(struct smtpc *c, enum smtpc_state st);
 /* (Re)starts the timer for what we wait for now. */
 void smtpc_arm(struct smtpc *c, int secs);

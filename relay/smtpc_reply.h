@@ -1,6 +1,6 @@
 /* The SMTP client's reply parser (RFC 5321 section 4.2): fed one line at
  * a time (without its CRLF), it says need-more, done or error, and keeps
- * its place between lines (STYLE 3). A reply is refused, never cut short,
+ * its place between lines. A reply is refused, never cut short,
  * when it breaks a limit: a truncated line read as the start of another
  * reply is how OpenSMTPD's client was made to run the server's words as
  * its own (CVE-2020-8794). */

@@ -1,7 +1,9 @@
-/* The command table (STYLE 1) and the commands other than AUTH.
+/* The command table (each verb with the states it is allowed in) and
+ * the commands other than AUTH.
  * The dispatcher checks the verb, the state and the protocol (LHLO only
  * on LMTP, EHLO/HELO never there) in one place; handlers check their
- * own arguments, reply and return, then act (STYLE 2). */
+ * own arguments, reply and return, then act, so a refused command
+ * changes nothing. */
 #include "smtp/session.h"
 
 #include <stdio.h>

@@ -3,7 +3,8 @@
  * submission (RFC 6409 section 8), and delivery on the thread pool:
  * local recipients into their mailboxes, remote ones into the queue.
  * The reply is sent only from the job's done(), after deliver_local()
- * and queue_enqueue() have made the message durable (STYLE 11).
+ * and queue_enqueue() have made the message durable: a 250 is never
+ * sent for mail a crash could lose.
  * RFC 3461: RET, ENVID and each remote recipient's NOTIFY and ORCPT go
  * into the queue envelope as received; a local recipient with
  * NOTIFY=SUCCESS gets the sender a "delivered" DSN (5.2.3 (a)), queued

@@ -47,7 +47,8 @@ enum smtp_wait {
 #define SMTP_MAX_RCPTS 100
 /* Distinct mailboxes one message may go to (aliases expand). */
 #define SMTP_MAX_USERS 1000
-/* Bad commands before "421 4.7.0 Too many errors" (STYLE 5). */
+/* Bad commands before "421 4.7.0 Too many errors": a client that
+ * only sends junk is not worth a session. */
 #define SMTP_MAX_ERRORS 10
 /* Failed AUTH attempts on one connection before it is closed. */
 #define SMTP_MAX_FAILED_AUTH 3

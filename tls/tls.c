@@ -1,4 +1,4 @@
-/* OpenSSL behind one narrow file (STYLE 9): contexts, TLS bufferevents
+/* OpenSSL behind one narrow file (see tls.h): contexts, TLS bufferevents
  * (libevent's OpenSSL filter does the want-read/want-write dance), and
  * the self-signed pair that `postern init` makes. */
 #include "tls/tls.h"

@@ -1,4 +1,5 @@
-/* The only headers that include OpenSSL's TLS API are in tls/ (STYLE 9).
+/* The only headers that include OpenSSL's TLS API are in tls/, so a
+ * change of TLS library or of OpenSSL's API touches one folder.
  * TLS 1.2 and 1.3 only, with OpenSSL's modern cipher defaults. */
 #ifndef POSTERN_TLS_H
 #define POSTERN_TLS_H

@@ -3,6 +3,7 @@ SELECT/EXAMINE responses, CHECK, CLOSE, UNSELECT, EXPUNGE, UID EXPUNGE,
 STORE, COPY/MOVE with COPYUID, UID commands, pipelining and long replies.
 FETCH and SEARCH items are in test_imap_fetch_search.py."""
 
+import os
 import re
 
 
@@ -424,3 +425,46 @@ def search_uids(c, key):
     for d in r.data("SEARCH"):
         out += [int(x) for x in d]
     return sorted(out)
+def test_store_error_reaches_client_and_log_as_one_line(srv):
+    # A store error may quote a file name another program put in the
+    # Maildir, which may hold any byte but '/' and NUL. It goes to the
+    # client's tagged NO as one line of printable ASCII (RFC 9051 9:
+    # resp-text has no CR or LF), and to the log through log_esc, so a
+    # name with CRLF injects neither an untagged response nor a log line.
+    logged_in(srv).logout()  # provisions the Maildir
+    cur = os.path.join(srv.maildir("alice"), "cur")
+    marker = "\r\n* 99 EXISTS\r\n"
+    name = "1700000000.M1P1" + marker + "x" * 200 + ":2,"
+    with open(os.path.join(cur, name), "wb") as f:
+        f.write(b"Subject: odd name\r\n\r\nhi\r\n")
+    uid, gid = srv.maildir_owner("alice")
+    os.chown(os.path.join(cur, name), uid, gid)
+    c = logged_in(srv)
+    r = c.select()
+    assert r.data("EXISTS") == [1], r
+    (now,) = [n for n in os.listdir(cur) if "99 EXISTS" in n]
+    # Flags other than \Seen bring the name to 255 octets, the longest a
+    # file name may be; \Seen (one more letter) then cannot be stored.
+    need = 255 - len(now.encode())
+    flags = ["\\Draft", "\\Flagged", "\\Answered", "\\Deleted"][:need]
+    flags += ["Kw%d" % i for i in range(need - len(flags))]
+    assert 0 < need <= 30, now
+    c.ok("STORE 1 +FLAGS.SILENT (%s)" % " ".join(flags))
+    (now,) = [n for n in os.listdir(cur) if "99 EXISTS" in n]
+    assert len(now.encode()) == 255, now
+    # FETCH BODY[] sets \Seen: the flag does not stick, the fetch goes on
+    # and the failure is logged on one line
+    f, _ = c.fetch("1", "(BODY[])")
+    assert b"odd name" in f[1]["BODY[]"], f
+    assert srv.wait_log("event=fetch_seen_failed"), srv.log()
+    for line in srv.log().splitlines():
+        assert not line.startswith("* 99 EXISTS"), line
+        if "event=fetch_seen_failed" in line:
+            assert "99 EXISTS" in line, line
+    # STORE \Seen answers NO with the error in one line
+    r = c.cmd("STORE 1 +FLAGS (\\Seen)")
+    assert r.status == "NO" and "??* 99 EXISTS??" in r.text, r
+    r = c.ok("NOOP")
+    assert not r.data("EXISTS"), r
+    assert all(u.startswith(b"* ") for u in r.untagged), r
+    c.logout()
