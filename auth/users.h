@@ -88,7 +88,8 @@ enum users_edit_status users_edit_text(struct str in, const char *path,
 /* Applies e to the file at path under an exclusive lock: reads it (a
  * missing file is empty), edits, and replaces it atomically (temporary
  * file in the same directory, fsync, rename, fsync of the directory)
- * with mode 0600 and the old file's owner and group. */
+ * with the old file's owner, group and mode less the bits for others
+ * (a new file: 0600). */
 enum users_edit_status users_edit(const char *path, const struct users_edit *e,
 				  struct buf *err);
 /* Reads a whole file into out (for the editor and the loader); returns

@@ -192,9 +192,13 @@ static int replace_file(const char *path, const struct stat *old,
 		buf_printf(err, "%s: %s\n", tmp, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, 0600) < 0 ||
-	    (old && (old->st_uid != geteuid() || old->st_gid != getegid()) &&
+	/* The new file takes the old one's owner, group and mode (root
+	 * editing root:run_user 0640 keeps it so: the auth process reads
+	 * it through that group), less any access for others: it holds
+	 * hashes. Owner first: chown may clear mode bits. */
+	if ((old && (old->st_uid != geteuid() || old->st_gid != getegid()) &&
 	     fchown(fd, old->st_uid, old->st_gid) < 0) ||
+	    fchmod(fd, old ? old->st_mode & 07770 : 0600) < 0 ||
 	    write_all(fd, text->data ? text->data : "", text->len) < 0 ||
 	    fsync(fd) < 0) {
 		buf_printf(err, "%s: %s\n", tmp, strerror(errno));

@@ -214,9 +214,12 @@ static void errf(struct buf *err, const char *path, int line,
 		buf_printf(err, "%s: %s\n", path, msg);
 }
 
+/* dir NULL: the config was named without a directory, so it lies in
+ * the working directory and relative paths stay relative to it (see
+ * config.h). */
 static char *resolve_path(const char *dir, const char *v)
 {
-	if (v[0] == '/')
+	if (v[0] == '/' || !dir)
 		return xstrdup(v);
 	return xasprintf("%s/%s", dir, v);
 }
@@ -457,11 +460,30 @@ static int min_free_parse(struct config *cfg)
 	return 0;
 }
 
+/* A file named without a directory is in the working directory: its
+ * absolute name comes from getcwd(), which needs no permission on the
+ * parents (realpath() does: run_user re-reading the config inside a
+ * private /root would fail). */
+static bool config_abs_path(const char *path, char abs[PATH_MAX])
+{
+	if (strchr(path, '/'))
+		return realpath(path, abs) != NULL;
+	if (!getcwd(abs, PATH_MAX))
+		return false;
+	size_t n = strlen(abs);
+	if (n + 1 + strlen(path) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	snprintf(abs + n, PATH_MAX - n, "%s%s", n > 1 ? "/" : "", path);
+	return true;
+}
+
 int config_load(const char *path, struct config *cfg, struct buf *err)
 {
 	memset(cfg, 0, sizeof *cfg);
 	char abs[PATH_MAX];
-	if (!realpath(path, abs)) {
+	if (!config_abs_path(path, abs)) {
 		errf(err, path, 0, "cannot open: %s", strerror(errno));
 		cfg->path = xstrdup(path);
 		config_defaults(cfg, ".");
@@ -471,11 +493,12 @@ int config_load(const char *path, struct config *cfg, struct buf *err)
 	cfg->path = xstrdup(abs);
 	char dircopy[PATH_MAX];
 	snprintf(dircopy, sizeof dircopy, "%s", abs);
-	const char *dir = dirname(dircopy);
+	const char *dir = strchr(path, '/') ? dirname(dircopy) : NULL;
 	config_defaults(cfg, dir);
 	(void)min_free_parse(cfg);
 
-	FILE *f = fopen(abs, "r");
+	/* by the name given: abs may cross a directory we cannot enter */
+	FILE *f = fopen(dir ? abs : path, "r");
 	if (!f) {
 		errf(err, abs, 0, "cannot open: %s", strerror(errno));
 		return -1;

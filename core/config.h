@@ -4,7 +4,11 @@
  * "HOST:PORT" or "off"); booleans are yes/no; sizes are bytes.
  * '#' starts a comment; blank lines are ignored.
  * Unknown keys, bad values and duplicates are errors with line numbers.
- * Relative paths are resolved against the config file's directory. */
+ * Relative paths are resolved against the config file's directory; when
+ * the file is named without a directory (the CLI enters the instance
+ * directory and loads "postern.conf", daemon/cli.h), they stay relative,
+ * so that processes that could not traverse the directories above the
+ * instance still find them from their working directory. */
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
 #include <stdbool.h>
@@ -47,12 +51,14 @@ enum smtp_bare_newline {
 struct config {
 	char *path;       /* absolute path of the file */
 	char *hostname;   /* greeting, Received:, APOP timestamp */
-	char *mail_dir;   /* absolute: one Maildir++ per user below it */
-	char *users_file; /* absolute */
-	char *tls_cert;   /* absolute, PEM */
-	char *tls_key;    /* absolute, PEM */
+	/* Every path below: absolute, or relative to the working directory
+	 * (see above). */
+	char *mail_dir;   /* one Maildir++ per user below it */
+	char *users_file;
+	char *tls_cert;   /* PEM */
+	char *tls_key;    /* PEM */
 	char *run_user;   /* system user to run as when started as root; "" = none */
-	char *lmtp_socket; /* absolute path of the LMTP Unix socket; "" = off */
+	char *lmtp_socket; /* path of the LMTP Unix socket; "" = off */
 	struct listener_conf listen[LISTEN__COUNT];
 	int workers;      /* 0 = one per core */
 	int log_level;    /* enum log_level */
@@ -94,7 +100,7 @@ struct config {
 
 	/* Recipients (deliver/resolve.h). */
 	char *local_domains;       /* comma/space separated; "" = none extra */
-	char *aliases_file;        /* absolute; a missing file = no aliases */
+	char *aliases_file;        /* a missing file = no aliases */
 	char *recipient_delimiter; /* characters starting a +tag; "" = off */
 	char *relay_networks;      /* CIDR list allowed to relay on port 25 */
 	int relay_max_hops;        /* more Received: fields = a loop */
@@ -108,8 +114,8 @@ struct config {
 	/* Outbound queue and relay (queue/, relay/). The strings with
 	 * structure (routes, policies, resolver list) are checked by
 	 * relay/route.h. */
-	char *queue_dir;           /* absolute */
-	char *state_dir;           /* absolute */
+	char *queue_dir;
+	char *state_dir;
 	int queue_retry_min;       /* seconds; doubles per attempt */
 	int queue_retry_max;
 	int queue_max_age;         /* seconds, then bounce */
@@ -120,11 +126,11 @@ struct config {
 	char *relay_tls;           /* default level: none|may|encrypt|verify */
 	char *relay_allowed_internal; /* CIDR list of internal targets */
 	char *relay_tls_policy;    /* "domain=level ..." */
-	char *tls_ca_file;         /* absolute or "" = system store */
+	char *tls_ca_file;         /* "" = system store */
 	char *smarthost;           /* "host[:port]" or "" */
 	char *smarthost_tls;       /* level or "smtps" */
 	char *smarthost_user;
-	char *smarthost_password_file; /* absolute or "" */
+	char *smarthost_password_file; /* "" = none */
 	int relay_connect_timeout;
 	int relay_timeout;
 	int relay_max_connections;

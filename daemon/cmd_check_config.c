@@ -135,6 +135,9 @@ int cmd_check_config(const char *conf_path)
 				   cfg.path);
 			bad = 1;
 		}
+		/* what serve would refuse: run_user cannot use a path */
+		if (cli_check_layout(&cfg, &err) > 0)
+			bad = 1;
 	}
 	if (bad)
 		fprintf(stderr, "%s", buf_cstr(&err));

@@ -77,6 +77,52 @@ static int ensure_run_user(const char *name, struct passwd *out)
 	return 0;
 }
 
+/* chown and chmod without following a link: the instance directory may
+ * have existed before, writable by someone else. */
+static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	int rc = fchown(fd, uid, gid) == 0 && fchmod(fd, mode) == 0 ? 0 : -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* An existing DIR that run_user cannot enter would leave every child
+ * with EACCES (they find the instance from their working directory,
+ * daemon/cli.h): refuse before creating anything. */
+static int refuse_unreachable(const char *dir, const char *run_user)
+{
+	int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (here < 0 || chdir(dir) != 0) {
+		fprintf(stderr, "postern init: cannot enter %s: %s\n", dir,
+			strerror(errno));
+		if (here >= 0)
+			close(here);
+		return -1;
+	}
+	const struct cli_reach it = { "instance directory", ".",
+				      CLI_NEED_ENTER };
+	struct buf why = BUF_INIT;
+	int bad = cli_check_reach(run_user, &it, 1, "postern init", &why);
+	int back = fchdir(here);
+	close(here);
+	if (bad > 0)
+		fprintf(stderr, "%spostern init: the server runs as %s and works "
+			"from %s; make it enterable (chmod 755 %s) or choose a "
+			"new directory\n", buf_cstr(&why), run_user, dir, dir);
+	buf_free(&why);
+	if (back != 0) {
+		fprintf(stderr, "postern init: cannot return to the working "
+			"directory: %s\n", strerror(errno));
+		return -1;
+	}
+	return bad > 0 ? -1 : 0;
+}
+
 static int parse_args(int argc, char **argv, const char **dir, int *base,
 		      const char **host, const char **user)
 {
@@ -115,56 +161,6 @@ static int path_join(char out[PATH_MAX], const char *a, const char *b)
 	return (n < 0 || n >= PATH_MAX) ? -1 : 0;
 }
 
-/* As root: run_user gets what it writes. Owners are set through
- * descriptors, never by following a link someone could slip in: the
- * instance directory is opened once (the path the administrator named),
- * and what init made in it is opened with O_NOFOLLOW relative to that
- * (cli_chown_nofollow). */
-static int give_to_run_user(const char *dir, const struct passwd *pw)
-{
-	static const struct {
-		bool in_tls;
-		const char *name;
-		mode_t type;
-	} owned[] = {
-		{ false, "mail", S_IFDIR },
-		{ false, "users", S_IFREG },
-		{ false, "aliases", S_IFREG },
-		{ true, "key.pem", S_IFREG },
-		{ false, "tls", S_IFDIR },
-		/* The users file is rewritten in place by `user add`, so its
-		 * directory must let run_user create a temporary file. */
-		{ false, ".", S_IFDIR },
-	};
-	int rc = -1;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		fprintf(stderr, "postern init: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	int tfd = openat(dfd, "tls", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tfd < 0) {
-		fprintf(stderr, "postern init: %s/tls: %s\n", dir, strerror(errno));
-		goto out;
-	}
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
-		const char *why;
-		if (cli_chown_nofollow(owned[i].in_tls ? tfd : dfd, owned[i].name,
-				       owned[i].type, pw->pw_uid, pw->pw_gid,
-				       &why) < 0) {
-			fprintf(stderr, "postern init: chown %s/%s%s: %s\n", dir,
-				owned[i].in_tls ? "tls/" : "", owned[i].name, why);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	if (tfd >= 0)
-		close(tfd);
-	close(dfd);
-	return rc;
-}
-
 int cmd_init(int argc, char **argv)
 {
 	const char *dir = NULL, *host = "localhost", *user = NULL;
@@ -185,21 +181,34 @@ int cmd_init(int argc, char **argv)
 	bool root = geteuid() == 0;
 	if (root && ensure_run_user(user ? user : DEFAULT_RUN_USER, &pw) < 0)
 		return EX_NOUSER;
+	/* pw's strings live in getpwnam's buffer, which the next lookup
+	 * (the reach check's) overwrites */
+	char run_user[256] = "";
+	if (root)
+		snprintf(run_user, sizeof run_user, "%s", pw.pw_name);
 	if (!root && user)
 		fprintf(stderr, "postern init: --user is only used when run as root; ignoring it\n");
 
 	char tlsdir[PATH_MAX], mail[PATH_MAX], users[PATH_MAX], cert[PATH_MAX],
-		key[PATH_MAX], aliases[PATH_MAX];
+		key[PATH_MAX], aliases[PATH_MAX], queue[PATH_MAX],
+		state[PATH_MAX];
 	if (path_join(tlsdir, dir, "tls") < 0 || path_join(mail, dir, "mail") < 0 ||
 	    path_join(users, dir, "users") < 0 ||
 	    path_join(aliases, dir, "aliases") < 0 ||
+	    path_join(queue, dir, "queue") < 0 ||
+	    path_join(state, dir, "state") < 0 ||
 	    path_join(cert, tlsdir, "cert.pem") < 0 ||
 	    path_join(key, tlsdir, "key.pem") < 0) {
 		fprintf(stderr, "postern init: %s: path too long\n", dir);
 		return EX_USAGE;
 	}
-	if (mkdir_p(dir, 0755) < 0 || mkdir(tlsdir, 0755) < 0 ||
-	    mkdir(mail, 0700) < 0) {
+	struct stat st;
+	bool existed = stat(dir, &st) == 0;
+	if (root && existed && refuse_unreachable(dir, run_user) != 0)
+		return EX_CANTCREAT;
+	if (mkdir_p(dir, 0755) < 0 || (!existed && chmod(dir, 0755) < 0) ||
+	    mkdir(tlsdir, 0755) < 0 || mkdir(mail, 0700) < 0 ||
+	    mkdir(queue, 0700) < 0 || mkdir(state, 0700) < 0) {
 		fprintf(stderr, "postern init: cannot create directories in %s: %s\n",
 			dir, strerror(errno));
 		return EX_CANTCREAT;
@@ -220,7 +229,7 @@ int cmd_init(int argc, char **argv)
 		"# or other aliases. RFC 5321 wants a postmaster, for example:\n"
 		"# postmaster: alice\n";
 	struct buf text = BUF_INIT;
-	config_write_default(&text, dir, base, root ? pw.pw_name : "");
+	config_write_default(&text, dir, base, run_user);
 	if (write_file(users, users_head, sizeof users_head - 1, 0600) < 0 ||
 	    write_file(aliases, aliases_head, sizeof aliases_head - 1, 0644) < 0 ||
 	    write_file(conf, text.data, text.len, 0644) < 0) {
@@ -230,8 +239,34 @@ int cmd_init(int argc, char **argv)
 		return EX_CANTCREAT;
 	}
 	buf_free(&text);
-	if (root && give_to_run_user(dir, &pw) < 0)
-		return EX_CANTCREAT;
+	if (root) {
+		/* Root owns the config, the key and the instance directory
+		 * (so run_user cannot swap what root reads at the next
+		 * start). The auth process and `deliver`, as run_user, read
+		 * the users and aliases files through run_user's group; the
+		 * unprivileged login processes cannot. run_user owns only
+		 * what the server writes: the mail, the queue and its state
+		 * (state_dir: the auth process's known networks). */
+		const struct {
+			const char *path;
+			uid_t uid;
+			gid_t gid;
+			mode_t mode;
+		} own[] = {
+			{ users, 0, pw.pw_gid, 0640 },
+			{ aliases, 0, pw.pw_gid, 0640 },
+			{ mail, pw.pw_uid, pw.pw_gid, 0700 },
+			{ queue, pw.pw_uid, pw.pw_gid, 0700 },
+			{ state, pw.pw_uid, pw.pw_gid, 0700 },
+		};
+		for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+			if (set_owner(own[i].path, own[i].uid, own[i].gid,
+				      own[i].mode) < 0) {
+				fprintf(stderr, "postern init: chown %s: %s\n",
+					own[i].path, strerror(errno));
+				return EX_CANTCREAT;
+			}
+	}
 	printf("postern: instance created in %s\n"
 	       "  config:  %s\n"
 	       "  IMAP:    127.0.0.1:%d (STARTTLS), IMAPS 127.0.0.1:%d;\n"

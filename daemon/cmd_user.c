@@ -2,16 +2,21 @@
 #include "daemon/cmd_user.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "auth/passwd.h"
 #include "auth/users.h"
 #include "core/limits.h"
+#include "core/xmalloc.h"
 
 static const struct {
 	const char *name, *usage, *help;
@@ -230,6 +235,52 @@ static int do_list(const struct config *cfg)
 	return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 }
 
+/* Root adding the first user to a missing users file makes it the way
+ * `postern init` does: root:run_user's group, 0640, so that the auth
+ * process (run_user) can read it. The edit then keeps that. */
+static int create_users_file(const struct config *cfg)
+{
+	if (geteuid() != 0 || !cfg->run_user[0])
+		return 0;
+	struct passwd *pw = getpwnam(cfg->run_user);
+	if (!pw)
+		return 0;
+	int fd = open(cfg->users_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0 || fchown(fd, 0, pw->pw_gid) != 0 || fchmod(fd, 0640) != 0) {
+		fprintf(stderr, "postern user: %s: %s\n", cfg->users_file,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EX_CANTCREAT;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Root edits the users file as root: in a directory another user can
+ * write (an instance made by an older init belongs to run_user), that
+ * user could put a link where the file is. Say so; init's layout has
+ * root own the directory. */
+static void warn_foreign_dir(const struct config *cfg)
+{
+	if (geteuid() != 0)
+		return;
+	char *copy = xstrdup(cfg->users_file);
+	const char *dir = dirname(copy);
+	struct stat st;
+	if (stat(dir, &st) == 0 &&
+	    (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))
+		fprintf(stderr, "postern user: warning: %s can be changed by "
+				"uid %ld or others, who could swap the users "
+				"file root edits; make it root's (chown root, "
+				"chmod go-w)\n",
+			dir, (long)st.st_uid);
+	free(copy);
+}
+
 int cmd_user(const struct config *cfg, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -264,6 +315,7 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 	const char *verb = user_cmds[cmd].name;
 	if (!strcmp(verb, "list"))
 		return do_list(cfg);
+	warn_foreign_dir(cfg);
 
 	struct users_edit e = { .name = str_from_cstr(o.name),
 				.set_pop3_dele = o.has_dele,
@@ -310,6 +362,13 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 		e.op = USERS_EDIT_SET_DELE;
 	} else {
 		e.op = USERS_EDIT_DELETE;
+	}
+	if (e.op == USERS_EDIT_ADD && (rc = create_users_file(cfg)) != 0) {
+		if (hash) {
+			explicit_bzero(hash, strlen(hash));
+			free(hash);
+		}
+		return rc;
 	}
 	struct buf err = BUF_INIT;
 	enum users_edit_status st = users_edit(cfg->users_file, &e, &err);

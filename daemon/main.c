@@ -5,6 +5,7 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -22,14 +23,17 @@ static const struct subcommand subcommands[] = {
 	  "Listeners bind 127.0.0.1 at N plus each standard port (default N=2000):\n"
 	  "POP3 N+110, POP3S N+995, IMAP N+143, IMAPS N+993, SMTP N+25,\n"
 	  "submission N+587, submissions N+465, LMTP N+24. Refuses to overwrite an\n"
-	  "existing instance. As root, the instance is owned by --user (default: the\n"
-	  "system user 'postern', created if missing), which the server runs as.\n" },
+	  "existing instance. As root, the server runs as --user (default: the system\n"
+	  "user 'postern', created if missing), which owns mail/ and queue/ only;\n"
+	  "root owns the rest (users and aliases: 0640, readable by that user's\n"
+	  "group). An existing DIR that user cannot enter is refused.\n" },
 	{ "serve", 1, "postern -c CONF serve",
 	  "Runs the server in the foreground, logging key=value lines to stderr.\n"
 	  "SIGTERM stops gracefully (stop accepting, let sessions finish for up to\n"
 	  "shutdown_timeout seconds); SIGHUP reloads the config, the certificate and\n"
 	  "the users file without dropping sessions. Started as root, it binds its\n"
-	  "listeners and then runs as run_user.\n" },
+	  "listeners and then runs as run_user from the config's directory; it\n"
+	  "refuses at once a path run_user cannot reach.\n" },
 	{ "user", 1, "postern -c CONF user add|passwd|set|del|list ...",
 	  "Manages the users file. Passwords are read from stdin, one line.\n"
 	  "  user add NAME [--scheme yescrypt|sha512-crypt|plain] [--pop3-dele expunge|hide]\n"
@@ -37,6 +41,7 @@ static const struct subcommand subcommands[] = {
 	  "  user set NAME --pop3-dele expunge|hide\n"
 	  "  user del NAME\n"
 	  "  user list\n"
+	  "As root, the file is edited as root and keeps its owner and mode.\n"
 	  "NAME is a login (alice) or an address (alice@example.org). The plain\n"
 	  "scheme is needed only for APOP and CRAM-MD5.\n" },
 	{ "deliver", 1, "postern -c CONF deliver [-f SENDER] NAME",
@@ -73,7 +78,8 @@ static void usage(FILE *f)
 		   "usage: postern [-c CONF] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < NSUB; i++)
 		fprintf(f, "  %s\n", subcommands[i].usage);
-	fprintf(f, "\n-c CONF defaults to ./postern.conf. `postern COMMAND --help` tells more.\n");
+	fprintf(f, "\n-c CONF defaults to ./postern.conf. Every command but init works from\n"
+		   "CONF's directory. `postern COMMAND --help` tells more.\n");
 }
 
 static int help_for(const struct subcommand *s)
@@ -130,24 +136,51 @@ int main(int argc, char **argv)
 		return help_for(s);
 	if (!strcmp(name, "init"))
 		return cmd_init(sub_argc, sub_argv);
-	if (!strcmp(name, "check-config"))
-		return cmd_check_config(conf);
-
-	struct config cfg;
-	int rc = cli_load_config(conf, &cfg);
+	char *conf_name = NULL;
+	int rc = cli_enter_instance(conf, &conf_name);
 	if (rc != 0)
 		return rc;
+	if (!strcmp(name, "check-config")) {
+		rc = cmd_check_config(conf_name);
+		free(conf_name);
+		return rc;
+	}
+
+	struct config cfg;
+	rc = cli_load_config(conf_name, &cfg);
+	if (rc != 0) {
+		free(conf_name);
+		return rc;
+	}
 	log_set_level(cfg.log_level);
-	if (!strcmp(name, "serve"))
-		rc = cmd_serve(conf, &cfg);
-	else if ((rc = cli_drop_privileges(&cfg)) != 0)
-		;
-	else if (!strcmp(name, "user"))
+	if (!strcmp(name, "serve")) {
+		/* A layout run_user cannot use is refused now, not found
+		 * by a child's EACCES later. */
+		struct buf why = BUF_INIT;
+		if (cli_check_layout(&cfg, &why) > 0) {
+			fprintf(stderr, "%spostern: not starting\n",
+				buf_cstr(&why));
+			rc = EX_CONFIG;
+		} else {
+			rc = cmd_serve(conf_name, &cfg);
+		}
+		buf_free(&why);
+	} else if (!strcmp(name, "user")) {
+		/* As root, the users file is edited as root, keeping its
+		 * owner and mode (auth/users_edit.c): root owns it. */
 		rc = cmd_user(&cfg, sub_argc, sub_argv);
-	else if (!strcmp(name, "queue"))
+	} else if ((rc = cli_drop_privileges(&cfg)) != 0) {
+		;
+	} else if (!strcmp(name, "queue")) {
+		/* The queue is run_user's: its files are changed and made
+		 * as run_user, never by root in a directory run_user
+		 * writes (no symlink run_user planted is followed). */
 		rc = cmd_queue(&cfg, sub_argc, sub_argv);
-	else
+	} else {
+		/* Mail is stored as run_user, so it owns every file. */
 		rc = cmd_deliver(&cfg, sub_argc, sub_argv);
+	}
 	config_free(&cfg);
+	free(conf_name);
 	return rc;
 }

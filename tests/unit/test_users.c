@@ -240,11 +240,18 @@ UNIT_TEST(test_edit_file)
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	e.name = STR_LIT("b");
 	CHECK(users_edit(path, &e, &err) == USERS_EDIT_OK);
+	/* the mode is kept (root:run_user 0640 stays readable by the auth
+	 * process), except access for others: the file holds hashes */
+	chmod(path, 0640);
+	CHECK(users_edit(path, &(struct users_edit){ .op = USERS_EDIT_SET_PASSWORD,
+			 .name = STR_LIT("b"), .password = "{PLAIN}x" }, &err) ==
+	      USERS_EDIT_OK);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
 	chmod(path, 0644);
 	e.op = USERS_EDIT_DELETE;
 	e.name = STR_LIT("a");
 	CHECK(users_edit(path, &e, &err) == USERS_EDIT_OK);
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
 	struct buf text = BUF_INIT;
 	CHECK(users_read_file(path, USERS_FILE_MAX, &text) == 0);
 	CHECK_EQ_STR(buf_cstr(&text), "b:{PLAIN}x\n");
