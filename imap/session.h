@@ -33,9 +33,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "imap/parse.h"
+#include "session/env.h"
 
 struct conn;
-struct session_env;
 struct mailbox;
 struct imap_command;
 struct imap_session;
