@@ -1,11 +1,13 @@
 # postern -- see README.md. `make` builds ./postern; `make check` runs
 # every test (unit tests plain and under ASan+UBSan, fuzz corpora, and the
-# integration suite against the sanitizer build).
+# integration suite against the sanitizer build), after `make check-layers`.
 
 CC      ?= cc
 CLANG   ?= clang
 PYTHON  ?= /usr/bin/python3
-LAYERS  := core tls net auth store deliver mime relay queue imap pop3 smtp daemon
+# The source folders, lowest first: those of scripts/layers.txt that run
+# in postern (the include graph is written down there, once).
+LAYERS  := $(shell awk -F'|' '!/^[ \t]*(\#|$$)/ && $$2 !~ /^[ \t]*-[ \t]*$$/ { print $$1 }' scripts/layers.txt)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -I. $(WARN) -g -pthread
 LIBS    := -lcares -levent_openssl -levent_core -levent -lssl -lcrypto -lcrypt -lz -lpthread
@@ -30,7 +32,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
 
 .SECONDARY:
 
-.PHONY: all check check-docs deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-crash bench-store-mem
+.PHONY: all check check-docs check-layers deps unit unit-san integration fuzz fuzz-check run clean san bench bench-smtp bench-imap bench-queue bench-crash bench-store-mem
 
 all: deps-quiet postern
 
@@ -89,8 +91,14 @@ unit-san: $(SAN_UNIT_BINS)
 integration: postern $(SAN_DIR)/postern
 	POSTERN_BIN=$(CURDIR)/$(SAN_DIR)/postern $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 tests/integration
 
+# Every #include against the graph in scripts/layers.txt (and the
+# checker's own test on planted violations).
+check-layers:
+	@scripts/check-layers-test.sh
+	@scripts/check-layers.sh && echo "check-layers: the includes follow scripts/layers.txt"
+
 check: deps postern
-	$(MAKE) unit unit-san fuzz-check
+	$(MAKE) check-layers unit unit-san fuzz-check
 	$(MAKE) integration
 
 deps:

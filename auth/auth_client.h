@@ -70,7 +70,7 @@ uint64_t auth_client_verify(struct auth_client *ac,
 void auth_client_cancel(struct auth_client *ac, uint64_t id);
 
 /* Recipient lookup for SMTP RCPT / LMTP and the submission sender check:
- * the auth process resolves the address with deliver/resolve.h (local
+ * the auth process resolves the address with auth/resolve.h (local
  * domains, plus-addressing, aliases). No secret is involved, so there is
  * no failure delay and the limiter is not touched. */
 enum auth_rcpt_status {

@@ -39,7 +39,7 @@
 #define AUTH_PROTO_REASON_MAX 64
 /* Twice RFC 5321's 256-octet path: longer is never an address. */
 #define AUTH_PROTO_ADDRESS_MAX 512
-/* Names in one recipient reply; = RESOLVE_USERS_MAX (deliver/resolve.h).
+/* Names in one recipient reply; = RESOLVE_USERS_MAX (auth/resolve.h).
  * The reply must also fit IPC_MSG_MAX: if it does not, the auth process
  * answers AUTH_RCPT_ERROR, reason "too_many_targets". */
 #define AUTH_PROTO_RCPT_USERS_MAX 1000

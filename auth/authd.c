@@ -17,9 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/aliases.h"
 #include "auth/auth_proto.h"
 #include "auth/limiter.h"
 #include "auth/passwd.h"
+#include "auth/resolve.h"
 #include "auth/sasl.h"
 #include "auth/users.h"
 #include "core/limits.h"
@@ -27,8 +29,6 @@
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
-#include "deliver/aliases.h"
-#include "deliver/resolve.h"
 
 /* Bounds what a broken or flooding worker can make us hold. */
 #define AUTHD_MAX_JOBS 10000

@@ -10,7 +10,7 @@
  *  - the users file is re-read when it changes (checked at most once a
  *    second, when a request comes) and on SIGHUP; a broken new file is
  *    logged and the old one kept.
- *  - recipient lookups (AUTH_MSG_RCPT) are resolved with deliver/resolve.h
+ *  - recipient lookups (AUTH_MSG_RCPT) are resolved with auth/resolve.h
  *    over the users and the aliases file (aliases_file; missing = none,
  *    reloaded on the same triggers as the users file) and answered at
  *    once: no delay, no limiter, logged at debug level only.

@@ -1,6 +1,6 @@
 /* The base64 alphabet (RFC 4648 section 4), shared by the strict SASL
  * codec (auth/sasl.c), the lenient MIME decoder (mime/decode.c) and
- * IMAP's modified UTF-7 (imap/mutf7.c), which differ in what they
+ * IMAP's modified UTF-7 (core/mutf7.c), which differ in what they
  * accept, not in what a letter is worth. */
 #ifndef POSTERN_BASE64_H
 #define POSTERN_BASE64_H

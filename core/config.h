@@ -98,7 +98,7 @@ struct config {
 	int login_max_commands;    /* commands before login (POP3, IMAP, submission) */
 	int smtp_junk_command_limit; /* port 25: commands before each MAIL */
 
-	/* Recipients (deliver/resolve.h). */
+	/* Recipients (auth/resolve.h). */
 	char *local_domains;       /* comma/space separated; "" = none extra */
 	char *aliases_file;        /* a missing file = no aliases */
 	char *recipient_delimiter; /* characters starting a +tag; "" = off */

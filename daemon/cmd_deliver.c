@@ -1,14 +1,14 @@
 /* `postern deliver [-f SENDER] NAME`: one message from stdin into the
- * INBOX of each user NAME resolves to (deliver/resolve.h: an address, a
+ * INBOX of each user NAME resolves to (auth/resolve.h: an address, a
  * +tag, an alias), durable before exit 0. The exit codes are what an
  * MTA's pipe transport understands (sysexits.h). */
 #include "daemon/cli.h"
+#include "auth/aliases.h"
+#include "auth/resolve.h"
 #include "auth/users.h"
 #include "core/diskspace.h"
 #include "core/log.h"
-#include "deliver/aliases.h"
 #include "deliver/local.h"
-#include "deliver/resolve.h"
 
 #include <limits.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #include "daemon/cli.h"
 #include "daemon/worker.h"
 #include "auth/authd.h"
-#include "queue/runner.h"
+#include "runner/runner.h"
 #include "core/lifeline.h"
 #include "core/limits.h"
 #include "core/log.h"
@@ -453,7 +453,7 @@ static void reload(struct supervisor *s)
 		s->retiring[s->nretiring++] = s->auth_pid;
 	s->auth_pid = spawn_auth(s);
 	/* The queue runner restarts with the new routes; what it was
-	 * sending is sent again (at-least-once, queue/runner.h). */
+	 * sending is sent again (at-least-once, runner/runner.h). */
 	if (s->queue_pid > 0 && s->nretiring < MAX_WORKERS * 4) {
 		kill(s->queue_pid, SIGTERM);
 		s->retiring[s->nretiring++] = s->queue_pid;

@@ -9,6 +9,7 @@
 #include "core/threadpool.h"
 #include "net/conn.h"
 #include "net/ipcount.h"
+#include "session/env.h"
 #include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"

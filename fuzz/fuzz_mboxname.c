@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "imap/mutf7.h"
+#include "core/mutf7.h"
 #include "store/store.h"
 
 static void same(const struct buf *a, const uint8_t *p, size_t n)

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/mutf7.h"
 #include "core/xmalloc.h"
 #include "imap/list_match.h"
-#include "imap/mutf7.h"
 #include "net/conn.h"
 #include "store/store.h"
 

@@ -6,8 +6,8 @@
 
 #include <string.h>
 
+#include "core/mutf7.h"
 #include "imap/istring.h"
-#include "imap/mutf7.h"
 #include "store/store.h"
 
 /* INBOX is case-insensitive (RFC 9051 section 5.1), so is its prefix. */

@@ -34,9 +34,9 @@
 #include "core/config.h"
 #include "imap/flags.h"
 #include "imap/parse.h"
+#include "session/env.h"
 
 struct conn;
-struct session_env;
 struct mailbox;
 struct imap_command;
 struct imap_session;

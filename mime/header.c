@@ -67,6 +67,22 @@ bool mime_header_find(struct str hdr, const char *name, struct mime_field *f)
 	return false;
 }
 
+size_t mime_header_count(struct str hdr, const char *name)
+{
+	/* The iterator stops at the blank line and takes a folded field
+	 * as one, so body lines and continuation lines never count. */
+	struct mime_header_iter it;
+	struct mime_field f;
+	size_t n = 0;
+	if (!hdr.p)
+		return 0;
+	mime_header_iter_init(&it, hdr);
+	while (mime_header_next(&it, &f))
+		if (str_eq_nocase(f.name, name))
+			n++;
+	return n;
+}
+
 void mime_header_unfold(struct str v, struct buf *out)
 {
 	size_t a = 0, b = v.len;

@@ -29,6 +29,10 @@ void mime_header_iter_init(struct mime_header_iter *it, struct str hdr);
 bool mime_header_next(struct mime_header_iter *it, struct mime_field *f);
 /* The first field named name (ASCII case-insensitive). */
 bool mime_header_find(struct str hdr, const char *name, struct mime_field *f);
+/* How many fields are named name (ASCII case-insensitive); a folded
+ * field counts once, the body never. RFC 5321 6.3's hop count is
+ * mime_header_count(msg, "Received"). hdr.p may be NULL (len 0). */
+size_t mime_header_count(struct str hdr, const char *name);
 /* Appends value with folding line ends removed (RFC 5322 section 2.2.3:
  * unfolding removes the CRLF, keeping the whitespace that follows),
  * leading and trailing whitespace dropped. */

@@ -17,28 +17,15 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "core/cidr.h"
 #include "core/config.h"
 #include "net/ipcount.h"
 
 struct event_base;
 struct bufferevent;
 struct ssl_ctx_st;
-struct auth_client;
-struct threadpool;
 struct event;
 struct evbuffer_cb_entry;
 struct sockaddr;
-
-/* What every protocol session gets from the worker that accepted it. */
-struct session_env {
-	struct event_base *base;
-	const struct config *cfg;
-	struct auth_client *auth;
-	struct threadpool *pool;
-	struct ssl_ctx_st *tls; /* for STLS/STARTTLS */
-	const struct cidr_list *relay_nets; /* cfg->relay_networks, parsed */
-};
 
 struct conn_handler {
 	void (*on_input)(void *sess);   /* new bytes are buffered */

@@ -19,9 +19,9 @@
 #include "core/config.h"
 #include "mime/crlf.h"
 #include "pop3/parse.h"
+#include "session/env.h"
 
 struct conn;
-struct session_env;
 struct mailbox;
 
 enum pop3_state {

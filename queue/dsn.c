@@ -718,17 +718,3 @@ int64_t queue_next_attempt(const struct config *cfg, int attempts,
 		return INT64_MAX;
 	return now + delay;
 }
-
-size_t dsn_count_received(const char *msg, size_t len)
-{
-	/* The iterator stops at the blank line and takes a folded field
-	 * as one, so body lines and continuation lines never count. */
-	struct mime_header_iter it;
-	struct mime_field f;
-	size_t n = 0;
-	mime_header_iter_init(&it, str_make(msg ? msg : "", msg ? len : 0));
-	while (mime_header_next(&it, &f))
-		if (str_eq_nocase(f.name, "Received"))
-			n++;
-	return n;
-}

@@ -54,7 +54,4 @@ void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 int64_t queue_next_attempt(const struct config *cfg, int attempts,
 			   int64_t now);
 
-/* Received: fields in the header (loop detection, RFC 5321 6.3). */
-size_t dsn_count_received(const char *msg, size_t len);
-
 #endif

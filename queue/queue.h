@@ -1,5 +1,5 @@
 /* The outbound queue on disk: mail for other domains waits here until
- * the queue runner (queue/runner.h) has delivered it or bounced it.
+ * the queue runner (runner/runner.h) has delivered it or bounced it.
  *
  * Layout under cfg->queue_dir (one directory, any number of processes):
  *   tmp/        files being written; anything here at start-up is junk
@@ -101,6 +101,16 @@ int queue_enqueue(const char *dir, struct queue_env *env, struct str headers,
  * (spool_copy), never whole in memory. The caller keeps and closes fd. */
 int queue_enqueue_fd(const char *dir, struct queue_env *env,
 		     struct str headers, int fd, uint64_t len, struct buf *err);
+
+/* Queues a notification the caller built (queue/dsn.h) from the null
+ * sender to `to` (NOTIFY=NEVER), marked as made by us (is_bounce: its
+ * own failure is never bounced, RFC 5321 6.1). The one way the queue
+ * runner's bounces and SMTP's "delivered" DSNs are queued. Writes the
+ * new message's id to id_out (id_size >= QUEUE_ID_MAX), and returns
+ * what queue_enqueue returns. */
+int queue_enqueue_notification(const char *dir, const char *to,
+			       bool body_8bit, struct str dsn, int64_t now,
+			       char *id_out, size_t id_size, struct buf *err);
 
 /* Reads env/ID. -1 with err when it is missing or damaged. */
 int queue_env_load(const char *dir, const char *id, struct queue_env *env,

@@ -258,6 +258,22 @@ int queue_enqueue_fd(const char *dir, struct queue_env *env,
 	return enqueue(dir, env, headers, "", 0, fd, len, err);
 }
 
+int queue_enqueue_notification(const char *dir, const char *to,
+			       bool body_8bit, struct str dsn, int64_t now,
+			       char *id_out, size_t id_size, struct buf *err)
+{
+	struct queue_env b;
+	queue_env_new(&b, now); /* from the null sender */
+	b.is_bounce = true;
+	b.body_8bit = body_8bit;
+	queue_env_add_rcpt(&b, to, NULL, QUEUE_NOTIFY_NEVER);
+	int rc = queue_enqueue(dir, &b, str_make("", 0),
+			       dsn.p ? dsn.p : "", dsn.len, err);
+	snprintf(id_out, id_size, "%s", b.id);
+	queue_env_free(&b);
+	return rc;
+}
+
 static int enqueue(const char *dir, struct queue_env *env, struct str headers,
 		   const char *data, size_t len, int fd, uint64_t fd_len,
 		   struct buf *err)

@@ -148,16 +148,10 @@ static void queue_delivered_dsn(struct smtp_job *j, const char *data)
 	buf_append(&orig, data, hlen);
 	dsn_build(j->cfg, &j->success, DSN_DELIVERED, orig.data, orig.len,
 		  j->now, &dsn);
-	struct queue_env b;
-	queue_env_new(&b, j->now);
-	b.is_bounce = true;
-	b.body_8bit = j->success.body_8bit;
-	queue_env_add_rcpt(&b, j->success.sender, NULL, QUEUE_NOTIFY_NEVER);
-	j->success_rc = queue_enqueue(j->cfg->queue_dir, &b, str_make("", 0),
-				      dsn.data ? dsn.data : "", dsn.len,
-				      &j->success_err);
-	snprintf(j->success.id, sizeof j->success.id, "%s", b.id);
-	queue_env_free(&b);
+	j->success_rc = queue_enqueue_notification(
+		j->cfg->queue_dir, j->success.sender, j->success.body_8bit,
+		buf_str(&dsn), j->now, j->success.id, sizeof j->success.id,
+		&j->success_err);
 	buf_free(&orig);
 	buf_free(&dsn);
 }
@@ -360,8 +354,8 @@ static void refuse(struct smtp_session *s, enum smtp_err e)
 /* RFC 5321 6.3: a loop is broken by refusing the message. */
 static bool too_many_hops(struct smtp_session *s)
 {
-	size_t hops = dsn_count_received(s->msg.data ? s->msg.data : "",
-					  s->msg.len);
+	size_t hops = mime_header_count(str_make(s->msg.data, s->msg.len),
+					"Received");
 	if (hops <= (size_t)s->cfg->relay_max_hops)
 		return false;
 	log_kv(LOG_INFO, "event=message result=refused proto=%s sid=%s "

@@ -20,9 +20,9 @@
 #include "core/config.h"
 #include "smtp/data.h"
 #include "smtp/parse.h"
+#include "session/env.h"
 
 struct conn;
-struct session_env;
 
 enum smtp_state {
 	SMTP_S_INIT,  /* greeted; EHLO/HELO/LHLO expected */

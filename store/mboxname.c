@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "imap/mutf7.h"
+#include "core/mutf7.h"
 #include "store/store_int.h"
 
 /* Directory names are file names. */

@@ -13,6 +13,12 @@
 #include "queue/dsn.h"
 #include "tests/unit/unit.h"
 
+/* The hop count (RFC 5321 6.3) the runner and SMTP take of a message. */
+static size_t hops(const char *msg, size_t len)
+{
+	return mime_header_count(str_make(msg, len), "Received");
+}
+
 static const char original[] =
 	"Received: from a.example by b.example; Sun, 22 Nov 2026 10:00:00 +0000\r\n"
 	"Subject: hello\r\n"
@@ -497,7 +503,7 @@ UNIT_TEST(test_odd_messages)
 			"Action: failed") != NULL;
 		check_shape(&out, &m, full ? "message" : "text",
 			    full ? "rfc822" : "rfc822-headers");
-		(void)dsn_count_received(msg, len);
+		(void)hops(msg, len);
 		mime_message_free(&m);
 		buf_free(&out);
 		if (unit_current_failed)
@@ -529,7 +535,7 @@ UNIT_TEST(test_schedule)
 
 UNIT_TEST(test_count_received)
 {
-	CHECK_EQ_INT(dsn_count_received(original, strlen(original)), 1);
+	CHECK_EQ_INT(hops(original, strlen(original)), 1);
 	const char folded[] =
 		"Received: from a\r\n"
 		"\tby b;\r\n"
@@ -541,13 +547,13 @@ UNIT_TEST(test_count_received)
 		"Subject: x\r\n"
 		"\r\n"
 		"Received: body\r\n";
-	CHECK_EQ_INT(dsn_count_received(folded, strlen(folded)), 3);
-	CHECK_EQ_INT(dsn_count_received("", 0), 0);
-	CHECK_EQ_INT(dsn_count_received(NULL, 0), 0);
+	CHECK_EQ_INT(hops(folded, strlen(folded)), 3);
+	CHECK_EQ_INT(hops("", 0), 0);
+	CHECK_EQ_INT(hops(NULL, 0), 0);
 	const char nobody[] = "Received: a\r\nReceived: b";
-	CHECK_EQ_INT(dsn_count_received(nobody, strlen(nobody)), 2);
+	CHECK_EQ_INT(hops(nobody, strlen(nobody)), 2);
 	const char body_only[] = "\r\nReceived: a\r\n";
-	CHECK_EQ_INT(dsn_count_received(body_only, strlen(body_only)), 0);
+	CHECK_EQ_INT(hops(body_only, strlen(body_only)), 0);
 }
 
 /* RFC 3461 5.2.2 (b) and 5.2.3 (a): success DSNs list only delivered

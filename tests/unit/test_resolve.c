@@ -1,11 +1,11 @@
-/* deliver/: the aliases file and the recipient resolver. */
+/* auth/aliases.c and auth/resolve.c: the aliases file and the recipient resolver. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/users.h"
 #include "core/config.h"
-#include "deliver/aliases.h"
-#include "deliver/resolve.h"
+#include "auth/aliases.h"
+#include "auth/resolve.h"
 #include "tests/unit/unit.h"
 
 static const char users_text[] =

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "imap/mutf7.h"
+#include "core/mutf7.h"
 #include "store/notify.h"
 #include "store/store.h"
 #include "tests/unit/unit.h"

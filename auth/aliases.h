@@ -6,7 +6,7 @@
  * source is a bare local part ("sales": at every local domain) or a full
  * address ("sales@example.org": at that domain only). Targets are user
  * names (bare or address) or other aliases; they are resolved by
- * deliver/resolve.h, not here. Names use the users file's characters
+ * auth/resolve.h, not here. Names use the users file's characters
  * ([A-Za-z0-9._+@-], not starting with '.'); comparisons ignore ASCII
  * case. Targets may be separated by commas, spaces or both; a line may
  * not be continued. Loaded once; lookups are O(log n), no I/O. */

@@ -1,5 +1,5 @@
-/* The aliases file: parse once into a sorted table (deliver/aliases.h). */
-#include "deliver/aliases.h"
+/* The aliases file: parse once into a sorted table (auth/aliases.h). */
+#include "auth/aliases.h"
 #include "auth/users.h"
 #include "core/xmalloc.h"
 

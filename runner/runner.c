@@ -4,8 +4,8 @@
  * recording the results (runner_update.c, pool). A message is in one
  * state at a time (runner_int.h), so two runs of the same message never
  * overlap. */
-#include "queue/runner.h"
-#include "queue/runner_int.h"
+#include "runner/runner.h"
+#include "runner/runner_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
+#include "mime/header.h"
 #include "queue/dsn.h"
 #include "relay/dns.h"
 #include "relay/route.h"
@@ -163,7 +164,8 @@ static void load_work(void *arg)
 		lj->rc = -1;
 		return;
 	}
-	m->hops = dsn_count_received(m->body.data, m->body.len);
+	m->hops = mime_header_count(str_make(m->body.data, m->body.len),
+				    "Received");
 	lj->rc = 0;
 }
 

@@ -2,7 +2,7 @@
  * the auth process says (as for SMTP RCPT), and a local one gets the
  * bounce straight into the INBOX (deliver_local, on the pool); a remote
  * one goes out like any other recipient. */
-#include "queue/runner_int.h"
+#include "runner/runner_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * durable before the envelope says "delivered" -- redelivering to the
  * remote would be worse than a lost success notice after a crash in
  * between. A message with no recipient left pending leaves the queue. */
-#include "queue/runner_int.h"
+#include "runner/runner_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +46,11 @@ static bool queue_notification(const struct config *cfg, const char *id,
 			       const struct buf *dsn, const char *kind,
 			       int64_t now)
 {
-	struct queue_env b;
-	queue_env_new(&b, now);
-	set_str(&b.sender, "");
-	b.is_bounce = true;
-	b.body_8bit = body_8bit;
-	queue_env_add_rcpt(&b, sender, NULL, QUEUE_NOTIFY_NEVER);
+	char dsn_id[QUEUE_ID_MAX];
 	struct buf err = BUF_INIT;
-	int rc = queue_enqueue(cfg->queue_dir, &b, str_make("", 0), dsn->data,
-			       dsn->len, &err);
+	int rc = queue_enqueue_notification(cfg->queue_dir, sender, body_8bit,
+					    buf_str(dsn), now, dsn_id,
+					    sizeof dsn_id, &err);
 	if (rc != 0) {
 		char e[LOG_ESC_MAX];
 		log_kv(LOG_ERR, "event=notification_failed id=%s kind=%s "
@@ -62,10 +58,9 @@ static bool queue_notification(const struct config *cfg, const char *id,
 		       log_esc(e, sizeof e, err.data, err.len));
 	} else {
 		log_kv(LOG_INFO, "event=notification id=%s kind=%s dsn_id=%s",
-		       id, kind, b.id);
+		       id, kind, dsn_id);
 	}
 	buf_free(&err);
-	queue_env_free(&b);
 	return rc == 0;
 }
 

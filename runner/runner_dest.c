@@ -8,7 +8,7 @@
  * address -- the next MX (RFC 5321 section 5.1: "try the next") -- and
  * when every address has failed and no other connection is working for
  * the destination, its waiting jobs are deferred with the last reason. */
-#include "queue/runner_int.h"
+#include "runner/runner_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Inside the queue runner (queue/runner.h): its three parts share these
+/* Inside the queue runner (runner/runner.h): its three parts share these
  * types. runner.c keeps the messages and their schedule, runner_dest.c
  * the destinations and their SMTP connections, runner_update.c records
  * results and makes bounces (on pool threads). */

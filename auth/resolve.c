@@ -1,5 +1,5 @@
-/* Recipient resolution: local domains, aliases, +tags (deliver/resolve.h). */
-#include "deliver/resolve.h"
+/* Recipient resolution: local domains, aliases, +tags (auth/resolve.h). */
+#include "auth/resolve.h"
 #include "core/xmalloc.h"
 
 #include <stdarg.h>

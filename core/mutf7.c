@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/base64.h"
-#include "imap/mutf7.h"
+#include "core/mutf7.h"
 
 static int b64_val(unsigned char c)
 {

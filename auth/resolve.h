@@ -31,7 +31,7 @@
 #include "auth/users.h"
 #include "core/buf.h"
 #include "core/config.h"
-#include "deliver/aliases.h"
+#include "auth/aliases.h"
 
 /* RFC 5321 section 4.5.3.1.3: a path is at most 256 octets; longer
  * addresses are not looked up at all. */
