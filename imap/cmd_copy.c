@@ -37,22 +37,6 @@ static void copy_job_free(struct copy_job *j)
 	free(j);
 }
 
-static long find_uid(const struct mailbox *mb, uint32_t uid)
-{
-	size_t lo = 0, hi = store_mailbox_count(mb);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t u = store_mailbox_msg(mb, mid)->uid;
-		if (u == uid)
-			return (long)mid;
-		if (u < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /* store_mailbox_copy wants another mailbox; a COPY into the selected
  * one (legal IMAP) appends each message again, all or nothing being
  * the caller's loss here: a failure midway leaves the copies made. */
@@ -61,7 +45,7 @@ static int copy_self(struct copy_job *j)
 	j->src.v = xmalloc((j->n + 1) * sizeof *j->src.v);
 	j->dst.v = xmalloc((j->n + 1) * sizeof *j->dst.v);
 	for (size_t k = 0; k < j->n; k++) {
-		long i = find_uid(j->mb, j->uids[k]);
+		long i = store_mailbox_find_uid(j->mb, j->uids[k]);
 		if (i < 0)
 			continue;
 		const struct store_msg *m = store_mailbox_msg(j->mb, (size_t)i);

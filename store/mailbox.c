@@ -62,14 +62,15 @@ void msg_vec_reserve(struct msg_vec *mv, size_t n)
 	}
 }
 
-long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins)
+long store_msgs_find_uid(const struct store_msg *v, size_t n, uint32_t uid,
+			 size_t *ins)
 {
-	size_t lo = 0, hi = mv->n;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (mv->v[mid].uid == uid)
+		if (v[mid].uid == uid)
 			return (long)mid;
-		if (mv->v[mid].uid < uid)
+		if (v[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -252,17 +253,13 @@ void mailbox_index_note(struct mailbox *mb, const struct stat *st)
 
 struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
 {
-	size_t lo = 0, hi = mb->msgs.n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mb->msgs.v[mid].uid == uid)
-			return &mb->msgs.v[mid];
-		if (mb->msgs.v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	long i = store_msgs_find_uid(mb->msgs.v, mb->msgs.n, uid, NULL);
+	return i >= 0 ? &mb->msgs.v[i] : NULL;
+}
+
+long store_mailbox_find_uid(const struct mailbox *mb, uint32_t uid)
+{
+	return store_msgs_find_uid(mb->msgs.v, mb->msgs.n, uid, NULL);
 }
 
 int mailbox_commit(struct mailbox *mb, const struct log_rec *recs, size_t n,
