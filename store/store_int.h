@@ -156,8 +156,6 @@ void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state);
 /* flags.c: small helpers shared by the IMAP operations. */
 struct store_uid_list;
 void uid_list_push(struct store_uid_list *l, uint32_t uid);
-/* A sorted copy of uids without duplicates (heap). */
-uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
 
 /* append.c: a fresh Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>"
  * (heap), and placing a file into cur/ with a new UID. */
