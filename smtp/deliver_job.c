@@ -65,27 +65,6 @@ static void rfc5322_date(char *out, size_t n, time_t t)
 	strftime(out, n, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* Is there a header field `name` (with its colon) in the header
- * section, i.e. before the first empty line? */
-static bool has_header(const struct buf *msg, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *p = msg->data, *end = msg->data + msg->len;
-	while (p && p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		if (len == 0)
-			return false; /* end of the header section */
-		if (len > nl && p[nl] == ':' &&
-		    str_eq_nocase(str_make(p, nl), name))
-			return true;
-		p = eol ? eol + 1 : NULL;
-	}
-	return false;
-}
-
 static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 				   const char *date);
 
@@ -114,10 +93,13 @@ static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 				   const char *date)
 {
 	struct buf *h = &j->trace;
-	/* RFC 6409 section 8.2 and 8.3: a submission server may add them. */
-	if (!has_header(&j->msg, "Date"))
+	/* RFC 6409 section 8.2 and 8.3: a submission server may add them.
+	 * j->msg holds the whole header section (struct smtp_job). */
+	struct str hdr = buf_str(&j->msg);
+	struct mime_field f;
+	if (!mime_header_find(hdr, "Date", &f))
 		buf_printf(h, "Date: %s\r\n", date);
-	if (!has_header(&j->msg, "Message-ID")) {
+	if (!mime_header_find(hdr, "Message-ID", &f)) {
 		unsigned char r[8] = { 0 };
 		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 			memset(r, 0, sizeof r);
