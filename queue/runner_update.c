@@ -51,7 +51,7 @@ static bool queue_notification(const struct config *cfg, const char *id,
 	set_str(&b.sender, "");
 	b.is_bounce = true;
 	b.body_8bit = body_8bit;
-	queue_env_add_rcpt(&b, sender, NULL, QUEUE_NOTIFY_NEVER);
+	queue_env_add_rcpt(&b, sender, NULL, DSN_NOTIFY_NEVER);
 	struct buf err = BUF_INIT;
 	int rc = queue_enqueue(cfg->queue_dir, &b, str_make("", 0), dsn->data,
 			       dsn->len, &err);

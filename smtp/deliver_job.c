@@ -109,12 +109,6 @@ static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 	}
 }
 
-_Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER &&
-		       SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
-		       SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
-		       SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY,
-	       "NOTIFY bits differ");
-
 /* RFC 3461 5.2.3 (a): the "delivered" DSN, from the null sender to the
  * sender, queued (a pool thread: queue_enqueue blocks). It returns the
  * header only (4.3): ours (trace) and the message's. */
@@ -131,7 +125,7 @@ static void queue_delivered_dsn(struct smtp_job *j, const char *data)
 	queue_env_new(&b, j->now);
 	b.is_bounce = true;
 	b.body_8bit = j->success.body_8bit;
-	queue_env_add_rcpt(&b, j->success.sender, NULL, QUEUE_NOTIFY_NEVER);
+	queue_env_add_rcpt(&b, j->success.sender, NULL, DSN_NOTIFY_NEVER);
 	j->success_rc = queue_enqueue(j->cfg->queue_dir, &b, str_make("", 0),
 				      dsn.data ? dsn.data : "", dsn.len,
 				      &j->success_err);
@@ -387,9 +381,7 @@ void smtp_message_deliver(struct smtp_session *s)
 	j->qenv.smtputf8 = s->utf8;
 	free(j->qenv.auth_user);
 	j->qenv.auth_user = xstrdup(s->auth_user ? s->auth_user : "");
-	j->qenv.ret = s->ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
-		      : s->ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS
-						: QUEUE_RET_DEFAULT;
+	j->qenv.ret = s->ret;
 	j->qenv.envid = s->envid ? xstrdup(s->envid) : NULL;
 	queue_env_new(&j->success, j->now);
 	free(j->success.sender);
@@ -402,7 +394,7 @@ void smtp_message_deliver(struct smtp_session *s)
 			queue_env_add_rcpt(&j->qenv, r->addr, r->orcpt,
 					   r->notify);
 			j->n_remote++;
-		} else if ((r->notify & SMTP_NOTIFY_SUCCESS) &&
+		} else if ((r->notify & DSN_NOTIFY_SUCCESS) &&
 			   !s->null_sender) {
 			queue_env_add_rcpt(&j->success, r->addr, r->orcpt,
 					   r->notify);
