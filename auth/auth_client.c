@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/auth_proto.h"
+#include "core/dgram_queue.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 
@@ -26,7 +27,6 @@
 
 struct ac_req {
 	struct ac_req *hnext;          /* bucket chain, or failed list */
-	struct ac_req *qnext;          /* out queue */
 	uint64_t id;
 	auth_done_fn done;             /* password check, or */
 	auth_rcpt_fn rdone;            /* recipient lookup */
@@ -34,9 +34,6 @@ struct ac_req {
 	/* Recipient lookups the client refuses itself (address over the
 	 * wire limit) fail with this instead of TEMPFAIL. */
 	const char *fail_reason;
-	bool queued;                   /* message still in the out queue */
-	bool cancelled;                /* freed once it leaves the queue */
-	struct buf msg;
 };
 
 struct auth_client {
@@ -46,8 +43,10 @@ struct auth_client {
 	struct event *rev, *wev, *fail_ev;
 	struct ac_req *buckets[AC_BUCKETS];
 	struct ac_req *failed;         /* waiting for the deferred done() */
-	struct ac_req *oq_head, *oq_tail;
-	size_t oq_len;
+	/* Messages the full socket did not take yet: copies, wiped once
+	 * sent, so a request can go (answered, cancelled) meanwhile. */
+	struct dgram_queue outq;
+	struct buf msg;                /* the request being encoded */
 	uint64_t next_id;
 	int busy;                      /* inside a callback of ours */
 	bool dead;                     /* auth_client_free() while busy */
@@ -71,19 +70,6 @@ static struct ac_req *take(struct auth_client *ac, uint64_t id)
 	return NULL;
 }
 
-static void wipe_msg(struct ac_req *r)
-{
-	if (r->msg.data)
-		explicit_bzero(r->msg.data, r->msg.cap);
-	buf_free(&r->msg);
-}
-
-static void req_free(struct ac_req *r)
-{
-	wipe_msg(r);
-	free(r);
-}
-
 static void ac_disconnect(struct auth_client *ac, const char *why)
 {
 	if (ac->fd >= 0) {
@@ -95,16 +81,7 @@ static void ac_disconnect(struct auth_client *ac, const char *why)
 		ac->fd = -1;
 	}
 	/* Drop the out queue: its messages went nowhere. */
-	for (struct ac_req *r = ac->oq_head, *nx; r; r = nx) {
-		nx = r->qnext;
-		r->qnext = NULL;
-		r->queued = false;
-		wipe_msg(r);
-		if (r->cancelled)
-			req_free(r);
-	}
-	ac->oq_head = ac->oq_tail = NULL;
-	ac->oq_len = 0;
+	dgram_queue_clear(&ac->outq);
 	/* Every pending request fails, later, from fail_ev. */
 	for (size_t i = 0; i < AC_BUCKETS; i++) {
 		while (ac->buckets[i]) {
@@ -146,10 +123,7 @@ static void on_fail(evutil_socket_t fd, short what, void *arg)
 		auth_done_fn done = r->done;
 		auth_rcpt_fn rdone = r->rdone;
 		void *arg2 = r->arg;
-		if (r->queued)
-			r->cancelled = true; /* freed when dequeued */
-		else
-			req_free(r);
+		free(r);
 		if (rdone)
 			rdone(arg2, &rres);
 		else
@@ -159,40 +133,20 @@ static void on_fail(evutil_socket_t fd, short what, void *arg)
 	ac_maybe_free(ac);
 }
 
-static int ac_flush(struct auth_client *ac)
+/* After a send or flush: arms the write event while messages wait. */
+static void ac_sent(struct auth_client *ac, enum dgram_rc rc)
 {
-	while (ac->oq_head) {
-		struct ac_req *r = ac->oq_head;
-		ssize_t n = send(ac->fd, r->msg.data, r->msg.len,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(ac->wev, NULL);
-			return 0;
-		}
-		if (n < 0)
-			return -1;
-		ac->oq_head = r->qnext;
-		if (!ac->oq_head)
-			ac->oq_tail = NULL;
-		ac->oq_len--;
-		r->qnext = NULL;
-		r->queued = false;
-		wipe_msg(r); /* the secret leaves our memory */
-		if (r->cancelled)
-			req_free(r);
-	}
-	return 0;
+	if (rc == DGRAM_ERROR)
+		ac_disconnect(ac, "send_failed");
+	else if (rc == DGRAM_WAIT)
+		event_add(ac->wev, NULL);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct auth_client *ac = arg;
-	(void)fd;
 	(void)what;
-	if (ac_flush(ac) < 0)
-		ac_disconnect(ac, "send_failed");
+	ac_sent(ac, dgram_queue_flush(&ac->outq, fd));
 }
 
 /* A reply of the wrong kind for its id: the auth process is broken. The
@@ -204,19 +158,16 @@ static void mismatch(struct auth_client *ac, struct ac_req *r)
 	ac_disconnect(ac, "bad_reply");
 }
 
-/* One recipient reply; -1 if the connection was dropped. */
-/* Lets go of an answered request before its callback runs (one still
- * queued for sending is only marked); returns its callback argument. */
+/* Lets go of an answered request before its callback runs; returns its
+ * callback argument. */
 static void *req_release(struct ac_req *r)
 {
 	void *arg = r->arg;
-	if (r->queued)
-		r->cancelled = true;
-	else
-		req_free(r);
+	free(r);
 	return arg;
 }
 
+/* One recipient reply; -1 if the connection was dropped. */
 static int rcpt_reply(struct auth_client *ac, const char *msg, size_t n)
 {
 	struct auth_proto_rcpt_reply rep;
@@ -394,8 +345,8 @@ static struct ac_req *req_new(struct auth_client *ac, void *arg)
 	return r;
 }
 
-/* Sends r (its message encoded unless bad) or fails it, later. */
-static uint64_t submit(struct auth_client *ac, struct ac_req *r, bool bad)
+/* Sends r's message (ac->msg), or fails r later. */
+static void send_req(struct auth_client *ac, struct ac_req *r, bool bad)
 {
 	/* Into the table first, so a failure below fails it like any other
 	 * pending request: asynchronously. */
@@ -411,7 +362,7 @@ static uint64_t submit(struct auth_client *ac, struct ac_req *r, bool bad)
 		r->hnext = ac->failed;
 		ac->failed = r;
 		event_active(ac->fail_ev, EV_TIMEOUT, 0);
-		return r->id;
+		return;
 	}
 	if (ac->fd < 0 && ac_connect(ac) < 0) {
 		char esc[LOG_ESC_MAX];
@@ -420,22 +371,27 @@ static uint64_t submit(struct auth_client *ac, struct ac_req *r, bool bad)
 		       log_esc(esc, sizeof esc, ac->name, strlen(ac->name)),
 		       strerror(errno));
 		ac_disconnect(ac, "connect_failed");
-		return r->id;
+		return;
 	}
-	if (ac->oq_len >= AC_OUTQ_MAX) {
+	if (dgram_queue_len(&ac->outq) >= AC_OUTQ_MAX) {
 		ac_disconnect(ac, "output_full");
-		return r->id;
+		return;
 	}
-	r->queued = true;
-	if (ac->oq_tail)
-		ac->oq_tail->qnext = r;
-	else
-		ac->oq_head = r;
-	ac->oq_tail = r;
-	ac->oq_len++;
-	if (ac->oq_len == 1 && ac_flush(ac) < 0)
-		ac_disconnect(ac, "send_failed");
-	return r->id;
+	ac_sent(ac, dgram_queue_send(&ac->outq, ac->fd, ac->msg.data,
+				     ac->msg.len));
+}
+
+/* Submits r, whose message is encoded in ac->msg (unless bad); never
+ * calls back from here. */
+static uint64_t submit(struct auth_client *ac, struct ac_req *r, bool bad)
+{
+	uint64_t id = r->id;
+	send_req(ac, r, bad);
+	/* The secret leaves our memory (the queue wipes its own copy). */
+	if (ac->msg.data)
+		explicit_bzero(ac->msg.data, ac->msg.cap);
+	buf_clear(&ac->msg);
+	return id;
 }
 
 uint64_t auth_client_verify(struct auth_client *ac,
@@ -444,7 +400,7 @@ uint64_t auth_client_verify(struct auth_client *ac,
 {
 	struct ac_req *r = req_new(ac, arg);
 	r->done = done;
-	bool bad = auth_proto_encode_request(&r->msg, r->id, req) < 0;
+	bool bad = auth_proto_encode_request(&ac->msg, r->id, req) < 0;
 	return submit(ac, r, bad);
 }
 
@@ -454,7 +410,7 @@ uint64_t auth_client_lookup_rcpt(struct auth_client *ac, struct str address,
 {
 	struct ac_req *r = req_new(ac, arg);
 	r->rdone = done;
-	bool bad = auth_proto_encode_rcpt(&r->msg, r->id, address,
+	bool bad = auth_proto_encode_rcpt(&ac->msg, r->id, address,
 					  session_id) < 0;
 	if (bad && address.len > AUTH_PROTO_ADDRESS_MAX)
 		r->fail_reason = "address_too_long";
@@ -475,12 +431,8 @@ void auth_client_cancel(struct auth_client *ac, uint64_t id)
 			}
 		}
 	}
-	if (!r)
-		return;
-	if (r->queued)
-		r->cancelled = true;
-	else
-		req_free(r);
+	if (r)
+		free(r);
 }
 
 static void ac_destroy(struct auth_client *ac)
@@ -490,22 +442,18 @@ static void ac_destroy(struct auth_client *ac)
 		event_free(ac->wev);
 		close(ac->fd);
 	}
-	for (struct ac_req *r = ac->oq_head, *nx; r; r = nx) {
-		nx = r->qnext;
-		r->queued = false;
-		if (r->cancelled)
-			req_free(r);
-	}
+	dgram_queue_clear(&ac->outq);
 	for (size_t i = 0; i < AC_BUCKETS; i++)
 		for (struct ac_req *r = ac->buckets[i], *nx; r; r = nx) {
 			nx = r->hnext;
-			req_free(r);
+			free(r);
 		}
 	for (struct ac_req *r = ac->failed, *nx; r; r = nx) {
 		nx = r->hnext;
-		req_free(r);
+		free(r);
 	}
 	event_free(ac->fail_ev);
+	buf_free(&ac->msg); /* wiped after each request */
 	free(ac->name);
 	free(ac);
 }

@@ -26,6 +26,7 @@
 #include "auth/users.h"
 #include "core/limits.h"
 #include "core/lifeline.h"
+#include "core/dgram_queue.h"
 #include "core/log.h"
 #include "core/threadpool.h"
 #include "core/xmalloc.h"
@@ -61,20 +62,13 @@ enum job_phase {
 	PHASE_DELAY,   /* a failure waiting for auth_fail_delay_ms */
 };
 
-struct outmsg {
-	struct outmsg *next;
-	size_t len;
-	char data[];
-};
-
 struct aconn {
 	struct authd *d;
 	int fd;
 	int refs; /* 1 while open + one per job */
 	bool closed;
 	struct event *rev, *wev;
-	struct outmsg *oq_head, *oq_tail;
-	size_t oq_len;
+	struct dgram_queue outq; /* replies the full socket did not take */
 	struct aconn *prev, *next;
 };
 
@@ -332,10 +326,7 @@ static void conn_unref(struct aconn *c)
 {
 	if (--c->refs > 0)
 		return;
-	for (struct outmsg *m = c->oq_head, *nx; m; m = nx) {
-		nx = m->next;
-		free(m);
-	}
+	dgram_queue_clear(&c->outq);
 	free(c);
 }
 
@@ -356,49 +347,20 @@ static void conn_close(struct aconn *c)
 	conn_unref(c);
 }
 
-static int conn_flush(struct aconn *c)
-{
-	while (c->oq_head) {
-		struct outmsg *m = c->oq_head;
-		ssize_t n = send(c->fd, m->data, m->len,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(c->wev, NULL);
-			return 0;
-		}
-		if (n < 0)
-			return -1;
-		c->oq_head = m->next;
-		if (!c->oq_head)
-			c->oq_tail = NULL;
-		c->oq_len--;
-		free(m);
-	}
-	return 0;
-}
-
 static void conn_send(struct aconn *c, const struct buf *msg)
 {
 	if (c->closed)
 		return;
-	if (c->oq_len >= AUTHD_MAX_OUTQ) {
+	if (dgram_queue_len(&c->outq) >= AUTHD_MAX_OUTQ) {
 		log_kv(LOG_ERR, "event=auth_conn_closed reason=output_full");
 		conn_close(c);
 		return;
 	}
-	struct outmsg *m = xmalloc(sizeof *m + msg->len);
-	m->next = NULL;
-	m->len = msg->len;
-	memcpy(m->data, msg->data, msg->len);
-	if (c->oq_tail)
-		c->oq_tail->next = m;
-	else
-		c->oq_head = m;
-	c->oq_tail = m;
-	c->oq_len++;
-	if (c->oq_len == 1 && conn_flush(c) < 0) {
+	enum dgram_rc rc = dgram_queue_send(&c->outq, c->fd, msg->data,
+					    msg->len);
+	if (rc == DGRAM_WAIT) {
+		event_add(c->wev, NULL);
+	} else if (rc == DGRAM_ERROR) {
 		log_kv(LOG_WARN, "event=auth_conn_closed reason=send_failed "
 				 "error=%s", strerror(errno));
 		conn_close(c);
@@ -408,9 +370,11 @@ static void conn_send(struct aconn *c, const struct buf *msg)
 static void on_conn_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct aconn *c = arg;
-	(void)fd;
 	(void)what;
-	if (conn_flush(c) < 0)
+	enum dgram_rc rc = dgram_queue_flush(&c->outq, fd);
+	if (rc == DGRAM_WAIT)
+		event_add(c->wev, NULL);
+	else if (rc == DGRAM_ERROR)
 		conn_close(c);
 }
 

@@ -15,8 +15,7 @@
  * decodes to nothing. Appends the bytes to out; returns 0, or -1 (out is
  * then restored to its old length). */
 int sasl_b64_decode(struct str in, struct buf *out);
-/* Appends the base64 form of p[0..n) to out (with padding). */
-void sasl_b64_encode(struct buf *out, const void *p, size_t n);
+/* The encoder is core/base64.h's base64_encode. */
 
 /* A SASL initial response (RFC 4422 section 4, RFC 5034 section 4): "="
  * alone is an empty response; anything else is strict base64. */

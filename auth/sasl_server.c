@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/xmalloc.h"
 
 enum sasl_server_mech sasl_server_mech_lookup(struct str name, bool cram_ok)
@@ -180,7 +181,7 @@ enum sasl_server_result sasl_server_start(struct sasl_server *s,
 		if (sasl_cram_challenge(ch, sizeof ch, hostname) == 0)
 			return fail(s, SASL_SERVER_E_TEMP, error);
 		s->cram_challenge = xstrdup(ch);
-		sasl_b64_encode(&s->challenge, ch, strlen(ch));
+		base64_encode(&s->challenge, ch, strlen(ch));
 		*challenge = buf_cstr(&s->challenge);
 		return SASL_SERVER_CONTINUE;
 	}

@@ -133,10 +133,10 @@ static int cmd_list(const struct config *cfg)
 	return EX_OK;
 }
 
-static const char *ret_name(enum queue_ret r)
+static const char *ret_name(enum dsn_ret r)
 {
-	return r == QUEUE_RET_FULL ? "full" : r == QUEUE_RET_HDRS ? "hdrs"
-								  : "default";
+	return r == DSN_RET_FULL ? "full" : r == DSN_RET_HDRS ? "hdrs"
+							      : "default";
 }
 
 static void notify_text(char *out, size_t n, unsigned v)
@@ -145,10 +145,10 @@ static void notify_text(char *out, size_t n, unsigned v)
 		snprintf(out, n, "default");
 		return;
 	}
-	snprintf(out, n, "%s%s%s%s", v & QUEUE_NOTIFY_NEVER ? "never," : "",
-		 v & QUEUE_NOTIFY_SUCCESS ? "success," : "",
-		 v & QUEUE_NOTIFY_FAILURE ? "failure," : "",
-		 v & QUEUE_NOTIFY_DELAY ? "delay," : "");
+	snprintf(out, n, "%s%s%s%s", v & DSN_NOTIFY_NEVER ? "never," : "",
+		 v & DSN_NOTIFY_SUCCESS ? "success," : "",
+		 v & DSN_NOTIFY_FAILURE ? "failure," : "",
+		 v & DSN_NOTIFY_DELAY ? "delay," : "");
 	size_t l = strlen(out);
 	if (l > 0 && out[l - 1] == ',')
 		out[l - 1] = '\0';

@@ -117,8 +117,8 @@ static void check_rcpt_params(const struct smtp_rcpt_params *rp,
 {
 	check((rp->notify == 0 && !rp->has_orcpt) || (ext & SMTP_EXT_DSN));
 	check(rp->notify <= 15);
-	check(!(rp->notify & SMTP_NOTIFY_NEVER) ||
-	      rp->notify == SMTP_NOTIFY_NEVER);
+	check(!(rp->notify & DSN_NOTIFY_NEVER) ||
+	      rp->notify == DSN_NOTIFY_NEVER);
 	check(inside(args, rp->orcpt));
 	if (!rp->has_orcpt)
 		return;
@@ -146,7 +146,7 @@ static void fuzz_args(struct str args)
 			check(inside(args, mp.auth));
 			check(!mp.has_auth || mp.auth_null ||
 			      smtp_is_xtext(mp.auth));
-			check(mp.ret == SMTP_RET_NONE || (ext & SMTP_EXT_DSN));
+			check(mp.ret == DSN_RET_NONE || (ext & SMTP_EXT_DSN));
 			check(!mp.has_envid || (ext & SMTP_EXT_DSN));
 			check(inside(args, mp.envid));
 			check(!mp.has_envid ||

@@ -27,6 +27,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "imap/fetch.h"
 #include "net/conn.h"
@@ -91,21 +92,6 @@ static void fetch_cmd_free(void *arg)
 	free(f);
 }
 
-static bool uid_in(const uint32_t *v, size_t n, uint32_t uid)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] == uid)
-			return true;
-		if (v[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /* Builds responses from f->pos on until a chunk is full (any thread:
  * reads only the mailbox, which nothing else touches meanwhile). */
 static void fetch_build(struct fetch_cmd *f, const struct mailbox *mb)
@@ -115,7 +101,7 @@ static void fetch_build(struct fetch_cmd *f, const struct mailbox *mb)
 		size_t i = f->idx[f->pos++];
 		const struct store_msg *m = store_mailbox_msg(mb, i);
 		const struct imap_fetch_items *it = &f->items;
-		if (f->n_seen && uid_in(f->seen_uids, f->n_seen, m->uid))
+		if (f->n_seen && u32set_has(f->seen_uids, f->n_seen, m->uid))
 			it = &f->items_flags;
 		char err[256];
 		int rc = imap_fetch_write_plan(&f->out, mb, i, (uint32_t)i + 1,

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "mime/date.h"
 #include "mime/message.h"
@@ -329,19 +330,10 @@ static bool address_match(struct msgstate *ms, const struct node *n,
 	return field_match(ms, n, name, true);
 }
 
+/* $ (RFC 5182 section 2.1): the saved UIDs, a set (core/u32set.h). */
 static bool saved_contains(const struct imap_search_view *v, uint32_t uid)
 {
-	size_t lo = 0, hi = v->saved ? v->n_saved : 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->saved[mid] == uid)
-			return true;
-		if (v->saved[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return u32set_has(v->saved, v->saved ? v->n_saved : 0, uid);
 }
 
 static int64_t sent_day(struct msgstate *ms)

@@ -188,28 +188,11 @@ void imap_sync_announce_flags(struct imap_session *s)
 	buf_free(&b);
 }
 
-/* Index of uid in the view (messages are ordered by UID), or -1. */
-static long find_uid(const struct mailbox *mb, uint32_t uid)
-{
-	size_t lo = 0, hi = store_mailbox_count(mb);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t u = store_mailbox_msg(mb, mid)->uid;
-		if (u == uid)
-			return (long)mid;
-		if (u < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 void imap_sync_note_own(struct imap_session *s, const uint32_t *uids,
 			size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
-		long i = find_uid(s->sel.mb, uids[k]);
+		long i = store_mailbox_find_uid(s->sel.mb, uids[k]);
 		if (i < 0)
 			continue;
 		if (s->sel.n_own == s->sel.cap_own) {
@@ -266,7 +249,7 @@ static void report_changes(struct imap_session *s,
 		qsort(s->sel.own, s->sel.n_own, sizeof *s->sel.own, own_cmp);
 	struct buf b = BUF_INIT;
 	for (size_t k = 0; k < ch->changed.n; k++) {
-		long i = find_uid(s->sel.mb, ch->changed.v[k]);
+		long i = store_mailbox_find_uid(s->sel.mb, ch->changed.v[k]);
 		if (i < 0 || (size_t)i >= s->sel.exists)
 			continue;
 		const struct store_msg *m = store_mailbox_msg(s->sel.mb, (size_t)i);

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/threadpool.h"
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "net/conn.h"
 #include "store/store.h"
@@ -48,12 +49,6 @@ struct login_job {
 	int store_rc; /* STORE_E* of a failure */
 	char err[256];
 };
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* RFC 2449 EXPIRE: messages first retrieved more than expire_days ago
  * go at login. Returns the UIDs (sorted) in *out. */
@@ -135,8 +130,7 @@ static void login_work(void *arg)
 	for (size_t i = 0; i < count; i++) {
 		const struct store_msg *m = store_mailbox_msg(j->mb, i);
 		if (m->pop3_hidden ||
-		    (j->expired && bsearch(&m->uid, expired, j->expired,
-					   sizeof *expired, cmp_u32)))
+		    (j->expired && u32set_has(expired, j->expired, m->uid)))
 			continue;
 		j->idx[j->n++] = (uint32_t)i;
 		j->total += m->pop3_size;

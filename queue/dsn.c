@@ -256,19 +256,19 @@ static bool rcpt_listed(const struct queue_env *env, size_t i,
 			enum dsn_kind kind, const bool *only)
 {
 	const struct queue_rcpt *r = &env->rcpts[i];
-	if ((r->notify & QUEUE_NOTIFY_NEVER) || (only && !only[i]))
+	if ((r->notify & DSN_NOTIFY_NEVER) || (only && !only[i]))
 		return false;
 	switch (kind) {
 	case DSN_FAILED:
 		return r->state == QUEUE_RCPT_FAILED &&
-		       (r->notify == 0 || (r->notify & QUEUE_NOTIFY_FAILURE));
+		       (r->notify == 0 || (r->notify & DSN_NOTIFY_FAILURE));
 	case DSN_DELAYED:
 		return r->state == QUEUE_RCPT_PENDING &&
-		       (r->notify == 0 || (r->notify & QUEUE_NOTIFY_DELAY));
+		       (r->notify == 0 || (r->notify & DSN_NOTIFY_DELAY));
 	case DSN_RELAYED:
 	case DSN_DELIVERED:
 		return r->state == QUEUE_RCPT_DELIVERED &&
-		       (r->notify & QUEUE_NOTIFY_SUCCESS);
+		       (r->notify & DSN_NOTIFY_SUCCESS);
 	}
 	return false;
 }
@@ -622,7 +622,7 @@ void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 	/* RFC 3461 6.2: the whole message only for a failure with
 	 * RET=FULL, and only up to our bound; else its header. */
 	bool too_big = msg_len > DSN_RETURN_FULL_MAX;
-	bool full = kind == DSN_FAILED && env->ret == QUEUE_RET_FULL && !too_big;
+	bool full = kind == DSN_FAILED && env->ret == DSN_RET_FULL && !too_big;
 	size_t ret_len = msg_len;
 	bool cut = false;
 	if (!full) {
@@ -678,7 +678,7 @@ void dsn_build_some(const struct config *cfg, const struct queue_env *env,
 	buf_appends(out, "Content-Description: Notification\r\n"
 			 "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
 	human_part(cfg, env, kind, only, full,
-		   too_big && kind == DSN_FAILED && env->ret == QUEUE_RET_FULL,
+		   too_big && kind == DSN_FAILED && env->ret == DSN_RET_FULL,
 		   cut, out);
 
 	buf_printf(out, "\r\n--%s\r\n", boundary);

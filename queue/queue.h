@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
+#include "core/dsn_param.h"
 
 /* "20261122T100311-3f9a0c1e" style ids: sortable by arrival, unique. */
 #define QUEUE_ID_MAX 40
@@ -35,18 +36,10 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_BOUNCED,   /* failed and the sender was told (or needn't be) */
 };
 
-/* RFC 3461 NOTIFY bits; 0 means the default (FAILURE and DELAY). */
-#define QUEUE_NOTIFY_NEVER   1u
-#define QUEUE_NOTIFY_SUCCESS 2u
-#define QUEUE_NOTIFY_FAILURE 4u
-#define QUEUE_NOTIFY_DELAY   8u
-
-enum queue_ret { QUEUE_RET_DEFAULT, QUEUE_RET_FULL, QUEUE_RET_HDRS };
-
 struct queue_rcpt {
 	char *addr;       /* forward-path without <>, as the client gave it */
 	char *orcpt;      /* RFC 3461 ORCPT ("rfc822;a@b") or NULL */
-	unsigned notify;  /* QUEUE_NOTIFY_* */
+	unsigned notify;  /* DSN_NOTIFY_* (core/dsn_param.h), 0 = none */
 	enum queue_rcpt_state state;
 	int attempts;
 	int64_t last_attempt;  /* unix seconds, 0 = never */
@@ -71,7 +64,7 @@ struct queue_env {
 	bool smtputf8;         /* received with SMTPUTF8 */
 	bool is_bounce;        /* made by us: its failure is never bounced */
 	char *envid;           /* RFC 3461 ENVID or NULL */
-	enum queue_ret ret;
+	enum dsn_ret ret;
 	uint64_t size;         /* octets of msg/ID */
 	char *auth_user;       /* who submitted it ("" = relayed), for the log */
 	struct queue_rcpt *rcpts;

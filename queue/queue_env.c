@@ -21,9 +21,9 @@ static const char *const state_names[] = {
 #define NSTATES (sizeof state_names / sizeof state_names[0])
 
 static const char *const ret_names[] = {
-	[QUEUE_RET_DEFAULT] = "default",
-	[QUEUE_RET_FULL] = "full",
-	[QUEUE_RET_HDRS] = "hdrs",
+	[DSN_RET_NONE] = "default",
+	[DSN_RET_FULL] = "full",
+	[DSN_RET_HDRS] = "hdrs",
 };
 #define NRETS (sizeof ret_names / sizeof ret_names[0])
 
@@ -284,11 +284,11 @@ static int get_bool(struct parser *p, struct str tok, bool *out)
 	return 0;
 }
 
-static int get_ret(struct parser *p, struct str tok, enum queue_ret *out)
+static int get_ret(struct parser *p, struct str tok, enum dsn_ret *out)
 {
 	for (size_t i = 0; i < NRETS; i++)
 		if (str_eq(tok, ret_names[i])) {
-			*out = (enum queue_ret)i;
+			*out = (enum dsn_ret)i;
 			return 0;
 		}
 	return fail(p, "bad ret");

@@ -266,7 +266,7 @@ int queue_enqueue_notification(const char *dir, const char *to,
 	queue_env_new(&b, now); /* from the null sender */
 	b.is_bounce = true;
 	b.body_8bit = body_8bit;
-	queue_env_add_rcpt(&b, to, NULL, QUEUE_NOTIFY_NEVER);
+	queue_env_add_rcpt(&b, to, NULL, DSN_NOTIFY_NEVER);
 	int rc = queue_enqueue(dir, &b, str_make("", 0),
 			       dsn.p ? dsn.p : "", dsn.len, err);
 	snprintf(id_out, id_size, "%s", b.id);

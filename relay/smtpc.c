@@ -276,21 +276,6 @@ static void start_tls(struct smtpc *c)
 
 /* ---- AUTH (RFC 4954), only ever inside TLS ---- */
 
-static void b64_append(struct buf *b, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		buf_appendc(b, base64_alphabet[(v >> 18) & 63]);
-		buf_appendc(b, base64_alphabet[(v >> 12) & 63]);
-		buf_appendc(b, i + 1 < n ? base64_alphabet[(v >> 6) & 63] : '=');
-		buf_appendc(b, i + 2 < n ? base64_alphabet[v & 63] : '=');
-	}
-}
-
 /* Sends prefix + base64(a [NUL b NUL c]) and wipes the copy. */
 static void send_b64(struct smtpc *c, const char *prefix, const char *a,
 		     const char *b)
@@ -305,8 +290,10 @@ static void send_b64(struct smtpc *c, const char *prefix, const char *a,
 	} else {
 		buf_appends(&raw, a);
 	}
+	/* Room for all of it first: no growth leaves a copy behind. */
+	buf_reserve(&line, strlen(prefix) + (raw.len + 2) / 3 * 4 + 2);
 	buf_appends(&line, prefix);
-	b64_append(&line, (const unsigned char *)raw.data, raw.len);
+	base64_encode(&line, raw.data, raw.len);
 	buf_appends(&line, "\r\n");
 	evbuffer_add(bufferevent_get_output(c->bev), line.data, line.len);
 	explicit_bzero(raw.data, raw.cap);

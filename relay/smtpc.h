@@ -19,6 +19,7 @@
 #define POSTERN_SMTPC_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "core/dsn_param.h"
 #include "relay/relay.h"
 
 struct event_base;
@@ -68,15 +69,6 @@ struct smtpc_handler {
 	void (*on_close)(void *arg, bool failed, const struct smtpc_reply *why);
 };
 
-enum smtpc_ret { SMTPC_RET_NONE, SMTPC_RET_FULL, SMTPC_RET_HDRS };
-/* NOTIFY bits; the values of queue/queue.h's QUEUE_NOTIFY_*. */
-enum {
-	SMTPC_NOTIFY_NEVER = 1u << 0,
-	SMTPC_NOTIFY_SUCCESS = 1u << 1,
-	SMTPC_NOTIFY_FAILURE = 1u << 2,
-	SMTPC_NOTIFY_DELAY = 1u << 3,
-};
-
 struct smtpc_msg {
 	const char *sender;          /* "" = null reverse-path */
 	const char *const *rcpts;
@@ -87,9 +79,9 @@ struct smtpc_msg {
 	bool smtputf8;               /* needs SMTPUTF8: 5.6.7 if not offered */
 	/* RFC 3461, sent only when the server offers DSN (5.2.1; never
 	 * otherwise, 5.2.2 (a)), exactly as received: */
-	enum smtpc_ret ret;          /* RET= */
+	enum dsn_ret ret;            /* RET= */
 	const char *envid;           /* ENVID= xtext, or NULL */
-	const unsigned *notify;      /* [n_rcpts] SMTPC_NOTIFY_* (0 = none),
+	const unsigned *notify;      /* [n_rcpts] DSN_NOTIFY_* (0 = none),
 	                                or NULL for none at all */
 	const char *const *orcpt;    /* [n_rcpts] ORCPT= "type;xtext" or
 	                                NULL, or NULL for none at all */

@@ -92,16 +92,16 @@ static void rcpt_dsn_params(struct smtpc *c, size_t i, struct buf *line)
 	if (!c->ehlo.dsn)
 		return;
 	unsigned nt = c->msg->notify ? c->msg->notify[i] : 0;
-	if (nt & SMTPC_NOTIFY_NEVER) {
+	if (nt & DSN_NOTIFY_NEVER) {
 		buf_appends(line, " NOTIFY=NEVER");
 	} else if (nt) {
 		const char *sep = " NOTIFY=";
 		static const struct {
 			unsigned bit;
 			const char *name;
-		} names[] = { { SMTPC_NOTIFY_SUCCESS, "SUCCESS" },
-			      { SMTPC_NOTIFY_FAILURE, "FAILURE" },
-			      { SMTPC_NOTIFY_DELAY, "DELAY" } };
+		} names[] = { { DSN_NOTIFY_SUCCESS, "SUCCESS" },
+			      { DSN_NOTIFY_FAILURE, "FAILURE" },
+			      { DSN_NOTIFY_DELAY, "DELAY" } };
 		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
 			if (nt & names[k].bit) {
 				buf_appends(line, sep);
@@ -340,9 +340,9 @@ void smtpc_send(struct smtpc *c, const struct smtpc_msg *msg)
 	if (msg->smtputf8)
 		buf_appends(&mail, " SMTPUTF8");
 	/* RFC 3461 5.2.1 (a) and (b): RET and ENVID as received. */
-	if (c->ehlo.dsn && msg->ret == SMTPC_RET_FULL)
+	if (c->ehlo.dsn && msg->ret == DSN_RET_FULL)
 		buf_appends(&mail, " RET=FULL");
-	else if (c->ehlo.dsn && msg->ret == SMTPC_RET_HDRS)
+	else if (c->ehlo.dsn && msg->ret == DSN_RET_HDRS)
 		buf_appends(&mail, " RET=HDRS");
 	if (c->ehlo.dsn && msg->envid &&
 	    dsn_value_ok(msg->envid, SMTP_ENVID_MAX))

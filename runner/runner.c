@@ -43,13 +43,6 @@ static int64_t now_secs(void)
 	return (int64_t)time(NULL);
 }
 
-/* NOTIFY bits go from the envelope to the SMTP client unchanged. */
-_Static_assert(QUEUE_NOTIFY_NEVER == SMTPC_NOTIFY_NEVER &&
-		       QUEUE_NOTIFY_SUCCESS == SMTPC_NOTIFY_SUCCESS &&
-		       QUEUE_NOTIFY_FAILURE == SMTPC_NOTIFY_FAILURE &&
-		       QUEUE_NOTIFY_DELAY == SMTPC_NOTIFY_DELAY,
-	       "NOTIFY bits differ");
-
 void runner_reply(struct smtpc_reply *out, int code, const char *status,
 		  const char *fmt, ...)
 {
@@ -307,9 +300,7 @@ void runner_dispatch_remote(struct runner *r, struct runner_msg *m,
 		j->sm.smtputf8 = m->env.smtputf8;
 		/* RFC 3461 5.2.1: passed on as received (smtpc sends them
 		 * only to a server that offers DSN). */
-		j->sm.ret = m->env.ret == QUEUE_RET_FULL   ? SMTPC_RET_FULL
-			    : m->env.ret == QUEUE_RET_HDRS ? SMTPC_RET_HDRS
-							   : SMTPC_RET_NONE;
+		j->sm.ret = m->env.ret;
 		j->sm.envid = m->env.envid;
 		j->sm.notify = j->notify;
 		j->sm.orcpt = j->orcpt;

@@ -68,27 +68,6 @@ static void rfc5322_date(char *out, size_t n, time_t t)
 	strftime(out, n, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* Is there a header field `name` (with its colon) in the header
- * section, i.e. before the first empty line? */
-static bool has_header(const struct buf *msg, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *p = msg->data, *end = msg->data + msg->len;
-	while (p && p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		if (len == 0)
-			return false; /* end of the header section */
-		if (len > nl && p[nl] == ':' &&
-		    str_eq_nocase(str_make(p, nl), name))
-			return true;
-		p = eol ? eol + 1 : NULL;
-	}
-	return false;
-}
-
 static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 				   const char *date);
 
@@ -117,10 +96,13 @@ static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 				   const char *date)
 {
 	struct buf *h = &j->trace;
-	/* RFC 6409 section 8.2 and 8.3: a submission server may add them. */
-	if (!has_header(&j->msg, "Date"))
+	/* RFC 6409 section 8.2 and 8.3: a submission server may add them.
+	 * j->msg holds the whole header section (struct smtp_job). */
+	struct str hdr = buf_str(&j->msg);
+	struct mime_field f;
+	if (!mime_header_find(hdr, "Date", &f))
 		buf_printf(h, "Date: %s\r\n", date);
-	if (!has_header(&j->msg, "Message-ID")) {
+	if (!mime_header_find(hdr, "Message-ID", &f)) {
 		unsigned char r[8] = { 0 };
 		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 			memset(r, 0, sizeof r);
@@ -129,12 +111,6 @@ static void add_submission_headers(struct smtp_session *s, struct smtp_job *j,
 			   r[7], s->cfg->hostname);
 	}
 }
-
-_Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER &&
-		       SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
-		       SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
-		       SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY,
-	       "NOTIFY bits differ");
 
 /* RFC 3461 5.2.3 (a): the "delivered" DSN, from the null sender to the
  * sender, queued (a pool thread: queue_enqueue blocks). It returns the
@@ -421,9 +397,7 @@ void smtp_message_deliver(struct smtp_session *s)
 	j->qenv.smtputf8 = s->utf8;
 	free(j->qenv.auth_user);
 	j->qenv.auth_user = xstrdup(s->auth_user ? s->auth_user : "");
-	j->qenv.ret = s->ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
-		      : s->ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS
-						: QUEUE_RET_DEFAULT;
+	j->qenv.ret = s->ret;
 	j->qenv.envid = s->envid ? xstrdup(s->envid) : NULL;
 	queue_env_new(&j->success, j->now);
 	free(j->success.sender);
@@ -436,7 +410,7 @@ void smtp_message_deliver(struct smtp_session *s)
 			queue_env_add_rcpt(&j->qenv, r->addr, r->orcpt,
 					   r->notify);
 			j->n_remote++;
-		} else if ((r->notify & SMTP_NOTIFY_SUCCESS) &&
+		} else if ((r->notify & DSN_NOTIFY_SUCCESS) &&
 			   !s->null_sender) {
 			queue_env_add_rcpt(&j->success, r->addr, r->orcpt,
 					   r->notify);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/dsn_param.h"
 #include "core/limits.h"
 
 enum smtp_err {
@@ -177,9 +178,6 @@ static inline struct str smtp_path_domain(const struct smtp_path *p)
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME,
 		 SMTP_BODY_BINARYMIME };
 
-/* RFC 3461 4.3 RET. */
-enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
-
 struct smtp_mail_params {
 	bool has_size;
 	uint64_t size;     /* SIZE=; saturates at UINT64_MAX (answer 552) */
@@ -188,23 +186,14 @@ struct smtp_mail_params {
 	bool has_auth;
 	bool auth_null;    /* AUTH=<> */
 	struct str auth;   /* the xtext as sent (slice of args), if !auth_null */
-	enum smtp_ret ret; /* RET= (only if DSN advertised) */
+	enum dsn_ret ret;  /* RET= (only if DSN advertised) */
 	bool has_envid;
 	struct str envid;  /* ENVID=: the xtext as sent (slice of args),
 			    * kept encoded to be passed on (RFC 3461 5.2.1) */
 };
 
-/* RFC 3461 4.1 NOTIFY, as bits; 0 = no NOTIFY given. The same values as
- * queue/queue.h's QUEUE_NOTIFY_* (smtp/deliver_job.c checks). */
-enum {
-	SMTP_NOTIFY_NEVER = 1u << 0,
-	SMTP_NOTIFY_SUCCESS = 1u << 1,
-	SMTP_NOTIFY_FAILURE = 1u << 2,
-	SMTP_NOTIFY_DELAY = 1u << 3,
-};
-
 struct smtp_rcpt_params {
-	unsigned notify;   /* SMTP_NOTIFY_*; 0 when not given */
+	unsigned notify;   /* DSN_NOTIFY_*; 0 when not given */
 	bool has_orcpt;
 	/* ORCPT= "addr-type;xtext" as sent (slice of args): RFC 3461
 	 * 5.2.1 (d) passes it on unchanged, case included. */

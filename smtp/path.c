@@ -357,12 +357,12 @@ static enum smtp_err mail_param(struct str kw, struct str val, bool has_val,
 		/* RFC 3461 4.5 and 5.1 (a): a repeated RET or ENVID, or a
 		 * bad value, is a 501. */
 		if (str_eq_nocase(kw, "RET")) {
-			if (mp->ret != SMTP_RET_NONE)
+			if (mp->ret != DSN_RET_NONE)
 				return SMTP_ERR_PARAM_DUP;
 			if (has_val && str_eq_nocase(val, "FULL"))
-				mp->ret = SMTP_RET_FULL;
+				mp->ret = DSN_RET_FULL;
 			else if (has_val && str_eq_nocase(val, "HDRS"))
-				mp->ret = SMTP_RET_HDRS;
+				mp->ret = DSN_RET_HDRS;
 			else
 				return SMTP_ERR_RET_BAD;
 			return SMTP_OK;
@@ -387,7 +387,7 @@ static enum smtp_err mail_param(struct str kw, struct str val, bool has_val,
 static unsigned parse_notify(struct str v)
 {
 	if (str_eq_nocase(v, "NEVER"))
-		return SMTP_NOTIFY_NEVER;
+		return DSN_NOTIFY_NEVER;
 	unsigned bits = 0;
 	size_t i = 0;
 	for (;;) {
@@ -396,11 +396,11 @@ static unsigned parse_notify(struct str v)
 			i++;
 		struct str el = str_make(v.p + start, i - start);
 		if (str_eq_nocase(el, "SUCCESS"))
-			bits |= SMTP_NOTIFY_SUCCESS;
+			bits |= DSN_NOTIFY_SUCCESS;
 		else if (str_eq_nocase(el, "FAILURE"))
-			bits |= SMTP_NOTIFY_FAILURE;
+			bits |= DSN_NOTIFY_FAILURE;
 		else if (str_eq_nocase(el, "DELAY"))
-			bits |= SMTP_NOTIFY_DELAY;
+			bits |= DSN_NOTIFY_DELAY;
 		else
 			return 0; /* NEVER in a list, empty element, other */
 		if (i == v.len)

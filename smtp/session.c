@@ -237,7 +237,7 @@ void smtp_reset_transaction(struct smtp_session *s)
 	s->pending_orcpt = NULL;
 	free(s->envid);
 	s->envid = NULL;
-	s->ret = SMTP_RET_NONE;
+	s->ret = DSN_RET_NONE;
 	smtp_from_check_clear(s);
 	s->null_sender = false;
 	s->utf8 = false;

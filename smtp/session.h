@@ -58,7 +58,7 @@ struct smtp_rcpt {
 	size_t *uidx;   /* indices into s->users */
 	size_t n_uidx;
 	bool remote;    /* another domain's: goes to the queue */
-	unsigned notify; /* RFC 3461 NOTIFY (SMTP_NOTIFY_*), 0 = none */
+	unsigned notify; /* RFC 3461 NOTIFY (DSN_NOTIFY_*), 0 = none */
 	char *orcpt;    /* RFC 3461 ORCPT as received (xtext) or NULL */
 };
 
@@ -95,7 +95,7 @@ struct smtp_session {
 	char *sender;                 /* "local@domain" or "" */
 	bool utf8;
 	bool body_8bit;               /* MAIL ... BODY=8BITMIME */
-	enum smtp_ret ret;            /* MAIL ... RET= (RFC 3461) */
+	enum dsn_ret ret;             /* MAIL ... RET= (RFC 3461) */
 	char *envid;                  /* MAIL ... ENVID=, xtext, or NULL */
 	struct smtp_rcpt rcpts[SMTP_MAX_RCPTS];
 	size_t n_rcpts;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -78,7 +79,7 @@ int store_mailbox_expunge(struct mailbox *mb, const uint32_t *uids,
 	if (lockfd < 0)
 		return lockfd;
 	size_t n = 0;
-	uint32_t *v = uids ? uids_sorted(uids, n_uids, &n) : NULL;
+	uint32_t *v = uids ? u32set_copy(uids, n_uids, &n) : NULL;
 	int rc = expunge_locked(mb, v, n, uids == NULL, true, expunged, err,
 				errsz);
 	free(v);
@@ -188,7 +189,7 @@ int store_mailbox_copy(struct mailbox *mb, const uint32_t *uids,
 	if (lockfd < 0)
 		return lockfd;
 	size_t n;
-	uint32_t *v = uids_sorted(uids, n_uids, &n);
+	uint32_t *v = u32set_copy(uids, n_uids, &n);
 	struct copy_item *it = xcalloc(n + 1, sizeof *it);
 	size_t ni = 0;
 	for (size_t i = 0; i < n; i++) {

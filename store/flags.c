@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -27,26 +28,6 @@ void uid_list_push(struct store_uid_list *l, uint32_t uid)
 	if ((l->n & (l->n - 1)) == 0)
 		l->v = xrealloc(l->v, (l->n ? 2 * l->n : 1) * sizeof *l->v);
 	l->v[l->n++] = uid;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n)
-{
-	uint32_t *v = xmalloc((n + 1) * sizeof *v);
-	memcpy(v, uids, n * sizeof *v);
-	if (n > 1)
-		qsort(v, n, sizeof *v, cmp_u32);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (k == 0 || v[i] != v[k - 1])
-			v[k++] = v[i];
-	*out_n = k;
-	return v;
 }
 
 int store_mailbox_set_flags(struct mailbox *mb,
@@ -70,7 +51,7 @@ int store_mailbox_set_flags(struct mailbox *mb,
 		return rc;
 	}
 	size_t n;
-	uint32_t *uids = uids_sorted(up->uids, up->n_uids, &n);
+	uint32_t *uids = u32set_copy(up->uids, up->n_uids, &n);
 	struct store_msg *nm = xmalloc((n + 1) * sizeof *nm);
 	struct log_rec *recs = xmalloc((n + 1) * sizeof *recs);
 	size_t nr = 0;

@@ -47,8 +47,9 @@ static struct store_msg *insert_at(struct msg_vec *mv, size_t at)
 void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state)
 {
 	size_t ins = 0, tins = 0;
-	long i = msg_vec_find(&mb->msgs, m->uid, &ins);
-	long t = msg_vec_find(&mb->tombs, m->uid, &tins);
+	long i = store_msgs_find_uid(mb->msgs.v, mb->msgs.n, m->uid, &ins);
+	long t = store_msgs_find_uid(mb->tombs.v, mb->tombs.n, m->uid,
+				     &tins);
 	if (state == 0) {
 		struct store_msg *d = i >= 0 ? &mb->msgs.v[i]
 					     : insert_at(&mb->msgs, ins);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/u32set.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -62,14 +63,15 @@ void msg_vec_reserve(struct msg_vec *mv, size_t n)
 	}
 }
 
-long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins)
+long store_msgs_find_uid(const struct store_msg *v, size_t n, uint32_t uid,
+			 size_t *ins)
 {
-	size_t lo = 0, hi = mv->n;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (mv->v[mid].uid == uid)
+		if (v[mid].uid == uid)
 			return (long)mid;
-		if (mv->v[mid].uid < uid)
+		if (v[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -252,17 +254,13 @@ void mailbox_index_note(struct mailbox *mb, const struct stat *st)
 
 struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
 {
-	size_t lo = 0, hi = mb->msgs.n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mb->msgs.v[mid].uid == uid)
-			return &mb->msgs.v[mid];
-		if (mb->msgs.v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	long i = store_msgs_find_uid(mb->msgs.v, mb->msgs.n, uid, NULL);
+	return i >= 0 ? &mb->msgs.v[i] : NULL;
+}
+
+long store_mailbox_find_uid(const struct mailbox *mb, uint32_t uid)
+{
+	return store_msgs_find_uid(mb->msgs.v, mb->msgs.n, uid, NULL);
 }
 
 int mailbox_commit(struct mailbox *mb, const struct log_rec *recs, size_t n,
@@ -480,12 +478,6 @@ int store_msg_open(const struct mailbox *mb, size_t i, char *err,
 	return rc;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_msg_uid(const void *pa, const void *pb)
 {
 	const struct store_msg *a = pa, *b = pb;
@@ -530,16 +522,14 @@ int store_mailbox_pop3_commit(struct mailbox *mb,
 	 * and the unlink cannot bring the message back. */
 	size_t first_tomb = mb->tombs.n;
 	if (up->n_expunge > 0) {
-		uint32_t *ex = xmalloc(up->n_expunge * sizeof *ex);
-		memcpy(ex, up->expunge, up->n_expunge * sizeof *ex);
-		if (up->n_expunge > 1)
-			qsort(ex, up->n_expunge, sizeof *ex, cmp_u32);
+		size_t n_ex;
+		uint32_t *ex = u32set_copy(up->expunge, up->n_expunge, &n_ex);
 		size_t kept = 0, j = 0;
 		for (size_t i = 0; i < mb->msgs.n; i++) {
 			struct store_msg *m = &mb->msgs.v[i];
-			while (j < up->n_expunge && ex[j] < m->uid)
+			while (j < n_ex && ex[j] < m->uid)
 				j++;
-			if (j < up->n_expunge && ex[j] == m->uid) {
+			if (j < n_ex && ex[j] == m->uid) {
 				*msg_vec_push(&mb->tombs) = *m;
 				mb->highestmodseq++;
 				continue;

@@ -104,6 +104,15 @@ uint32_t store_mailbox_uidnext(const struct mailbox *mb);
 uint64_t store_mailbox_highestmodseq(const struct mailbox *mb);
 const char *store_mailbox_path(const struct mailbox *mb);
 
+/* The one search by UID: the index of uid among v[0..n), messages in
+ * ascending UID order (a view is one: store_mailbox_msg(mb, 0..count-1)),
+ * or -1 with *ins (if not NULL) set to where it would go. O(log n). */
+long store_msgs_find_uid(const struct store_msg *v, size_t n, uint32_t uid,
+			 size_t *ins);
+/* The index of uid in the view (messages marked expunged included), or
+ * -1. No I/O. */
+long store_mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
+
 /* Opens message i for reading (raw file bytes: LF or CRLF line ends).
  * Returns an fd >= 0, or STORE_ENOENT if another program removed it. */
 int store_msg_open(const struct mailbox *mb, size_t i, char *err,

@@ -79,9 +79,6 @@ void msg_vec_trim(struct msg_vec *mv);
 /* maildir.c: the Maildir++ "maildirfolder" marker file in a folder
  * (Courier and Dovecot's quota code look for it). */
 int store_maildir_folder_mark(const char *dir, char *err, size_t errsz);
-/* Binary search of a vector in ascending UID order: the index of uid, or
- * -1 with *ins (if not NULL) set to where it would go. */
-long msg_vec_find(const struct msg_vec *mv, uint32_t uid, size_t *ins);
 
 struct mailbox {
 	char *path;
@@ -122,7 +119,7 @@ void mailbox_compact(struct mailbox *mb);
 /* Resets a mailbox's contents (not its path) to empty. */
 void mailbox_clear(struct mailbox *mb);
 /* Message of a UID among mb->msgs (expunged-in-view entries included),
- * or NULL. */
+ * or NULL (store_msgs_find_uid). */
 struct store_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid);
 /* Takes the index lock and brings mb up to date (log replay, or reload,
  * or directory scan; a scan writes a fresh index). Messages that left
@@ -159,8 +156,6 @@ void log_apply(struct mailbox *mb, const struct store_msg *m, uint8_t state);
 /* flags.c: small helpers shared by the IMAP operations. */
 struct store_uid_list;
 void uid_list_push(struct store_uid_list *l, uint32_t uid);
-/* A sorted copy of uids without duplicates (heap). */
-uint32_t *uids_sorted(const uint32_t *uids, size_t n, size_t *out_n);
 
 /* append.c: a fresh Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>"
  * (heap), and placing a file into cur/ with a new UID. */

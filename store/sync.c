@@ -472,8 +472,11 @@ static int scan(struct mailbox *mb, bool valid, bool any_uid, bool write_state,
 		struct entry *e = un[i];
 		if (e->uid == 0)
 			continue;
-		long r = msg_vec_find(&mb->msgs, e->uid, NULL);
-		long t = r < 0 ? msg_vec_find(&mb->tombs, e->uid, NULL) : -1;
+		long r = store_msgs_find_uid(mb->msgs.v, mb->msgs.n, e->uid,
+					     NULL);
+		long t = r >= 0 ? -1
+				: store_msgs_find_uid(mb->tombs.v, mb->tombs.n,
+						      e->uid, NULL);
 		if (r >= 0 && !seen[r] && !mb->msgs.v[r].expunged &&
 		    same_unique(mb->msgs.v[r].filename, e->name)) {
 			seen[r] = true; /* renamed, e.g. its flags changed */
@@ -668,15 +671,7 @@ static void keep_markers(struct mailbox *mb, const struct msg_vec *old)
 	msg_vec_reserve(&mb->msgs, n0 + extra);
 	for (size_t i = 0; i < old->n; i++) {
 		const struct store_msg *o = &old->v[i];
-		size_t lo = 0, hi = n0;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (mb->msgs.v[mid].uid < o->uid)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < n0 && mb->msgs.v[lo].uid == o->uid)
+		if (store_msgs_find_uid(mb->msgs.v, n0, o->uid, NULL) >= 0)
 			continue;
 		struct store_msg *m = msg_vec_push(&mb->msgs);
 		*m = *o;

@@ -238,6 +238,26 @@ def test_submission_auth_after_starttls(srv):
     assert b"with ESMTPSA" in m
 
 
+def test_submission_sees_date_written_the_old_way(srv):
+    """RFC 5322 4.5.1: "Date :" (space before the colon) is a Date field
+    of the obsolete syntax; submission must not add a second one (nor a
+    second Message-ID)."""
+    s = smtp(srv, "submission")
+    s.ehlo("c")
+    s.starttls(context=client_tls_context())
+    s.ehlo("c")
+    s.login("alice", PASSWORD)
+    s.sendmail("alice@localhost", ["alice@localhost"],
+               b"Date : Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+               b"Message-ID\t: <old.style@example.org>\r\n"
+               b"Subject: old style\r\n\r\nhello\r\n")
+    s.quit()
+    m = pop3_messages(srv)[0]
+    head = m.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.count(b"\r\ndate") == 1, head
+    assert head.count(b"\r\nmessage-id") == 1, head
+
+
 def test_submission_bad_password(srv):
     s = smtp(srv, "submission")
     s.ehlo("c")

@@ -149,19 +149,19 @@ UNIT_TEST(test_wanted)
 	CHECK(!dsn_wanted(&e, DSN_DELAYED));
 	e.is_bounce = false;
 
-	r[0].notify = r[1].notify = QUEUE_NOTIFY_NEVER;
+	r[0].notify = r[1].notify = DSN_NOTIFY_NEVER;
 	CHECK(!dsn_wanted(&e, DSN_FAILED));
 	CHECK(!dsn_wanted(&e, DSN_DELAYED));
-	r[0].notify = r[1].notify = QUEUE_NOTIFY_SUCCESS;
+	r[0].notify = r[1].notify = DSN_NOTIFY_SUCCESS;
 	CHECK(!dsn_wanted(&e, DSN_FAILED));
 	CHECK(!dsn_wanted(&e, DSN_DELAYED));
-	r[0].notify = r[1].notify = QUEUE_NOTIFY_FAILURE;
+	r[0].notify = r[1].notify = DSN_NOTIFY_FAILURE;
 	CHECK(dsn_wanted(&e, DSN_FAILED));
 	CHECK(!dsn_wanted(&e, DSN_DELAYED));
-	r[0].notify = r[1].notify = QUEUE_NOTIFY_DELAY;
+	r[0].notify = r[1].notify = DSN_NOTIFY_DELAY;
 	CHECK(!dsn_wanted(&e, DSN_FAILED));
 	CHECK(dsn_wanted(&e, DSN_DELAYED));
-	r[0].notify = r[1].notify = QUEUE_NOTIFY_DELAY | QUEUE_NOTIFY_FAILURE;
+	r[0].notify = r[1].notify = DSN_NOTIFY_DELAY | DSN_NOTIFY_FAILURE;
 	CHECK(dsn_wanted(&e, DSN_FAILED));
 	CHECK(dsn_wanted(&e, DSN_DELAYED));
 
@@ -219,7 +219,7 @@ UNIT_TEST(test_failed_headers_default)
 	struct queue_rcpt r[3] = {
 		rcpt("bob@remote.test", QUEUE_RCPT_FAILED, 0),
 		rcpt("dave@remote.test", QUEUE_RCPT_DELIVERED, 0),
-		rcpt("erin@remote.test", QUEUE_RCPT_FAILED, QUEUE_NOTIFY_NEVER),
+		rcpt("erin@remote.test", QUEUE_RCPT_FAILED, DSN_NOTIFY_NEVER),
 	};
 	r[0].status = "5.1.1";
 	r[0].diag = "550 5.1.1 <bob@remote.test>: Recipient address rejected: "
@@ -284,7 +284,7 @@ UNIT_TEST(test_failed_full_envid_orcpt)
 {
 	struct config cfg = test_cfg();
 	struct queue_rcpt r[2] = {
-		rcpt("bob@remote.test", QUEUE_RCPT_FAILED, QUEUE_NOTIFY_FAILURE),
+		rcpt("bob@remote.test", QUEUE_RCPT_FAILED, DSN_NOTIFY_FAILURE),
 		rcpt("carol@remote.test", QUEUE_RCPT_FAILED, 0),
 	};
 	r[0].orcpt = "rfc822;Bob+2BTag@remote.test";
@@ -293,7 +293,7 @@ UNIT_TEST(test_failed_full_envid_orcpt)
 	r[1].status = "bogus";
 	struct queue_env e = env_make(r, 2);
 	e.envid = "QQ+2Bid+3D1";
-	e.ret = QUEUE_RET_FULL;
+	e.ret = DSN_RET_FULL;
 	struct buf out = BUF_INIT, t = BUF_INIT;
 	dsn_build(&cfg, &e, DSN_FAILED, original, strlen(original), T0, &out);
 	struct mime_message m;
@@ -325,7 +325,7 @@ UNIT_TEST(test_failed_full_envid_orcpt)
 	buf_free(&out);
 
 	/* RET=HDRS: the header only. */
-	e.ret = QUEUE_RET_HDRS;
+	e.ret = DSN_RET_HDRS;
 	dsn_build(&cfg, &e, DSN_FAILED, original, strlen(original), T0, &out);
 	check_shape(&out, &m, "text", "rfc822-headers");
 	mime_message_free(&m);
@@ -340,7 +340,7 @@ UNIT_TEST(test_full_too_big)
 	struct config cfg = test_cfg();
 	struct queue_rcpt r[1] = { rcpt("bob@remote.test", QUEUE_RCPT_FAILED, 0) };
 	struct queue_env e = env_make(r, 1);
-	e.ret = QUEUE_RET_FULL;
+	e.ret = DSN_RET_FULL;
 	size_t big = 2 * 1024 * 1024;
 	char *msg = malloc(big);
 	CHECK(msg != NULL);
@@ -375,7 +375,7 @@ UNIT_TEST(test_delayed)
 	struct queue_rcpt r[3] = {
 		rcpt("bob@remote.test", QUEUE_RCPT_PENDING, 0),
 		rcpt("carol@remote.test", QUEUE_RCPT_PENDING,
-		     QUEUE_NOTIFY_FAILURE), /* no DELAY: not listed */
+		     DSN_NOTIFY_FAILURE), /* no DELAY: not listed */
 		rcpt("dave@remote.test", QUEUE_RCPT_FAILED, 0),
 	};
 	r[0].status = "4.4.1";
@@ -383,7 +383,7 @@ UNIT_TEST(test_delayed)
 	r[0].diag = "connect to mx1.remote.test[192.0.2.1]:25: Connection refused";
 	r[0].last_attempt = T0 + 3600;
 	struct queue_env e = env_make(r, 3);
-	e.ret = QUEUE_RET_FULL; /* a delay returns only the header anyway */
+	e.ret = DSN_RET_FULL; /* a delay returns only the header anyway */
 	struct buf out = BUF_INIT, t = BUF_INIT;
 	dsn_build(&cfg, &e, DSN_DELAYED, original, strlen(original),
 		  T0 + 4 * 3600, &out);
@@ -494,12 +494,12 @@ UNIT_TEST(test_odd_messages)
 			msg[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
 		}
 		seed = seed * 1103515245u + 12345u;
-		e.ret = (seed >> 8) & 1 ? QUEUE_RET_FULL : QUEUE_RET_DEFAULT;
+		e.ret = (seed >> 8) & 1 ? DSN_RET_FULL : DSN_RET_NONE;
 		struct buf out = BUF_INIT;
 		dsn_build(&cfg, &e, (seed >> 9) & 1 ? DSN_FAILED : DSN_DELAYED,
 			  round == 0 ? NULL : msg, round == 0 ? 0 : len, T0, &out);
 		struct mime_message m;
-		bool full = e.ret == QUEUE_RET_FULL && strstr(out.data,
+		bool full = e.ret == DSN_RET_FULL && strstr(out.data,
 			"Action: failed") != NULL;
 		check_shape(&out, &m, full ? "message" : "text",
 			    full ? "rfc822" : "rfc822-headers");
@@ -565,19 +565,19 @@ UNIT_TEST(test_success)
 	struct config cfg = test_cfg();
 	struct queue_rcpt r[4] = {
 		rcpt("bob@remote.test", QUEUE_RCPT_DELIVERED,
-		     QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE),
+		     DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE),
 		rcpt("carol@remote.test", QUEUE_RCPT_DELIVERED, 0),
 		rcpt("dave@remote.test", QUEUE_RCPT_DELIVERED,
-		     QUEUE_NOTIFY_SUCCESS), /* an earlier run's */
+		     DSN_NOTIFY_SUCCESS), /* an earlier run's */
 		rcpt("erin@remote.test", QUEUE_RCPT_PENDING,
-		     QUEUE_NOTIFY_SUCCESS),
+		     DSN_NOTIFY_SUCCESS),
 	};
 	r[0].status = "2.0.0";
 	r[0].diag = "250 2.0.0 Ok: queued as 42";
 	r[0].remote_mta = "mx.remote.test";
 	r[0].orcpt = "rfc822;bob+2Bx@remote.test";
 	struct queue_env e = env_make(r, 4);
-	e.ret = QUEUE_RET_FULL;
+	e.ret = DSN_RET_FULL;
 	e.envid = "QQ+2B1";
 	bool now[4] = { true, true, false, true };
 	CHECK(dsn_wanted_some(&e, DSN_RELAYED, now));
@@ -641,7 +641,7 @@ UNIT_TEST(test_header_capped)
 	struct config cfg = test_cfg();
 	struct queue_rcpt r[1] = { rcpt("bob@remote.test",
 					QUEUE_RCPT_DELIVERED,
-					QUEUE_NOTIFY_SUCCESS) };
+					DSN_NOTIFY_SUCCESS) };
 	struct queue_env e = env_make(r, 1);
 	struct buf msg = BUF_INIT;
 	buf_appends(&msg, "Subject: first\r\n");
@@ -653,7 +653,7 @@ UNIT_TEST(test_header_capped)
 	for (int k = 0; k < 2; k++) {
 		enum dsn_kind kind = k ? DSN_FAILED : DSN_DELIVERED;
 		r[0].state = k ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DELIVERED;
-		r[0].notify = k ? 0 : QUEUE_NOTIFY_SUCCESS;
+		r[0].notify = k ? 0 : DSN_NOTIFY_SUCCESS;
 		struct buf out = BUF_INIT;
 		dsn_build(&cfg, &e, kind, msg.data, msg.len, T0, &out);
 		struct mime_message m;

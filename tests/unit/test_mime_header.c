@@ -57,6 +57,30 @@ static const struct split_case splits[] = {
 	{ "A: b\r\r\nc", 8 }, /* a bare CR is data, not a line end */
 };
 
+/* What submission asks before adding Date: and Message-ID:
+ * (smtp/deliver_job.c): a field anywhere in the header section, any
+ * case, LF or CRLF; not a longer name, not a folded line's text, not
+ * the body; a header kept only in part (a message spooled past its
+ * first bytes) still answers for the fields it has. */
+UNIT_TEST(test_find_submission_fields)
+{
+	struct mime_field f;
+	const char *h = "From: a@b\r\nmessage-id: <x@y>\r\nX-Date: no\r\n"
+			"Subject: long\r\n Date: folded, not a field\r\n"
+			"\r\nDate: in the body\r\n";
+	CHECK(mime_header_find(str_from_cstr(h), "Message-ID", &f));
+	CHECK(!mime_header_find(str_from_cstr(h), "Date", &f));
+	CHECK(mime_header_find(STR_LIT("Date: x\n\nbody"), "Date", &f));
+	CHECK(mime_header_find(STR_LIT("DATE:x"), "Date", &f));
+	CHECK(!mime_header_find(STR_LIT("\nDate: x\n"), "Date", &f));
+	CHECK(!mime_header_find(STR_LIT("Dates: x\n"), "Date", &f));
+	CHECK(!mime_header_find(STR_LIT("Date x\n"), "Date", &f));
+	CHECK(!mime_header_find(STR_LIT(""), "Date", &f));
+	CHECK(!mime_header_find(str_make(NULL, 0), "Date", &f));
+	/* RFC 5322 4.5.1 (obs-orig-date): space before the colon. */
+	CHECK(mime_header_find(STR_LIT("Date : x\n"), "Date", &f));
+}
+
 UNIT_TEST(test_split)
 {
 	for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
@@ -80,4 +104,5 @@ UNIT_TEST(test_prefixes)
 	}
 }
 
-UNIT_MAIN(test_iterate, test_find_unfold, test_split, test_prefixes)
+UNIT_MAIN(test_iterate, test_find_unfold, test_find_submission_fields,
+	  test_split, test_prefixes)

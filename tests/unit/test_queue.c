@@ -60,7 +60,7 @@ static void make_env(struct queue_env *env, const char *sender)
 	env->sender = xstrdup(sender);
 	queue_env_add_rcpt(env, "bob@remote.example", NULL, 0);
 	queue_env_add_rcpt(env, "carol@other.example", "rfc822;carol@other.example",
-			   QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY);
+			   DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY);
 }
 
 UNIT_TEST(test_ids)
@@ -97,7 +97,7 @@ UNIT_TEST(test_round_trip)
 	make_env(&env, "alice@local.example");
 	env.body_8bit = true;
 	env.envid = xstrdup("ENV-1");
-	env.ret = QUEUE_RET_HDRS;
+	env.ret = DSN_RET_HDRS;
 	free(env.auth_user);
 	env.auth_user = xstrdup("alice");
 	struct buf err = BUF_INIT;
@@ -116,7 +116,7 @@ UNIT_TEST(test_round_trip)
 	CHECK_EQ_INT(got.created, 1795000000);
 	CHECK(got.body_8bit && !got.smtputf8 && !got.hold);
 	CHECK_EQ_STR(got.envid, "ENV-1");
-	CHECK_EQ_INT(got.ret, QUEUE_RET_HDRS);
+	CHECK_EQ_INT(got.ret, DSN_RET_HDRS);
 	CHECK_EQ_STR(got.auth_user, "alice");
 	CHECK_EQ_INT(got.size, env.size);
 	CHECK_EQ_INT(got.n_rcpts, 2);
@@ -125,7 +125,7 @@ UNIT_TEST(test_round_trip)
 	CHECK_EQ_STR(got.rcpts[0].diag, "");
 	CHECK_EQ_STR(got.rcpts[1].orcpt, "rfc822;carol@other.example");
 	CHECK_EQ_INT(got.rcpts[1].notify,
-		     QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY);
+		     DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY);
 	CHECK_EQ_INT(got.rcpts[1].state, QUEUE_RCPT_PENDING);
 	queue_env_free(&got);
 
@@ -291,6 +291,41 @@ static void expect_damaged(const char *text, const char *why)
 #define HEAD "postern-queue 1\nid 20261122T100311-000001-3f9a0c1e\n" \
 	"sender a@b\ncreated 1\nnext_attempt 0\nattempts 0\nhold 0\nsize 3\n"
 #define RCPT "rcpt pending 0 0 0 x@y - . . .\n"
+
+/* The DSN parameters on disk (core/dsn_param.h): NOTIFY as the number
+ * of its bits, RET by name. Envelopes written before stay readable, so
+ * these values never change. */
+UNIT_TEST(test_dsn_params_on_disk)
+{
+	const char *text = HEAD "ret full\n"
+		"rcpt pending 0 0 1 a@y - . . .\n"
+		"rcpt pending 0 0 10 b@y - . . .\n"
+		"rcpt pending 0 0 4 c@y - . . .\n" "end\n";
+	struct queue_env env;
+	struct buf err = BUF_INIT;
+	CHECK_EQ_INT(queue_env_parse(text, strlen(text), &env, &err), 0);
+	CHECK_EQ_INT(env.ret, DSN_RET_FULL);
+	CHECK_EQ_INT(env.n_rcpts, 3);
+	if (env.n_rcpts == 3) {
+		CHECK_EQ_INT(env.rcpts[0].notify, DSN_NOTIFY_NEVER);
+		CHECK_EQ_INT(env.rcpts[1].notify,
+			     DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY);
+		CHECK_EQ_INT(env.rcpts[2].notify, DSN_NOTIFY_FAILURE);
+	}
+	env.ret = DSN_RET_HDRS;
+	env.rcpts[0].notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE;
+	struct buf out = BUF_INIT;
+	queue_env_format(&env, &out);
+	CHECK(strstr(buf_cstr(&out), "\nret hdrs\n") != NULL);
+	CHECK(strstr(buf_cstr(&out), "\nrcpt pending 0 0 6 a@y ") != NULL);
+	env.ret = DSN_RET_NONE;
+	buf_clear(&out);
+	queue_env_format(&env, &out);
+	CHECK(strstr(buf_cstr(&out), "\nret default\n") != NULL);
+	buf_free(&out);
+	buf_free(&err);
+	queue_env_free(&env);
+}
 
 UNIT_TEST(test_damaged)
 {
@@ -471,5 +506,5 @@ UNIT_TEST(test_enqueue_from_fd)
 }
 
 UNIT_MAIN(test_enqueue_from_fd, test_ids, test_round_trip, test_update_list_remove,
-	  test_hostile_values, test_damaged, test_damaged_on_disk,
-	  test_recover)
+	  test_hostile_values, test_dsn_params_on_disk, test_damaged,
+	  test_damaged_on_disk, test_recover)

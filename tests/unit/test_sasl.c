@@ -1,5 +1,6 @@
 /* SASL decoders and digests, with the RFCs' own examples. */
 #include "auth/sasl.h"
+#include "core/base64.h"
 #include "tests/unit/unit.h"
 
 static bool dec(const char *in, const char *want, size_t wantlen)
@@ -30,19 +31,14 @@ UNIT_TEST(test_b64_rfc4648)
 		{ "foo", "Zm9v" },     { "foob", "Zm9vYg==" },
 		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
 	};
-	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		CHECK(dec(v[i][1], v[i][0], strlen(v[i][0])));
-		struct buf b = BUF_INIT;
-		sasl_b64_encode(&b, v[i][0], strlen(v[i][0]));
-		CHECK_EQ_STR(buf_cstr(&b), v[i][1]);
-		buf_free(&b);
-	}
-	/* All byte values round-trip. */
+	/* All byte values round-trip (the encoder: test_base64). */
 	unsigned char all[256];
 	for (int i = 0; i < 256; i++)
 		all[i] = (unsigned char)i;
 	struct buf e = BUF_INIT, d = BUF_INIT;
-	sasl_b64_encode(&e, all, sizeof all);
+	base64_encode(&e, all, sizeof all);
 	CHECK(sasl_b64_decode(buf_str(&e), &d) == 0);
 	CHECK_EQ_MEM(d.data, d.len, all, sizeof all);
 	buf_free(&e);
@@ -154,7 +150,7 @@ UNIT_TEST(test_cram_md5)
 	/* RFC 2195 section 2. */
 	struct str chal = STR_LIT("<1896.697170952@postoffice.reston.mci.net>");
 	struct buf b = BUF_INIT, resp = BUF_INIT;
-	sasl_b64_encode(&b, chal.p, chal.len);
+	base64_encode(&b, chal.p, chal.len);
 	CHECK_EQ_STR(buf_cstr(&b),
 		     "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
 	CHECK(sasl_b64_decode(STR_LIT("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"),

@@ -593,16 +593,16 @@ UNIT_TEST(test_xtext_utf8)
 struct dsn_mail_case {
 	const char *args;
 	enum smtp_err err;
-	enum smtp_ret ret;
+	enum dsn_ret ret;
 	const char *envid; /* NULL: none */
 };
 
 static const struct dsn_mail_case dsn_mail_cases[] = {
-	{ "FROM:<a@b> RET=FULL", SMTP_OK, SMTP_RET_FULL, NULL },
-	{ "FROM:<a@b> ret=hdrs", SMTP_OK, SMTP_RET_HDRS, NULL },
-	{ "FROM:<a@b> RET=HdRs ENVID=QQ314159", SMTP_OK, SMTP_RET_HDRS,
+	{ "FROM:<a@b> RET=FULL", SMTP_OK, DSN_RET_FULL, NULL },
+	{ "FROM:<a@b> ret=hdrs", SMTP_OK, DSN_RET_HDRS, NULL },
+	{ "FROM:<a@b> RET=HdRs ENVID=QQ314159", SMTP_OK, DSN_RET_HDRS,
 	  "QQ314159" },
-	{ "FROM:<> ENVID=a+2Bb+20c", SMTP_OK, SMTP_RET_NONE, "a+2Bb+20c" },
+	{ "FROM:<> ENVID=a+2Bb+20c", SMTP_OK, DSN_RET_NONE, "a+2Bb+20c" },
 	{ "FROM:<a@b> RET=FULL RET=FULL", SMTP_ERR_PARAM_DUP, 0, NULL },
 	{ "FROM:<a@b> RET=FULL RET=HDRS", SMTP_ERR_PARAM_DUP, 0, NULL },
 	{ "FROM:<a@b> ENVID=x ENVID=x", SMTP_ERR_PARAM_DUP, 0, NULL },
@@ -664,13 +664,13 @@ struct dsn_rcpt_case {
 	const char *orcpt; /* NULL: none */
 };
 
-#define N_S SMTP_NOTIFY_SUCCESS
-#define N_F SMTP_NOTIFY_FAILURE
-#define N_D SMTP_NOTIFY_DELAY
+#define N_S DSN_NOTIFY_SUCCESS
+#define N_F DSN_NOTIFY_FAILURE
+#define N_D DSN_NOTIFY_DELAY
 static const struct dsn_rcpt_case dsn_rcpt_cases[] = {
 	{ "TO:<a@b>", SMTP_OK, 0, NULL },
-	{ "TO:<a@b> NOTIFY=NEVER", SMTP_OK, SMTP_NOTIFY_NEVER, NULL },
-	{ "TO:<a@b> notify=never", SMTP_OK, SMTP_NOTIFY_NEVER, NULL },
+	{ "TO:<a@b> NOTIFY=NEVER", SMTP_OK, DSN_NOTIFY_NEVER, NULL },
+	{ "TO:<a@b> notify=never", SMTP_OK, DSN_NOTIFY_NEVER, NULL },
 	{ "TO:<a@b> NOTIFY=SUCCESS", SMTP_OK, N_S, NULL },
 	{ "TO:<a@b> NOTIFY=success,Failure,DELAY", SMTP_OK, N_S | N_F | N_D,
 	  NULL },

@@ -561,7 +561,7 @@ UNIT_TEST(test_size_and_smtputf8)
 UNIT_TEST(test_dsn_params)
 {
 	static const unsigned notify[2] = {
-		SMTPC_NOTIFY_SUCCESS | SMTPC_NOTIFY_DELAY, 0
+		DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, 0
 	};
 	static const char *const orcpt[2] = { "rfc822;good+2B1@x.test",
 					      "rfc822;bad\r\nQUIT" };
@@ -572,7 +572,7 @@ UNIT_TEST(test_dsn_params)
 		fake_start(&f, base);
 		struct smtpc_opts o = default_opts();
 		struct smtpc_msg m = msg_make(two_rcpts, 2, "x");
-		m.ret = SMTPC_RET_HDRS;
+		m.ret = DSN_RET_HDRS;
 		m.envid = "QQ+2B1";
 		m.notify = notify;
 		m.orcpt = orcpt;

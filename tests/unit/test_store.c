@@ -608,6 +608,59 @@ UNIT_TEST(test_login_touch)
 #define OPEN_100K_BOUND_MS 100.0
 #endif
 
+/* The one search by UID (store.h): every UID present, every gap, the
+ * insertion points, an empty array; then on a view with a hole. */
+UNIT_TEST(test_find_uid)
+{
+	struct store_msg v[6];
+	memset(v, 0, sizeof v);
+	const uint32_t uids[6] = { 2, 3, 5, 8, 13, 4000000000u };
+	for (size_t i = 0; i < 6; i++)
+		v[i].uid = uids[i];
+	for (size_t n = 0; n <= 6; n++) {
+		for (uint32_t u = 0; u < 15; u++) {
+			long want = -1;
+			size_t want_ins = 0;
+			for (size_t i = 0; i < n; i++) {
+				if (v[i].uid == u)
+					want = (long)i;
+				if (v[i].uid < u)
+					want_ins = i + 1;
+			}
+			size_t ins = 999;
+			CHECK_EQ_INT(store_msgs_find_uid(v, n, u, &ins), want);
+			if (want < 0)
+				CHECK_EQ_INT(ins, want_ins);
+			else
+				CHECK_EQ_INT(ins, 999); /* left alone */
+			CHECK_EQ_INT(store_msgs_find_uid(v, n, u, NULL), want);
+		}
+	}
+	size_t ins = 0;
+	CHECK_EQ_INT(store_msgs_find_uid(v, 6, 4000000000u, &ins), 5);
+	CHECK_EQ_INT(store_msgs_find_uid(v, 6, UINT32_MAX, &ins), -1);
+	CHECK_EQ_INT(ins, 6);
+	CHECK_EQ_INT(store_msgs_find_uid(NULL, 0, 1, &ins), -1);
+	CHECK_EQ_INT(ins, 0);
+
+	const char *md = setup_three();
+	struct mailbox *mb = open_mb(md);
+	uint32_t ex[] = { 2 };
+	struct store_pop3_update up = { .expunge = ex, .n_expunge = 1,
+					.now = 1 };
+	CHECK_EQ_INT(store_mailbox_pop3_commit(mb, &up, errbuf, sizeof errbuf),
+		     0);
+	store_mailbox_close(&mb);
+	mb = open_mb(md);
+	CHECK_EQ_INT(store_mailbox_count(mb), 2);
+	CHECK_EQ_INT(store_mailbox_find_uid(mb, 1), 0);
+	CHECK_EQ_INT(store_mailbox_find_uid(mb, 2), -1);
+	CHECK_EQ_INT(store_mailbox_find_uid(mb, 3), 1);
+	CHECK_EQ_INT(store_mailbox_find_uid(mb, 0), -1);
+	CHECK_EQ_INT(store_mailbox_find_uid(mb, 4), -1);
+	store_mailbox_close(&mb);
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -760,5 +813,5 @@ UNIT_MAIN(setup, test_user_maildir, test_maildir_create, test_missing_mailbox,
 	  test_deliver_open_sizes, test_dropped_files, test_uid_stability,
 	  test_uidnext_never_backwards, test_duplicate_and_renamed,
 	  test_msg_open_after_rename, test_pop3_commit, test_pop3_lock,
-	  test_login_touch, test_dovecot_uidlist_import,
+	  test_login_touch, test_find_uid, test_dovecot_uidlist_import,
 	  test_dovecot_uidlist_garbage, test_open_100k)
