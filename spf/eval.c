@@ -37,7 +37,11 @@ struct spf_frame {
 	bool redirected;  /* reached through redirect */
 	const struct spf_term *cur;
 	char target[SPF_NAME_MAX];
-	/* mx and ptr: the names still to look at */
+};
+
+/* The names of the mx or ptr term being evaluated: only the top frame
+ * evaluates a term, so one set is enough. */
+struct spf_names {
 	char names[SPF_MX_NAMES_MAX > SPF_PTR_NAMES_MAX ? SPF_MX_NAMES_MAX
 							: SPF_PTR_NAMES_MAX]
 		  [SPF_NAME_MAX];
@@ -65,6 +69,7 @@ struct spf_eval {
 	struct buf trace, expl;
 	struct spf_frame *frames; /* SPF_DEPTH_MAX */
 	size_t depth;
+	struct spf_names nm;
 };
 
 static void run_terms(struct spf_eval *e);
@@ -103,8 +108,6 @@ static void frame_clear(struct spf_frame *f)
 	f->text = NULL;
 	f->pos = 0;
 	f->cur = NULL;
-	f->n_names = f->i_name = 0;
-	f->ptr_match = false;
 }
 
 static void eval_free(struct spf_eval *e)
@@ -265,11 +268,10 @@ static void term_matched(struct spf_eval *e)
 	char why[600];
 	snprintf(why, sizeof why, "%s matched %s%s%s in the policy of %s",
 		 e->identity == SPF_ID_HELO ? "helo" : "mailfrom",
-		 spf_mech_name(t->mech), t->spec_len ? ":" : "",
-		 t->spec_len ? f->target : "", f->domain);
+		 spf_mech_name(t->mech), f->target[0] ? ":" : "", f->target,
+		 f->domain);
 	tracef(e, "%s%s%s matches: %s", spf_mech_name(t->mech),
-	       t->spec_len ? ":" : "", t->spec_len ? f->target : "",
-	       spf_result_name(t->qual));
+	       f->target[0] ? ":" : "", f->target, spf_result_name(t->qual));
 	frame_result(e, t->qual, why);
 }
 
@@ -447,15 +449,15 @@ static void on_addr(void *arg, enum dns_status st,
 	for (size_t i = 0; i < n && !match; i++)
 		match = addr_match(e, &addrs[i], t->cidr4, t->cidr6);
 	if (t->mech == SPF_M_PTR) {
-		/* validating f->names[f->i_name - 1] */
-		const char *name = f->names[f->i_name - 1];
+		/* validating e->nm.names[e->nm.i_name - 1] */
+		const char *name = e->nm.names[e->nm.i_name - 1];
 		size_t nl = strlen(name), tl = strlen(f->target);
 		bool sub = nl == tl ? !strcasecmp(name, f->target)
 				    : nl > tl && name[nl - tl - 1] == '.' &&
 					      !strcasecmp(name + nl - tl,
 							  f->target);
 		if (match && sub)
-			f->ptr_match = true;
+			e->nm.ptr_match = true;
 		match = false;
 	}
 	if (match) {
@@ -463,11 +465,11 @@ static void on_addr(void *arg, enum dns_status st,
 		return;
 	}
 	if (t->mech == SPF_M_MX || t->mech == SPF_M_PTR) {
-		if (f->i_name < f->n_names) {
+		if (e->nm.i_name < e->nm.n_names) {
 			next_name(e);
 			return;
 		}
-		if (t->mech == SPF_M_PTR && f->ptr_match) {
+		if (t->mech == SPF_M_PTR && e->nm.ptr_match) {
 			term_matched(e);
 			return;
 		}
@@ -495,8 +497,8 @@ static void next_name(struct spf_eval *e)
 {
 	struct spf_frame *f = top(e);
 	e->waiting = true;
-	dns_query_addr_family(e->dns, f->names[f->i_name++], family_of(e),
-			      f->cur->mech == SPF_M_PTR ? on_ptr_addr : on_addr,
+	dns_query_addr_family(e->dns, e->nm.names[e->nm.i_name++],
+			      family_of(e), f->cur->mech == SPF_M_PTR ? on_ptr_addr : on_addr,
 			      e);
 }
 
@@ -522,12 +524,12 @@ static void on_mx(void *arg, enum dns_status st, const struct dns_mx *mx,
 		       f->target, n, SPF_MX_NAMES_MAX);
 		return;
 	}
-	f->n_names = f->i_name = 0;
+	e->nm.n_names = e->nm.i_name = 0;
 	for (size_t i = 0; i < n; i++)
 		if (mx[i].host[0]) /* not a null MX */
-			snprintf(f->names[f->n_names++], SPF_NAME_MAX, "%s",
+			snprintf(e->nm.names[e->nm.n_names++], SPF_NAME_MAX, "%s",
 				 mx[i].host);
-	if (f->n_names == 0) {
+	if (e->nm.n_names == 0) {
 		run_terms(e);
 		return;
 	}
@@ -540,21 +542,20 @@ static void on_ptr(void *arg, enum dns_status st, const char *const *names,
 	struct spf_eval *e = arg;
 	if (!answer_back(e))
 		return;
-	struct spf_frame *f = top(e);
 	tracef(e, "ptr: %s", why);
 	if (st == DNS_NXDOMAIN || st == DNS_NODATA) {
 		if (!count_void(e))
 			run_terms(e);
 		return;
 	}
-	f->n_names = f->i_name = 0;
-	f->ptr_match = false;
-	for (size_t i = 0; st == DNS_OK && i < n && f->n_names < SPF_PTR_NAMES_MAX;
-	     i++)
+	e->nm.n_names = e->nm.i_name = 0;
+	e->nm.ptr_match = false;
+	for (size_t i = 0;
+	     st == DNS_OK && i < n && e->nm.n_names < SPF_PTR_NAMES_MAX; i++)
 		if (strlen(names[i]) < SPF_NAME_MAX)
-			snprintf(f->names[f->n_names++], SPF_NAME_MAX, "%s",
+			snprintf(e->nm.names[e->nm.n_names++], SPF_NAME_MAX, "%s",
 				 names[i]);
-	if (f->n_names == 0) {
+	if (e->nm.n_names == 0) {
 		run_terms(e); /* RFC 7208 5.5: an error is no match */
 		return;
 	}

@@ -95,8 +95,12 @@ static size_t macro_expand_len(const char *s, size_t len, bool exp)
 	if (s[1] != '{' || len < 4 || !is_macro_letter(s[2], exp))
 		return 0;
 	size_t i = 3;
+	bool nonzero = false;
 	while (i < len && is_digit(s[i]))
-		i++;
+		nonzero |= s[i++] != '0';
+	/* RFC 7208 7.3: a DIGIT transformer "MUST be at least one" */
+	if (i > 3 && !nonzero)
+		return 0;
 	if (i < len && (s[i] == 'r' || s[i] == 'R'))
 		i++;
 	while (i < len && is_delim(s[i]))
