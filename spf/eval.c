@@ -57,6 +57,7 @@ struct spf_eval {
 	struct event *timer;
 	bool waiting; /* a DNS query (or the first call) is outstanding */
 	bool done;    /* answered or cancelled: free once not waiting */
+	bool in_callback; /* spf_cancel from the callback frees nothing */
 	struct sockaddr_storage ip;
 	char sender[512];
 	char helo[SPF_NAME_MAX];
@@ -157,8 +158,11 @@ static void finish(struct spf_eval *e, enum spf_result r, const char *fmt, ...)
 		.lookups = e->lookups,
 		.void_lookups = e->voids,
 	};
-	if (e->fn)
+	if (e->fn) {
+		e->in_callback = true;
 		e->fn(e->arg, &a);
+		e->in_callback = false;
+	}
 	e->fn = NULL;
 	if (!e->waiting)
 		eval_free(e);
@@ -794,6 +798,6 @@ void spf_cancel(struct spf_eval **ep)
 		if (e->timer)
 			evtimer_del(e->timer);
 	}
-	if (!e->waiting)
+	if (!e->waiting && !e->in_callback)
 		eval_free(e);
 }

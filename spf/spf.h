@@ -9,6 +9,7 @@
  *   ... on_spf(s, answer) -- answer valid during the call only;
  *       the evaluation is freed after it returns ...
  *   spf_cancel(&s->spf);  -- when the session ends first: no callback
+ *                            (from inside the callback: harmless)
  *
  * The callback always comes from the loop, never from inside
  * spf_start. Limits (core/limits.h): SPF_LOOKUPS_MAX terms with DNS

@@ -249,6 +249,7 @@ struct got {
 	enum spf_result r;
 	char expl[256];
 	struct event_base *base;
+	struct spf_eval **self; /* cancelled from the callback when set */
 };
 
 static void on_done(void *arg, const struct spf_answer *a)
@@ -257,6 +258,8 @@ static void on_done(void *arg, const struct spf_answer *a)
 	g->calls++;
 	g->r = a->result;
 	snprintf(g->expl, sizeof g->expl, "%s", a->explanation);
+	if (g->self)
+		spf_cancel(g->self);
 	event_base_loopbreak(g->base);
 }
 
@@ -317,6 +320,17 @@ UNIT_TEST(eval_time_bound_and_cancel)
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
 	CHECK_EQ_INT(g.calls, 0);
+	/* spf_cancel from inside the callback: no double free (ASan) */
+	g.calls = 0;
+	rq.sender = "u@nodot";
+	e = spf_start(d, base, &rq, on_done, &g);
+	g.self = &e;
+	event_base_dispatch(base);
+	CHECK_EQ_INT(g.calls, 1);
+	CHECK(e == NULL);
+	g.self = NULL;
+	g.calls = 0;
+	rq.sender = "u@example.org";
 	/* dns_free cancels the query an evaluation waits on */
 	e = spf_start(d, base, &rq, on_done, &g);
 	spf_cancel(&e);
