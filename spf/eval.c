@@ -233,7 +233,10 @@ static void macro_ctx(struct spf_eval *e, const char *domain,
 	c->domain = domain;
 	c->helo = e->helo;
 	c->ip = &e->ip;
-	c->validated = NULL; /* %{p}: "unknown" (RFC 7208 7.3 allows it) */
+	/* %{p} is not looked up: "unknown", what RFC 7208 7.3 gives for
+	 * a client whose name cannot be validated (the macro "SHOULD NOT
+	 * be used"; pyspf would look up PTR and A records for it) */
+	c->validated = NULL;
 	c->receiver = e->receiver[0] ? e->receiver : NULL;
 	c->now = e->now;
 }

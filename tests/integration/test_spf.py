@@ -62,6 +62,14 @@ ZONE = {
     "71.2.0.192.in-addr.arpa": {"PTR": ["h71.ptr.test"]},
     "h71.ptr.test": {"A": ["192.0.2.99"]},
     "ptr2.test": {"TXT": ["v=spf1 ptr:other.test -all"]},
+    # two names, the second one ours; and IPv6 (ip6.arpa nibbles)
+    "73.2.0.192.in-addr.arpa": {"PTR": ["h73.elsewhere.test",
+                                        "h73.ptr.test"]},
+    "h73.elsewhere.test": {"A": ["192.0.2.73"]},
+    "h73.ptr.test": {"A": ["192.0.2.73"]},
+    ".".join(reversed("20010db8000000000000000000000070")) + ".ip6.arpa":
+        {"PTR": ["h6.ptr.test"]},
+    "h6.ptr.test": {"AAAA": ["2001:db8::70"]},
     # void lookups: two are allowed, the third is a permerror
     "void2.test": {"TXT": [
         "v=spf1 a:n1.void.test a:n2.void.test ip4:192.0.2.80 -all"]},
@@ -141,6 +149,9 @@ CASES = [
     ("192.0.2.71", "u@ptr.test", "helo.example", "fail"),
     ("192.0.2.72", "u@ptr.test", "helo.example", "fail"),
     ("192.0.2.70", "u@ptr2.test", "helo.example", "fail"),
+    ("192.0.2.73", "u@ptr.test", "helo.example", "pass"),
+    ("2001:db8::70", "u@ptr.test", "helo.example", "pass"),
+    ("2001:db8::71", "u@ptr.test", "helo.example", "fail"),
     ("192.0.2.80", "u@void2.test", "helo.example", "pass"),
     ("192.0.2.80", "u@void3.test", "helo.example", "permerror"),
     ("192.0.2.90", "u@l10.test", "helo.example", "pass"),
