@@ -47,6 +47,7 @@ struct spf_names {
 		  [SPF_NAME_MAX];
 	size_t n_names, i_name;
 	bool ptr_match;
+	bool valid[SPF_PTR_NAMES_MAX]; /* %{p}: names that led back */
 };
 
 struct spf_eval {
@@ -71,6 +72,13 @@ struct spf_eval {
 	struct spf_frame *frames; /* SPF_DEPTH_MAX */
 	size_t depth;
 	struct spf_names nm;
+	/* %{p} (RFC 7208 7.3), looked up once, when first needed */
+	bool p_done;
+	char p_name[SPF_NAME_MAX];
+	void (*p_resume)(struct spf_eval *e);
+	enum spf_result pend_r; /* exp= waiting for %{p} */
+	char pend_why[600];
+	struct buf pend_text;
 };
 
 static void run_terms(struct spf_eval *e);
@@ -120,6 +128,7 @@ static void eval_free(struct spf_eval *e)
 		event_free(e->timer);
 	buf_free(&e->trace);
 	buf_free(&e->expl);
+	buf_free(&e->pend_text);
 	free(e);
 }
 
@@ -233,10 +242,7 @@ static void macro_ctx(struct spf_eval *e, const char *domain,
 	c->domain = domain;
 	c->helo = e->helo;
 	c->ip = &e->ip;
-	/* %{p} is not looked up: "unknown", what RFC 7208 7.3 gives for
-	 * a client whose name cannot be validated (the macro "SHOULD NOT
-	 * be used"; pyspf would look up PTR and A records for it) */
-	c->validated = NULL;
+	c->validated = e->p_done ? e->p_name : NULL;
 	c->receiver = e->receiver[0] ? e->receiver : NULL;
 	c->now = e->now;
 }
@@ -267,6 +273,105 @@ static bool expand_domain(struct spf_eval *e, const char *spec, size_t len,
 
 static void frame_result(struct spf_eval *e, enum spf_result r,
 			 const char *why);
+static void exp_resume(struct spf_eval *e);
+
+/* %{p}: the PTR names of the client that lead back to it (RFC 7208
+ * 5.5), at most SPF_PTR_NAMES_MAX; of those, the current domain, else
+ * one of its subdomains, else the first; else "unknown" (7.3). DNS
+ * errors leave a name out; lookups that find nothing count as void,
+ * as everywhere. Looked up once, before the first string that uses
+ * it is expanded; then p_resume goes on from where it was. */
+static void p_done(struct spf_eval *e)
+{
+	const char *d = top(e)->domain;
+	size_t dl = strlen(d);
+	const char *pick = NULL;
+	for (size_t i = 0; i < e->nm.n_names && !pick; i++)
+		if (e->nm.valid[i] && !strcasecmp(e->nm.names[i], d))
+			pick = e->nm.names[i];
+	for (size_t i = 0; i < e->nm.n_names && !pick; i++) {
+		const char *n = e->nm.names[i];
+		size_t nl = strlen(n);
+		if (e->nm.valid[i] && nl > dl && n[nl - dl - 1] == '.' &&
+		    !strcasecmp(n + nl - dl, d))
+			pick = n;
+	}
+	for (size_t i = 0; i < e->nm.n_names && !pick; i++)
+		if (e->nm.valid[i])
+			pick = e->nm.names[i];
+	snprintf(e->p_name, sizeof e->p_name, "%s", pick ? pick : "unknown");
+	e->p_done = true;
+	e->nm.n_names = e->nm.i_name = 0;
+	tracef(e, "%%{p} is %s", e->p_name);
+	e->p_resume(e);
+}
+
+static void on_p_addr(void *arg, enum dns_status st,
+		      const struct sockaddr_storage *addrs,
+		      const socklen_t *lens, size_t n, const char *why);
+
+static void p_next(struct spf_eval *e)
+{
+	if (e->nm.i_name == e->nm.n_names) {
+		p_done(e);
+		return;
+	}
+	e->waiting = true;
+	dns_query_addr_family(e->dns, e->nm.names[e->nm.i_name++],
+			      family_of(e), on_p_addr, e);
+}
+
+static void on_p_addr(void *arg, enum dns_status st,
+		      const struct sockaddr_storage *addrs,
+		      const socklen_t *lens, size_t n, const char *why)
+{
+	(void)lens;
+	struct spf_eval *e = arg;
+	if (!answer_back(e))
+		return;
+	tracef(e, "%%{p}: %s", why);
+	if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && count_void(e))
+		return;
+	bool match = false;
+	for (size_t i = 0; st == DNS_OK && i < n && !match; i++)
+		match = addr_match(e, &addrs[i], 32, 128);
+	e->nm.valid[e->nm.i_name - 1] = match;
+	p_next(e);
+}
+
+static void on_p_ptr(void *arg, enum dns_status st, const char *const *names,
+		     size_t n, const char *why)
+{
+	struct spf_eval *e = arg;
+	if (!answer_back(e))
+		return;
+	tracef(e, "%%{p}: %s", why);
+	if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && count_void(e))
+		return;
+	e->nm.n_names = e->nm.i_name = 0;
+	for (size_t i = 0;
+	     st == DNS_OK && i < n && e->nm.n_names < SPF_PTR_NAMES_MAX; i++)
+		if (strlen(names[i]) < SPF_NAME_MAX) {
+			e->nm.valid[e->nm.n_names] = false;
+			snprintf(e->nm.names[e->nm.n_names++], SPF_NAME_MAX,
+				 "%s", names[i]);
+		}
+	p_next(e);
+}
+
+/* True when s needs %{p} first: the lookup is started and resume is
+ * called when it is known. */
+static bool need_p(struct spf_eval *e, const char *s, size_t len,
+		   void (*resume)(struct spf_eval *e))
+{
+	if (e->p_done || !spf_macro_uses_p(s, len))
+		return false;
+	e->p_resume = resume;
+	e->nm.n_names = e->nm.i_name = 0;
+	e->waiting = true;
+	dns_query_ptr(e->dns, (const struct sockaddr *)&e->ip, on_p_ptr, e);
+	return true;
+}
 
 static void term_matched(struct spf_eval *e)
 {
@@ -284,6 +389,27 @@ static void term_matched(struct spf_eval *e)
 
 /* Explanation: the TXT record at the exp= domain, expanded. Any trouble
  * leaves the default (RFC 7208 6.2). */
+static void exp_text(struct spf_eval *e)
+{
+	struct spf_macro_ctx c;
+	macro_ctx(e, top(e)->domain, &c);
+	struct buf b = BUF_INIT;
+	char err[128];
+	if (spf_macro_expand(e->pend_text.data, e->pend_text.len, &c, true,
+			     false, &b, err, sizeof err)) {
+		buf_clear(&e->expl);
+		for (size_t i = 0; i < b.len; i++)
+			buf_appendc(&e->expl, (unsigned char)b.data[i] < 0x20
+						      ? '?'
+						      : b.data[i]);
+	}
+	buf_free(&b);
+	finish(e, SPF_FAIL, "not authorized by the policy of %s",
+	       top(e)->domain);
+}
+
+/* Explanation: the TXT record at the exp= domain, expanded. Any trouble
+ * leaves the default (RFC 7208 6.2). */
 static void on_exp(void *arg, enum dns_status st, const char *const *txt,
 		   const size_t *lens, size_t n, const char *why)
 {
@@ -291,23 +417,20 @@ static void on_exp(void *arg, enum dns_status st, const char *const *txt,
 	if (!answer_back(e))
 		return;
 	tracef(e, "exp: %s", why);
-	if (st == DNS_OK && n == 1 && strlen(txt[0]) == lens[0]) {
-		struct spf_macro_ctx c;
-		macro_ctx(e, top(e)->domain, &c);
-		struct buf b = BUF_INIT;
-		char err[128];
-		if (spf_macro_expand(txt[0], lens[0], &c, true, false, &b, err,
-				     sizeof err)) {
-			buf_clear(&e->expl);
-			for (size_t i = 0; i < b.len; i++)
-				buf_appendc(&e->expl,
-					    (unsigned char)b.data[i] < 0x20 ? '?'
-									: b.data[i]);
-		}
-		buf_free(&b);
+	if (st != DNS_OK || n != 1 || strlen(txt[0]) != lens[0]) {
+		finish(e, SPF_FAIL, "not authorized by the policy of %s",
+		       top(e)->domain);
+		return;
 	}
-	finish(e, SPF_FAIL, "not authorized by the policy of %s",
-	       top(e)->domain);
+	buf_clear(&e->pend_text);
+	buf_append(&e->pend_text, txt[0], lens[0]);
+	if (!need_p(e, txt[0], lens[0], exp_text))
+		exp_text(e);
+}
+
+static void exp_resume(struct spf_eval *e)
+{
+	frame_result(e, e->pend_r, e->pend_why);
 }
 
 /* A frame has its result (RFC 7208 4.7 or a match); hand it to the
@@ -317,6 +440,11 @@ static void frame_result(struct spf_eval *e, enum spf_result r,
 {
 	struct spf_frame *f = top(e);
 	if (r == SPF_FAIL && e->depth == 1 && f->rec.exp) {
+		if (need_p(e, f->rec.exp, f->rec.exp_len, exp_resume)) {
+			e->pend_r = r;
+			snprintf(e->pend_why, sizeof e->pend_why, "%s", why);
+			return;
+		}
 		char dom[SPF_NAME_MAX];
 		struct spf_macro_ctx c;
 		macro_ctx(e, f->domain, &c);
@@ -602,6 +730,10 @@ static void run_terms(struct spf_eval *e)
 		default:
 			break;
 		}
+		if (t->spec_len && need_p(e, t->spec, t->spec_len, run_terms)) {
+			f->pos--; /* this term again, once %{p} is known */
+			return;
+		}
 		/* the terms that cost a lookup (RFC 7208 4.6.4) */
 		if (++e->lookups > SPF_LOOKUPS_MAX) {
 			tracef(e, "%s: over the limit of %d DNS lookups",
@@ -656,6 +788,8 @@ static void run_terms(struct spf_eval *e)
 		}
 	}
 	if (f->rec.redirect) {
+		if (need_p(e, f->rec.redirect, f->rec.redirect_len, run_terms))
+			return;
 		if (++e->lookups > SPF_LOOKUPS_MAX) {
 			finish(e, SPF_PERMERROR, "more than %d DNS lookups",
 			       SPF_LOOKUPS_MAX);
@@ -747,6 +881,7 @@ struct spf_eval *spf_start(struct dns *dns, struct event_base *base,
 	e->now = (long long)time(NULL);
 	buf_init(&e->trace);
 	buf_init(&e->expl);
+	buf_init(&e->pend_text);
 	e->ip = rq->ip;
 	if (e->ip.ss_family == AF_INET6) {
 		/* IPv4-mapped IPv6 is the IPv4 client it stands for */

@@ -70,6 +70,11 @@ ZONE = {
     ".".join(reversed("20010db8000000000000000000000070")) + ".ip6.arpa":
         {"PTR": ["h6.ptr.test"]},
     "h6.ptr.test": {"AAAA": ["2001:db8::70"]},
+    # %{p}: the validated name, or "unknown"
+    "pmacro.test": {"TXT": ["v=spf1 exists:%{p}.pm.test -all"]},
+    "h70.ptr.test.pm.test": {"A": ["127.0.0.2"]},
+    "pexp.test": {"TXT": ["v=spf1 -all exp=e.pexp.test"]},
+    "e.pexp.test": {"TXT": ["%{p} may not send for %{d}"]},
     # void lookups: two are allowed, the third is a permerror
     "void2.test": {"TXT": [
         "v=spf1 a:n1.void.test a:n2.void.test ip4:192.0.2.80 -all"]},
@@ -176,6 +181,9 @@ CASES = [
     ("192.0.2.5", "", "a.test", "pass"),
     ("192.0.2.6", "", "a.test", "fail"),
     ("192.0.2.1", "u@exp.test", "helo.example", "fail"),
+    ("192.0.2.70", "u@pmacro.test", "helo.example", "pass"),
+    ("192.0.2.71", "u@pmacro.test", "helo.example", "fail"),
+    ("192.0.2.70", "u@pexp.test", "helo.example", "fail"),
 ]
 
 
@@ -226,6 +234,9 @@ def test_spf_agrees_with_pyspf(inst, dnssrv, pyspf_at, ip, sender, helo,
     if sender.endswith("@exp.test"):
         assert expl == their_expl == \
             "192.0.2.1 is not one of exp.test's hosts", out
+    if sender.endswith("@pexp.test"):
+        assert expl == their_expl == \
+            "h70.ptr.test may not send for pexp.test", out
 
 
 def test_spf_helo_identity_and_chain(inst, dnssrv):
