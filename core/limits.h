@@ -157,4 +157,23 @@
 #define SMTP_ENVID_MAX 100
 #define SMTP_ORCPT_MAX 500
 
+/* SPF (RFC 7208). Section 4.6.4: at most 10 terms that cause DNS
+ * lookups (include, a, mx, ptr, exists, redirect), at most 2 lookups
+ * that find nothing ("void"), at most 10 names looked at from one MX
+ * or PTR answer (more MX names: permerror; more PTR names: the rest are
+ * ignored), and a time bound of at least 20 seconds for the whole
+ * evaluation (temperror when it is over). */
+#define SPF_LOOKUPS_MAX 10
+#define SPF_VOID_MAX 2
+#define SPF_MX_NAMES_MAX 10
+#define SPF_PTR_NAMES_MAX 10
+#define SPF_TIME_MAX_MS 20000
+/* An SPF record longer than this is a permerror: RFC 7208 3.4 asks for
+ * records that fit in a 512-octet UDP answer; this bound leaves room
+ * for big real ones while keeping a record's parse small. */
+#define SPF_RECORD_MAX 4096
+/* An expanded macro string (an explanation) stops growing here; a
+ * domain is cut to 253 octets from the left (RFC 7208 7.3). */
+#define SPF_EXPAND_MAX 4096
+
 #endif

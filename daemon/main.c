@@ -65,6 +65,16 @@ static const struct subcommand subcommands[] = {
 	  "  queue release ID   undo hold; the message is tried at once\n"
 	  "Exit codes (sysexits.h): 0 done, 64 usage, 65 no such message (or a\n"
 	  "damaged envelope), 73 the queue directory cannot be made, 74 I/O error.\n" },
+	{ "spf", 1, "postern -c CONF spf IP SENDER [--helo NAME] [--identity mailfrom|helo]",
+	  "Evaluates SPF (RFC 7208) for a client at IP sending as SENDER, with the\n"
+	  "resolver of dns_resolver, and prints the result (none, neutral, pass,\n"
+	  "fail, softfail, temperror, permerror), the explanation, the number of\n"
+	  "DNS lookups, and the chain of records and lookups that led there.\n"
+	  "SENDER \"\" or \"<>\" is the null sender: postmaster@NAME is checked.\n"
+	  "--identity helo checks the HELO name instead (RFC 7208 2.3).\n"
+	  "Limits: 10 DNS-querying terms, 2 void lookups, 10 MX or PTR names,\n"
+	  "20 seconds in all. Exit codes: 0 evaluated (whatever the result),\n"
+	  "64 usage, 78 the resolver cannot be set up.\n" },
 	{ "check-config", 1, "postern -c CONF check-config",
 	  "Validates the config (unknown keys, bad values, with line numbers), the\n"
 	  "certificate and key, the users file and the mail directory. Exit 0 if\n"
@@ -176,6 +186,9 @@ int main(int argc, char **argv)
 		 * as run_user, never by root in a directory run_user
 		 * writes (no symlink run_user planted is followed). */
 		rc = cmd_queue(&cfg, sub_argc, sub_argv);
+	} else if (!strcmp(name, "spf")) {
+		/* DNS only: nothing is written. */
+		rc = cmd_spf(&cfg, sub_argc, sub_argv);
 	} else {
 		/* Mail is stored as run_user, so it owns every file. */
 		rc = cmd_deliver(&cfg, sub_argc, sub_argv);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Short and bounded: c-ares doubles the per-try timeout each round, so
  * one server costs at most 2 s + 4 s before DNS_TEMPFAIL. The queue
@@ -32,8 +33,13 @@
 #define DNS_MX_MAX 128
 /* Addresses per family for one host name (route.c bounds the total). */
 #define DNS_ADDR_FAMILY_MAX 16
+/* TXT records kept from one answer: a name with SPF has one or two;
+ * the rest is there for other protocols (verification tokens...). */
+#define DNS_TXT_MAX 64
+/* PTR names kept from one answer (SPF looks at 10, RFC 7208 4.6.4). */
+#define DNS_PTR_MAX 32
 
-enum dns_kind { DNS_Q_MX, DNS_Q_ADDR, DNS_Q_CALL };
+enum dns_kind { DNS_Q_MX, DNS_Q_ADDR, DNS_Q_CALL, DNS_Q_TXT, DNS_Q_PTR };
 
 struct dns_sock {
 	struct dns_sock *next;
@@ -59,6 +65,9 @@ struct dns_query {
 	void *arg;
 	dns_mx_fn mx_fn;
 	dns_addr_fn addr_fn;
+	dns_txt_fn txt_fn;
+	dns_ptr_fn ptr_fn;
+	int family; /* DNS_Q_ADDR: AF_UNSPEC (both), AF_INET or AF_INET6 */
 	void (*call_fn)(void *arg);
 	int outstanding; /* c-ares requests not yet answered */
 	char name[256];
@@ -68,6 +77,10 @@ struct dns_query {
 	struct dns_mx *mx;
 	size_t n_mx;
 	struct dns_addr_half v6, v4;
+	/* DNS_Q_TXT and DNS_Q_PTR: n_str strings, each NUL-terminated */
+	char **str;
+	size_t *str_len;
+	size_t n_str;
 };
 
 struct dns {
@@ -161,6 +174,10 @@ static void dns_query_free(struct dns_query *q)
 	if (q->ev)
 		event_free(q->ev);
 	free(q->mx);
+	for (size_t i = 0; i < q->n_str; i++)
+		free(q->str[i]);
+	free(q->str);
+	free(q->str_len);
 	free(q);
 }
 
@@ -176,6 +193,7 @@ static void dns_query_finish(struct dns_query *q, bool cancelled)
 		snprintf(q->why, sizeof q->why, "DNS lookup cancelled");
 		q->n_mx = 0;
 		q->v6.n = q->v4.n = 0;
+		q->family = AF_UNSPEC;
 	}
 	switch (q->kind) {
 	case DNS_Q_MX:
@@ -204,6 +222,17 @@ static void dns_query_finish(struct dns_query *q, bool cancelled)
 	}
 	case DNS_Q_CALL:
 		q->call_fn(q->arg);
+		break;
+	case DNS_Q_TXT:
+		q->txt_fn(q->arg, q->st,
+			  q->st == DNS_OK ? (const char *const *)q->str : NULL,
+			  q->st == DNS_OK ? q->str_len : NULL,
+			  q->st == DNS_OK ? q->n_str : 0, q->why);
+		break;
+	case DNS_Q_PTR:
+		q->ptr_fn(q->arg, q->st,
+			  q->st == DNS_OK ? (const char *const *)q->str : NULL,
+			  q->st == DNS_OK ? q->n_str : 0, q->why);
 		break;
 	}
 	dns_query_free(q);
@@ -334,7 +363,11 @@ static void dns_addr_merge(struct dns_query *q)
 		return;
 	}
 	const struct dns_addr_half *h;
-	if (q->v6.st == DNS_TEMPFAIL)
+	if (q->family == AF_INET)
+		h = &q->v4;
+	else if (q->family == AF_INET6)
+		h = &q->v6;
+	else if (q->v6.st == DNS_TEMPFAIL)
 		h = &q->v6;
 	else if (q->v4.st == DNS_TEMPFAIL)
 		h = &q->v4;
@@ -533,6 +566,190 @@ void dns_query_addr(struct dns *d, const char *host, dns_addr_fn fn,
 	/* The first may have been answered already (an error c-ares finds
 	 * without sending): the query stays alive until both are in. */
 	ares_query(d->ch, q->name, ns_c_in, ns_t_a, dns_a_cb, q);
+	dns_timer_update(d);
+}
+
+void dns_query_addr_family(struct dns *d, const char *host, int family,
+			   dns_addr_fn fn, void *arg)
+{
+	struct dns_query *q = dns_query_new(d, DNS_Q_ADDR, host, arg);
+	q->addr_fn = fn;
+	q->family = family == AF_INET6 ? AF_INET6 : AF_INET;
+	if (d->freeing)
+		return;
+	if (dns_addr_literal(q)) {
+		/* the literal of the other family is no answer */
+		if (family == AF_INET6)
+			q->v4.n = 0;
+		else
+			q->v6.n = 0;
+		q->v6.st = q->v4.st = DNS_NODATA;
+		snprintf(q->v6.why, sizeof q->v6.why, "%s: address literal",
+			 q->name);
+		snprintf(q->v4.why, sizeof q->v4.why, "%s: address literal",
+			 q->name);
+		dns_query_ready(q);
+		return;
+	}
+	q->v6.st = q->v4.st = DNS_TEMPFAIL;
+	q->outstanding = 1;
+	if (q->family == AF_INET6)
+		ares_query(d->ch, q->name, ns_c_in, ns_t_aaaa, dns_aaaa_cb, q);
+	else
+		ares_query(d->ch, q->name, ns_c_in, ns_t_a, dns_a_cb, q);
+	dns_timer_update(d);
+}
+
+static void dns_str_add(struct dns_query *q, const char *s, size_t len)
+{
+	q->str[q->n_str] = xmalloc(len + 1);
+	memcpy(q->str[q->n_str], s, len);
+	q->str[q->n_str][len] = '\0';
+	q->str_len[q->n_str] = len;
+	q->n_str++;
+}
+
+static void dns_str_alloc(struct dns_query *q, size_t max)
+{
+	q->str = xcalloc(max, sizeof *q->str);
+	q->str_len = xcalloc(max, sizeof *q->str_len);
+}
+
+static void dns_txt_answer(void *arg, int status, int timeouts,
+			   unsigned char *abuf, int alen)
+{
+	(void)timeouts;
+	struct dns_query *q = arg;
+	struct ares_txt_ext *list = NULL;
+	if (status == ARES_SUCCESS)
+		status = ares_parse_txt_reply_ext(abuf, alen, &list);
+	q->st = dns_status_of(status);
+	if (q->st == DNS_OK) {
+		dns_str_alloc(q, DNS_TXT_MAX);
+		struct buf rec;
+		buf_init(&rec);
+		bool have = false;
+		for (struct ares_txt_ext *r = list; r; r = r->next) {
+			if (r->record_start) {
+				if (have && q->n_str < DNS_TXT_MAX)
+					dns_str_add(q, rec.data ? rec.data : "",
+						    rec.len);
+				buf_clear(&rec);
+				have = true;
+			}
+			buf_append(&rec, (const char *)r->txt, r->length);
+		}
+		if (have && q->n_str < DNS_TXT_MAX)
+			dns_str_add(q, rec.data ? rec.data : "", rec.len);
+		buf_free(&rec);
+		if (q->n_str == 0) {
+			q->st = DNS_NODATA;
+			status = ARES_ENODATA;
+		}
+	}
+	if (list)
+		ares_free_data(list);
+	if (q->st == DNS_OK)
+		snprintf(q->why, sizeof q->why, "DNS TXT %s: %zu records",
+			 q->name, q->n_str);
+	else
+		dns_why(q->why, sizeof q->why, q->name, "TXT", status);
+	dns_query_ready(q);
+}
+
+void dns_query_txt(struct dns *d, const char *name, dns_txt_fn fn,
+		   void *arg)
+{
+	struct dns_query *q = dns_query_new(d, DNS_Q_TXT, name, arg);
+	q->txt_fn = fn;
+	if (d->freeing)
+		return;
+	ares_query(d->ch, q->name, ns_c_in, ns_t_txt, dns_txt_answer, q);
+	dns_timer_update(d);
+}
+
+static void dns_ptr_answer(void *arg, int status, int timeouts,
+			   unsigned char *abuf, int alen)
+{
+	(void)timeouts;
+	struct dns_query *q = arg;
+	struct hostent *he = NULL;
+	if (status == ARES_SUCCESS)
+	{
+		/* the address only goes into he->h_addr_list, unused */
+		static const unsigned char any[4];
+		status = ares_parse_ptr_reply(abuf, alen, any, sizeof any,
+					      AF_INET, &he);
+	}
+	q->st = dns_status_of(status);
+	if (q->st == DNS_OK) {
+		dns_str_alloc(q, DNS_PTR_MAX);
+		/* c-ares lists every PTR name among the aliases (and the
+		 * last one again as h_name); take each once. */
+		for (size_t i = 0; he->h_aliases && he->h_aliases[i] &&
+				   q->n_str < DNS_PTR_MAX; i++) {
+			const char *a = he->h_aliases[i];
+			size_t al = strlen(a);
+			while (al && a[al - 1] == '.')
+				al--;
+			bool dup = false;
+			for (size_t k = 0; k < q->n_str && !dup; k++)
+				dup = q->str_len[k] == al &&
+				      !strncasecmp(q->str[k], a, al);
+			if (!dup && al)
+				dns_str_add(q, a, al);
+		}
+		if (q->n_str == 0 && he->h_name && he->h_name[0]) {
+			size_t al = strlen(he->h_name);
+			while (al && he->h_name[al - 1] == '.')
+				al--;
+			if (al)
+				dns_str_add(q, he->h_name, al);
+		}
+		if (q->n_str == 0) {
+			q->st = DNS_NODATA;
+			status = ARES_ENODATA;
+		}
+	}
+	if (he)
+		ares_free_hostent(he);
+	if (q->st == DNS_OK)
+		snprintf(q->why, sizeof q->why, "DNS PTR %s: %zu names",
+			 q->name, q->n_str);
+	else
+		dns_why(q->why, sizeof q->why, q->name, "PTR", status);
+	dns_query_ready(q);
+}
+
+/* RFC 1035 3.5 (in-addr.arpa) and RFC 3596 2.5 (ip6.arpa, nibbles). */
+static void dns_reverse_name(char *out, size_t n, const struct sockaddr *sa)
+{
+	size_t o = 0;
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *b =
+			((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		for (int i = 15; i >= 0; i--)
+			o += (size_t)snprintf(out + o, n - o, "%x.%x.",
+					      b[i] & 15, b[i] >> 4);
+		snprintf(out + o, n - o, "ip6.arpa");
+	} else {
+		const unsigned char *b = (const unsigned char *)&(
+			(const struct sockaddr_in *)sa)->sin_addr;
+		snprintf(out, n, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1],
+			 b[0]);
+	}
+}
+
+void dns_query_ptr(struct dns *d, const struct sockaddr *addr,
+		   dns_ptr_fn fn, void *arg)
+{
+	char name[80];
+	dns_reverse_name(name, sizeof name, addr);
+	struct dns_query *q = dns_query_new(d, DNS_Q_PTR, name, arg);
+	q->ptr_fn = fn;
+	if (d->freeing)
+		return;
+	ares_query(d->ch, q->name, ns_c_in, ns_t_ptr, dns_ptr_answer, q);
 	dns_timer_update(d);
 }
 

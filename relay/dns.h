@@ -41,6 +41,28 @@ typedef void (*dns_addr_fn)(void *arg, enum dns_status st,
 void dns_query_addr(struct dns *d, const char *host, dns_addr_fn fn,
 		    void *arg);
 
+/* One family only (AF_INET: A, AF_INET6: AAAA): SPF asks for the
+ * client's family (RFC 7208 5.3, 5.4, 5.5, 5.7). Otherwise as above. */
+void dns_query_addr_family(struct dns *d, const char *host, int family,
+			   dns_addr_fn fn, void *arg);
+
+/* TXT records, each one's character-strings joined without separator
+ * (RFC 7208 3.3); txt[i] is NUL-terminated (a NUL inside shows in
+ * lens[i] > strlen). At most DNS_TXT_MAX records. */
+typedef void (*dns_txt_fn)(void *arg, enum dns_status st,
+			   const char *const *txt, const size_t *lens,
+			   size_t n, const char *why);
+void dns_query_txt(struct dns *d, const char *name, dns_txt_fn fn,
+		   void *arg);
+
+/* PTR names for an address (the in-addr.arpa / ip6.arpa name is made
+ * here), without the trailing dot, at most DNS_PTR_MAX. */
+typedef void (*dns_ptr_fn)(void *arg, enum dns_status st,
+			   const char *const *names, size_t n,
+			   const char *why);
+void dns_query_ptr(struct dns *d, const struct sockaddr *addr,
+		   dns_ptr_fn fn, void *arg);
+
 /* Calls fn(arg) soon from the loop (or from dns_free, if it comes
  * first): for a caller that must answer its own caller "from the loop"
  * without a query (route.c on a name it refuses). */

@@ -9,6 +9,10 @@ one free port:
         "null.test": {"MX": [(0, ".")]},      # null MX (RFC 7505)
         "nomx.test": {"A": ["127.0.0.1"]},    # no MX: implicit MX
         "broken.test": {"SERVFAIL": True},    # every query: SERVFAIL
+        "slow.test": {"TIMEOUT": True},       # every query: no answer
+        "spf.test": {"TXT": ["v=spf1 mx -all"]},  # one string each
+        "long.test": {"TXT": [["v=spf1 ", "-all"]]},  # several strings
+        "2.0.0.127.in-addr.arpa": {"PTR": ["host.spf.test"]},
     }
     with DNSServer(zone) as dns:
         ... dns_resolver = f"127.0.0.1:{dns.port}" ...
@@ -29,7 +33,7 @@ import json
 import sys
 import threading
 
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, A
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSError
 from dnslib.server import DNSLogger
 from dnslib.server import DNSServer as _DNSServer
 
@@ -59,6 +63,9 @@ class _Resolver:
             if node.get("SERVFAIL"):
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
+            if node.get("TIMEOUT"):
+                # the handler sends nothing after a DNSError
+                raise DNSError("no answer (test zone TIMEOUT)")
             for value in node.get(qtype, []):
                 if qtype == "MX":
                     pref, host = value
@@ -69,6 +76,11 @@ class _Resolver:
                     rdata = AAAA(value)
                 elif qtype == "CNAME":
                     rdata = CNAME(value)
+                elif qtype == "PTR":
+                    rdata = PTR(value)
+                elif qtype == "TXT":
+                    strings = [value] if isinstance(value, str) else value
+                    rdata = TXT([x.encode() for x in strings])
                 else:
                     continue
                 reply.add_answer(RR(qname, QTYPE.reverse[qtype], rdata=rdata,
