@@ -5,7 +5,7 @@
 CC      ?= cc
 CLANG   ?= clang
 PYTHON  ?= /usr/bin/python3
-LAYERS  := core tls net auth store deliver mime relay queue imap pop3 smtp daemon
+LAYERS  := core tls net auth store deliver mime dkim relay queue imap pop3 smtp daemon
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -I. $(WARN) -g -pthread
 LIBS    := -lcares -levent_openssl -levent_core -levent -lssl -lcrypto -lcrypt -lz -lpthread
