@@ -110,6 +110,7 @@ struct config {
 	 * relay/route.h. */
 	char *queue_dir;           /* absolute */
 	char *state_dir;           /* absolute */
+	char *dkim_key_dir;        /* absolute; DKIM private keys */
 	int queue_retry_min;       /* seconds; doubles per attempt */
 	int queue_retry_max;
 	int queue_max_age;         /* seconds, then bounce */

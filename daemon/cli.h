@@ -8,6 +8,9 @@ int cmd_serve(const char *conf_path, struct config *cfg);
 int cmd_deliver(const struct config *cfg, int argc, char **argv);
 int cmd_check_config(const char *conf_path);
 int cmd_queue(const struct config *cfg, int argc, char **argv);
+int cmd_dkim(const struct config *cfg, int argc, char **argv);
+/* `postern dkim verify`: needs no config. */
+int cmd_dkim_verify(int argc, char **argv);
 
 /* Loads conf_path or prints its errors; returns 0 or EX_CONFIG. */
 int cli_load_config(const char *conf_path, struct config *cfg);
