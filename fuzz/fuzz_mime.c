@@ -121,6 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)search_text_contains(buf_str(&out), STR_LIT("\xc3\x84x"));
 	buf_clear(&out);
 	(void)search_header_text(&m, "Subject", &out);
+	buf_clear(&out);
+	(void)search_address_text(&m, "From", &out);
 	int y, mo, d;
 	if (search_sent_date(&m, &y, &mo, &d))
 		check(mo >= 1 && mo <= 12 && d >= 1 && d <= 31);

@@ -21,7 +21,6 @@ struct copy_job {
 	size_t n;
 	char *dst_path;
 	bool move;
-	bool self;          /* COPY into the selected mailbox itself */
 	struct store_uid_list src, dst;
 	uint32_t dst_uidvalidity;
 	int rc;
@@ -37,77 +36,9 @@ static void copy_job_free(struct copy_job *j)
 	free(j);
 }
 
-static long find_uid(const struct mailbox *mb, uint32_t uid)
-{
-	size_t lo = 0, hi = store_mailbox_count(mb);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t u = store_mailbox_msg(mb, mid)->uid;
-		if (u == uid)
-			return (long)mid;
-		if (u < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-/* store_mailbox_copy wants another mailbox; a COPY into the selected
- * one (legal IMAP) appends each message again, all or nothing being
- * the caller's loss here: a failure midway leaves the copies made. */
-static int copy_self(struct copy_job *j)
-{
-	j->src.v = xmalloc((j->n + 1) * sizeof *j->src.v);
-	j->dst.v = xmalloc((j->n + 1) * sizeof *j->dst.v);
-	for (size_t k = 0; k < j->n; k++) {
-		long i = find_uid(j->mb, j->uids[k]);
-		if (i < 0)
-			continue;
-		const struct store_msg *m = store_mailbox_msg(j->mb, (size_t)i);
-		if (m->expunged)
-			continue;
-		struct buf data = BUF_INIT;
-		int rc = store_msg_read_wire(j->mb, (size_t)i, &data, j->err,
-					     sizeof j->err);
-		if (rc == STORE_ENOENT) {
-			buf_free(&data);
-			continue;
-		}
-		if (rc < 0) {
-			buf_free(&data);
-			return rc;
-		}
-		struct str kw[STORE_KEYWORDS_MAX];
-		size_t nkw = 0;
-		for (size_t b = 0; b < STORE_KEYWORDS_MAX; b++) {
-			const char *name = store_mailbox_keyword(j->mb, b);
-			if (name && (m->keywords & (1u << b)))
-				kw[nkw++] = str_from_cstr(name);
-		}
-		struct iovec iov = { data.data ? data.data : (void *)"",
-				     data.len };
-		uint32_t uid, uidv;
-		rc = store_mailbox_append(j->dst_path, &iov, 1, m->flags, kw, nkw,
-					  m->internal_date, &uid, &uidv, j->err,
-					  sizeof j->err);
-		buf_free(&data);
-		if (rc < 0)
-			return rc;
-		j->src.v[j->src.n++] = m->uid;
-		j->dst.v[j->dst.n++] = uid;
-		j->dst_uidvalidity = uidv;
-	}
-	return 0;
-}
-
 static void copy_work(void *arg)
 {
 	struct copy_job *j = arg;
-	if (j->self) {
-		j->rc = copy_self(j);
-		return;
-	}
 	j->rc = store_mailbox_copy(j->mb, j->uids, j->n, j->dst_path, j->move,
 				   &j->src, &j->dst, &j->dst_uidvalidity, j->err,
 				   sizeof j->err);
@@ -192,19 +123,10 @@ static void copy_or_move(struct imap_session *s, const struct imap_arg *args,
 		return;
 	}
 	buf_free(&name);
-	bool self = strcmp(buf_cstr(&path), s->sel.path) == 0;
-	if (self && move) {
-		free(idx);
-		buf_free(&path);
-		imap_cmd_done(s, IMAP_NO, "[CANNOT] Cannot move a mailbox's "
-					  "messages into itself");
-		return;
-	}
 	struct copy_job *j = xcalloc(1, sizeof *j);
 	j->s = s;
 	j->mb = s->sel.mb;
 	j->move = move;
-	j->self = self;
 	j->dst_path = xstrdup(buf_cstr(&path));
 	buf_free(&path);
 	j->uids = idx; /* reused in place: indexes -> UIDs */

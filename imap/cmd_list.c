@@ -35,6 +35,7 @@
 enum show {
 	SHOW_NO,
 	SHOW_YES,
+	SHOW_YES_CHILDINFO, /* RECURSIVEMATCH: it and a child qualify */
 	SHOW_CHILDINFO,  /* RECURSIVEMATCH: only its children qualify */
 	SHOW_LSUB_PARENT /* LSUB "%": a parent of subscribed names */
 };
@@ -121,7 +122,10 @@ static void list_work(void *arg)
 		if (!matches(j, e->name))
 			continue;
 		if (selected(j, e->attrs))
-			j->show[i] = SHOW_YES;
+			j->show[i] = (j->sel & SEL_RECURSIVE) &&
+						     child_selected(j, i)
+					     ? SHOW_YES_CHILDINFO
+					     : SHOW_YES;
 		else if ((j->sel & SEL_RECURSIVE) && child_selected(j, i))
 			j->show[i] = SHOW_CHILDINFO;
 		else if (j->lsub_parents && child_selected(j, i))
@@ -197,9 +201,11 @@ static void write_entry(const struct list_job *j, struct buf *b, size_t i)
 	}
 	buf_appends(b, ") \"/\" ");
 	imap_mboxname_write(s, b, e->name);
-	/* RFC 5258 section 3.5: why a name that fails the selection is
-	 * listed. */
-	if (j->show[i] == SHOW_CHILDINFO && (j->sel & SEL_SUBSCRIBED))
+	/* RFC 5258 section 3.5: a descendant meets the selection, whether
+	 * the name itself does or not (the table there, and "eps2" in
+	 * section 5 example 9: "(\Subscribed) ... CHILDINFO"). */
+	if ((j->show[i] == SHOW_CHILDINFO ||
+	     j->show[i] == SHOW_YES_CHILDINFO) && (j->sel & SEL_SUBSCRIBED))
 		buf_appends(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	buf_appends(b, "\r\n");
 	if ((j->ret & RET_STATUS) && j->st_rc[i] == 0)
@@ -258,7 +264,18 @@ static bool pattern_arg(const struct imap_session *s, const struct imap_arg *a,
 		buf_append(out, p.p, p.len);
 		return true;
 	}
-	return mutf7_to_utf8(p, out) == 0;
+	size_t base = out->len;
+	if (mutf7_to_utf8(p, out) == 0)
+		return true;
+	/* Not modified UTF-7 ("&'+" is three legal ATOM-CHARs): taken as
+	 * it stands, as Dovecot does, it matches the names that are spelt
+	 * so (their '&' is "&-" on the wire); a BAD would refuse a legal
+	 * list-mailbox (RFC 3501 section 9). */
+	out->len = base;
+	if (!mutf7_utf8_valid(p))
+		return false;
+	buf_append(out, p.p, p.len);
+	return true;
 }
 
 static bool parse_selection(struct list_job *j, const struct imap_arg *l)

@@ -33,6 +33,7 @@ struct node {
 #define HDR_CACHE 8
 struct hdr_cached {
 	const char *name;
+	bool addresses;       /* search_address_text, not the field text */
 	bool found;
 	struct buf folded;
 };
@@ -288,26 +289,44 @@ static bool msg_load(struct msgstate *ms, unsigned needs)
 	return true;
 }
 
-static bool header_match(struct msgstate *ms, const struct node *n,
-			 const char *name)
+static bool field_match(struct msgstate *ms, const struct node *n,
+			const char *name, bool addresses)
 {
 	struct hdr_cached *h = NULL;
 	for (size_t i = 0; i < ms->n_hdr && !h; i++)
-		if (strcasecmp(ms->hdr[i].name, name) == 0)
+		if (strcasecmp(ms->hdr[i].name, name) == 0 &&
+		    ms->hdr[i].addresses == addresses)
 			h = &ms->hdr[i];
 	if (!h) {
 		/* A full cache: the last slot is reused. */
 		h = &ms->hdr[ms->n_hdr < HDR_CACHE ? ms->n_hdr++ : HDR_CACHE - 1];
 		h->name = name;
+		h->addresses = addresses;
 		buf_clear(&ms->scratch);
 		buf_clear(&h->folded);
-		h->found = search_header_text(&ms->m, name, &ms->scratch);
+		h->found = addresses
+			? search_address_text(&ms->m, name, &ms->scratch)
+			: search_header_text(&ms->m, name, &ms->scratch);
 		search_fold(buf_str(&ms->scratch), &h->folded);
 		charge(ms, mime_part_header(&ms->m, &ms->m.parts[0]).len);
 	}
 	charge(ms, h->folded.len);
 	return h->found && search_folded_contains(buf_str(&h->folded),
 						  buf_str(&n->needle));
+}
+
+static bool header_match(struct msgstate *ms, const struct node *n,
+			 const char *name)
+{
+	return field_match(ms, n, name, false);
+}
+
+/* FROM, TO, CC, BCC: the field's text or any of its addresses in the
+ * canonical form (mime/search_text.h), as Dovecot matches them. */
+static bool address_match(struct msgstate *ms, const struct node *n,
+			  const char *name)
+{
+	return field_match(ms, n, name, true);
 }
 
 static bool saved_contains(const struct imap_search_view *v, uint32_t uid)
@@ -383,11 +402,11 @@ static bool eval(struct msgstate *ms, const struct node *n)
 	case IMAP_SK_SENTBEFORE: return sent_day(ms) < n->day;
 	case IMAP_SK_SENTON: return sent_day(ms) == n->day;
 	case IMAP_SK_SENTSINCE: return sent_day(ms) >= n->day;
-	case IMAP_SK_BCC: return header_match(ms, n, "Bcc");
-	case IMAP_SK_CC: return header_match(ms, n, "Cc");
-	case IMAP_SK_FROM: return header_match(ms, n, "From");
+	case IMAP_SK_BCC: return address_match(ms, n, "Bcc");
+	case IMAP_SK_CC: return address_match(ms, n, "Cc");
+	case IMAP_SK_FROM: return address_match(ms, n, "From");
 	case IMAP_SK_SUBJECT: return header_match(ms, n, "Subject");
-	case IMAP_SK_TO: return header_match(ms, n, "To");
+	case IMAP_SK_TO: return address_match(ms, n, "To");
 	case IMAP_SK_HEADER: return header_match(ms, n, k->field);
 	case IMAP_SK_BODY:
 		if (!ms->have_body) {

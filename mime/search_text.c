@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "mime/addr.h"
 #include "mime/date.h"
 #include "mime/decode.h"
 #include "mime/header.h"
@@ -159,6 +160,56 @@ bool search_header_text(const struct mime_message *m, const char *name,
 		found = true;
 	}
 	return found;
+}
+
+/* A local part as the address means it: a quoted one without its
+ * quotes and backslashes (RFC 5322 3.2.4). */
+static void local_part(struct str lp, struct buf *out)
+{
+	if (lp.len < 2 || lp.p[0] != '"' || lp.p[lp.len - 1] != '"') {
+		buf_append(out, lp.p, lp.len);
+		return;
+	}
+	for (size_t i = 1; i + 1 < lp.len; i++) {
+		if (lp.p[i] == '\\' && i + 2 < lp.len)
+			i++;
+		buf_appendc(out, lp.p[i]);
+	}
+}
+
+bool search_address_text(const struct mime_message *m, const char *name,
+			 struct buf *out)
+{
+	if (!search_header_text(m, name, out))
+		return false;
+	struct mime_header_iter it;
+	struct mime_field f;
+	mime_header_iter_init(&it, mime_part_header(m, &m->parts[0]));
+	while (mime_header_next(&it, &f)) {
+		if (!str_eq_nocase(f.name, name))
+			continue;
+		struct mime_addr_list l = { 0 };
+		mime_addr_parse(f.value, &l);
+		for (size_t i = 0; i < l.n; i++) {
+			const struct mime_addr *a = &l.v[i];
+			if (a->kind != MIME_ADDR_MAILBOX || !a->mailbox.p)
+				continue;
+			buf_appendc(out, '\n');
+			if (a->name.p && a->name.len) {
+				mime_header_decode(a->name, out);
+				buf_appendc(out, ' ');
+			}
+			buf_appendc(out, '<');
+			local_part(a->mailbox, out);
+			if (a->host.p) {
+				buf_appendc(out, '@');
+				buf_append(out, a->host.p, a->host.len);
+			}
+			buf_appendc(out, '>');
+		}
+		mime_addr_list_free(&l);
+	}
+	return true;
 }
 
 void search_part_text(const struct mime_message *m, uint32_t part,

@@ -31,6 +31,14 @@ bool search_folded_contains(struct str folded_hay, struct str folded_needle);
  * no such field (SEARCH HEADER name "" matches only if there is). */
 bool search_header_text(const struct mime_message *m, const char *name,
 			struct buf *out);
+/* FROM, TO, CC, BCC: search_header_text, then each address of those
+ * fields once more as "name <local@domain>" (RFC 5322 3.4 parsed:
+ * comments, folding and spaces around '@' gone, a quoted local part
+ * unquoted, the name decoded), so a key spelt one legal way matches a
+ * header spelt another (alice@example.org finds "alice"@example.org,
+ * alice@(home)example.org and alice @ example.org). */
+bool search_address_text(const struct mime_message *m, const char *name,
+			 struct buf *out);
 /* BODY: every text part's content, transfer encoding undone and
  * charset converted to UTF-8, parts of attached messages included. */
 void search_body_text(const struct mime_message *m, struct buf *out);

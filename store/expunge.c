@@ -184,9 +184,6 @@ int store_mailbox_copy(struct mailbox *mb, const uint32_t *uids,
 {
 	memset(src, 0, sizeof *src);
 	memset(dst, 0, sizeof *dst);
-	if (strcmp(dst_path, mb->path) == 0 && move)
-		return store_err(err, errsz, STORE_EINVAL,
-				 "cannot move into the same mailbox");
 	int lockfd = mailbox_lock_sync(mb, err, errsz);
 	if (lockfd < 0)
 		return lockfd;

@@ -232,7 +232,8 @@ int store_mailbox_expunge(struct mailbox *mb, const uint32_t *uids,
 
 /* IMAP COPY / MOVE (RFC 6851) with COPYUID (RFC 4315): copies the
  * messages with the given UIDs (ascending order of source UID) into the
- * mailbox at dst_path (another mailbox of the same user; not mb itself)
+ * mailbox at dst_path (a mailbox of the same user, mb itself included:
+ * the copies get new UIDs there, and a MOVE then expunges the originals)
  * with their flags, keywords and internal date, by hard links where the
  * file system allows. All or nothing: on failure no message is left in
  * the destination. *src and *dst get the UID pairs (same length, src

@@ -689,3 +689,28 @@ def test_search_delivered_messages(srv):
         assert f[i]["BODY[]"] == wire
         assert int(f[i]["RFC822.SIZE"]) == len(wire)
     c.logout()
+
+
+def test_search_address_keys_match_every_legal_spelling(srv):
+    """SEARCH FROM/TO/CC name an address; the header may spell it in
+    another legal form (RFC 5322 3.4: a quoted local part, comments,
+    spaces around '@', a group) and must still match, as in Dovecot."""
+    forms = ['alice@example.org', '"alice"@example.org',
+             'alice@(home)example.org', 'alice @ example.org',
+             'Alice <alice @example.org>',
+             'friends: bob@example.net, alice@ example.org;']
+    for i, f in enumerate(forms):
+        srv.deliver_ok("alice", ("From: %s\nTo: %s\nCc: %s\nSubject: form %d"
+                               "\n\nbody\n" % (f, f, f, i)).encode())
+    srv.deliver_ok("alice", b"From: mallory@example.org\nSubject: other\n\n"
+                          b"alice@example.org in the body only\n")
+    c = logged_in(srv)
+    c.select()
+    want = list(range(1, len(forms) + 1))
+    for key in ("FROM", "TO", "CC"):
+        assert search(c, '%s "alice@example.org"' % key) == want, key
+        assert search(c, '%s "ALICE@EXAMPLE.ORG"' % key) == want, key
+    # the text of the field still matches as before
+    assert search(c, 'FROM "(home)"') == [3]
+    assert search(c, 'FROM "friends"') == [6]
+    c.logout()

@@ -5,6 +5,7 @@ APPENDUID, TRYCREATE, APPENDLIMIT/TOOBIG), and mailbox names (UTF-8,
 modified UTF-7, names that try to leave the user's directory)."""
 
 import os
+import re
 
 import pytest
 
@@ -361,4 +362,51 @@ def test_escaping_names_refused(srv, name):
     assert not os.path.exists(os.path.join(srv.mail_dir, "x"))
     assert not os.path.exists(os.path.join(srv.mail_dir, "b"))
     assert not os.path.exists(os.path.join(srv.mail_dir, "c"))
+    c.logout()
+
+
+def test_list_patterns_of_unusual_atom_chars(srv):
+    """Every ATOM-CHAR is legal in a LIST pattern (RFC 3501/9051
+    list-mailbox), '[' '}' '!#$&'+' included; one that is not modified
+    UTF-7 ("&'+") is taken as spelt, and finds the name spelt so."""
+    c = logged_in(srv)
+    c.ok('CREATE "!#$&-\'+"')
+    for pat in ("[", "}", "a]b", "*[*", "%}%", "~x", "&"):
+        r = c.cmd('LIST "" %s' % pat)
+        assert r.status == "OK", (pat, r)
+    for pat in ("!#$&'+", "!#$&-'+", "*&*"):
+        names = list_names(c.ok('LIST "" %s' % pat))
+        assert list(names) == ["!#$&-'+"], (pat, names)  # mUTF-7
+    assert c.cmd("NOOP").status == "OK"  # the session goes on
+    c.logout()
+
+
+def test_recursivematch_childinfo_rfc5258_example_9(srv):
+    """RFC 5258 section 5, example 9: CHILDINFO on every listed name
+    with a subscribed descendant, whether or not the name is subscribed
+    itself ("eps2") or its children match the pattern ("foo2")."""
+    c = logged_in(srv)
+    for m in ("foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22",
+              "baz2/bar222", "eps2/mamba", "qux2/bar2"):
+        c.ok('CREATE "%s"' % m)
+    c.ok('DELETE "qux2"')
+    for m in ("foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22",
+              "baz2/bar222", "eps2", "eps2/mamba", "qux2/bar2"):
+        c.ok('SUBSCRIBE "%s"' % m)
+    r = c.ok('LIST (RECURSIVEMATCH SUBSCRIBED) "" "*2"')
+    got = {}
+    for u in r.untagged:
+        m = re.match(rb'\* LIST \(([^)]*)\) "/" "([^"]+)"(.*)\r\n', u)
+        assert m, u
+        got[m.group(2).decode()] = (b"\\Subscribed" in m.group(1),
+                                    b"CHILDINFO" in m.group(3))
+    want = {"foo2": (False, True), "foo2/bar2": (True, False),
+            "baz2/bar2": (True, False), "baz2/bar22": (True, False),
+            "baz2/bar222": (True, False), "eps2": (True, True),
+            "qux2/bar2": (True, False)}
+    # the RFC allows the redundant "baz2" and "qux2" with CHILDINFO too
+    for extra in ("baz2", "qux2"):
+        if extra in got:
+            assert got.pop(extra) == (False, True), r
+    assert got == want, r
     c.logout()

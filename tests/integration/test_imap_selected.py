@@ -161,6 +161,45 @@ def test_copy_move_copyuid(srv):
     c.logout()
 
 
+def test_copy_and_move_into_the_selected_mailbox(srv):
+    """COPY and MOVE may name the selected mailbox itself (RFC 9051
+    6.4.7; RFC 6851 section 3 does not forbid it, and Dovecot does it):
+    the messages get new UIDs (COPYUID), keep flags and body, and MOVE
+    expunges the originals; both the session and another one see it."""
+    deliver_n(srv, 2)
+    c = logged_in(srv)
+    c.select()
+    watcher = logged_in(srv)
+    watcher.select()
+    f, _ = c.fetch("1:*", "(UID BODY.PEEK[])")
+    uids = [int(f[i]["UID"]) for i in sorted(f)]
+    bodies = [bytes(f[i]["BODY[]"]) for i in sorted(f)]
+    c.ok("STORE 1 +FLAGS (\\Flagged)")
+    r = c.ok("COPY 1 INBOX")
+    _, _, src, dst = r.code_named("COPYUID").split()
+    assert int(src) == uids[0] and int(dst) > uids[1], r
+    assert r.data("EXISTS") == [3], r
+    r = c.ok("UID MOVE %d INBOX" % uids[1])
+    cu = [u for u in r.untagged if b"COPYUID" in u]
+    assert cu, r
+    moved_to = int(re.search(rb"COPYUID \d+ \d+ (\d+)\]", cu[0]).group(1))
+    assert r.data("EXPUNGE") == [2], r
+    assert r.data("EXISTS") == [3], r
+    f, _ = c.fetch("1:*", "(UID FLAGS BODY.PEEK[])")
+    got = {int(f[i]["UID"]): (bytes(f[i]["BODY[]"]),
+                              {x.decode().lower() for x in f[i]["FLAGS"]})
+           for i in f}
+    assert sorted(got) == [uids[0], int(dst), moved_to], got
+    assert got[int(dst)][0] == bodies[0]
+    assert "\\flagged" in got[int(dst)][1]
+    assert got[moved_to][0] == bodies[1]
+    r = watcher.ok("NOOP")
+    f, _ = watcher.fetch("1:*", "(UID)")
+    assert sorted(int(v["UID"]) for v in f.values()) == sorted(got)
+    watcher.logout()
+    c.logout()
+
+
 def expand_uidset(s):
     out = []
     for part in s.split(","):

@@ -1,5 +1,6 @@
 /* mime/search_text.c: case folding coverage, substring matching, the
  * decoded header and body texts, the sent date. */
+#include <stdio.h>
 #include <string.h>
 
 #include "mime/search_text.h"
@@ -102,4 +103,38 @@ UNIT_TEST(test_texts)
 	mime_message_free(&m);
 }
 
-UNIT_MAIN(test_match, test_texts)
+/* FROM/TO/CC: the address as meant, whichever legal spelling the
+ * header uses (RFC 5322 3.4, 3.2.4 quoted local parts, CFWS). */
+UNIT_TEST(test_address_forms)
+{
+	static const char *const forms[] = {
+		"From: alice@example.org\r\n",
+		"From: \"alice\"@example.org\r\n",
+		"From: alice@(home)example.org\r\n",
+		"From: alice @ example.org\r\n",
+		"From: Alice Liddell <alice @example.org>\r\n",
+		"From: =?utf-8?q?Alice?= <\"al\\ice\"@example.org>\r\n",
+		"From: friends: bob@example.net, alice@ example.org;\r\n",
+		"From: alice(x)@example.org\r\n",
+	};
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		char text[256];
+		snprintf(text, sizeof text, "%sSubject: x\r\n\r\nbody\r\n",
+			 forms[i]);
+		struct mime_message m;
+		mime_message_parse(&m, text, strlen(text));
+		struct buf o = BUF_INIT;
+		CHECK(search_address_text(&m, "From", &o));
+		if (!search_text_contains(buf_str(&o),
+					  STR_LIT("alice@example.org")))
+			fprintf(stderr, "form %zu: %.*s\n", i, (int)o.len,
+				o.data);
+		CHECK(search_text_contains(buf_str(&o),
+					   STR_LIT("alice@example.org")));
+		CHECK(!search_address_text(&m, "To", &o));
+		buf_free(&o);
+		mime_message_free(&m);
+	}
+}
+
+UNIT_MAIN(test_match, test_texts, test_address_forms)
