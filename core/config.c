@@ -148,6 +148,8 @@ static const struct config_key keys[] = {
 	  "state kept across restarts (the logins' known networks); run_user writes here" },
 	{ "queue_dir", K_PATH, OFF(queue_dir), 0, 0, "queue",
 	  "outbound queue (mail for other domains waits here)" },
+	{ "dkim_key_dir", K_PATH, OFF(dkim_key_dir), 0, 0, "dkim",
+	  "DKIM private keys (postern dkim keygen): DOMAIN/SELECTOR.key, mode 0600 in directories 0700" },
 	{ "queue_retry_min", K_INT, OFF(queue_retry_min), 1, 86400, "300",
 	  "seconds before the first retry; each retry waits twice as long" },
 	{ "queue_retry_max", K_INT, OFF(queue_retry_max), 1, 86400, "4000",

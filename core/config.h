@@ -116,6 +116,7 @@ struct config {
 	 * relay/route.h. */
 	char *queue_dir;
 	char *state_dir;
+	char *dkim_key_dir;        /* DKIM private keys */
 	int queue_retry_min;       /* seconds; doubles per attempt */
 	int queue_retry_max;
 	int queue_max_age;         /* seconds, then bounce */

@@ -11,6 +11,9 @@ int cmd_deliver(const struct config *cfg, int argc, char **argv);
 int cmd_check_config(const char *conf_path);
 int cmd_queue(const struct config *cfg, int argc, char **argv);
 int cmd_spf(const struct config *cfg, int argc, char **argv);
+int cmd_dkim(const struct config *cfg, int argc, char **argv);
+/* `postern dkim verify`: needs no config. */
+int cmd_dkim_verify(int argc, char **argv);
 
 /* Every subcommand but init works from the instance directory: this
  * chdir()s to the directory holding conf_path (symlinks resolved) and

@@ -75,6 +75,30 @@ static const struct subcommand subcommands[] = {
 	  "Limits: 10 DNS-querying terms, 2 void lookups, 10 MX or PTR names,\n"
 	  "20 seconds in all. Exit codes: 0 evaluated (whatever the result),\n"
 	  "64 usage, 78 the resolver cannot be set up.\n" },
+	{ "dkim", 1, "postern -c CONF dkim keygen|list|sign|verify ...",
+	  "DKIM keys (RFC 6376; Ed25519 per RFC 8463) and a test bench for them.\n"
+	  "  dkim keygen DOMAIN [--selector S] [--type rsa|ed25519|both]\n"
+	  "        makes the keys (default both: RSA-2048 and Ed25519) under\n"
+	  "        dkim_key_dir/DOMAIN/SELECTOR.key (0600; directories 0700; as\n"
+	  "        root, owned by root) and prints the TXT records to publish, in\n"
+	  "        zone-file syntax. Selectors default to YYYYMM plus r (RSA) or\n"
+	  "        e (Ed25519), e.g. 202612r; with --type both, S gets r and e too.\n"
+	  "        An existing key is never overwritten.\n"
+	  "  dkim list [--dns]\n"
+	  "        one line per key: domain, selector, algorithm, bits, date;\n"
+	  "        --dns prints every key's TXT record instead\n"
+	  "  dkim sign --domain D --selector S [--selector S2] [--expire SECS]\n"
+	  "        reads a message on stdin and prints it with one DKIM-Signature\n"
+	  "        per selector (relaxed/relaxed, From/To/Subject/Date oversigned)\n"
+	  "  dkim verify --key-records FILE [--now UNIXTIME]\n"
+	  "        checks every DKIM-Signature of the message on stdin against\n"
+	  "        the records in FILE (lines \"NAME TEXT\", e.g.\n"
+	  "        \"202612e._domainkey.example.org v=DKIM1; k=ed25519; p=...\";\n"
+	  "        no DNS is asked) and prints one RFC 8601 result per signature,\n"
+	  "        e.g. \"dkim=fail (body hash mismatch) header.d=...\". Needs no -c.\n"
+	  "Exit codes: 0 done (verify: every signature passed), 1 verify: a\n"
+	  "signature did not pass or there is none, 64 usage, 65 unusable\n"
+	  "message, 66 no such key, 73 the key directory cannot be made.\n" },
 	{ "check-config", 1, "postern -c CONF check-config",
 	  "Validates the config (unknown keys, bad values, with line numbers), the\n"
 	  "certificate and key, the users file and the mail directory. Exit 0 if\n"
@@ -146,6 +170,8 @@ int main(int argc, char **argv)
 		return help_for(s);
 	if (!strcmp(name, "init"))
 		return cmd_init(sub_argc, sub_argv);
+	if (!strcmp(name, "dkim") && sub_argc > 1 && !strcmp(sub_argv[1], "verify"))
+		return cmd_dkim_verify(sub_argc, sub_argv);
 	char *conf_name = NULL;
 	int rc = cli_enter_instance(conf, &conf_name);
 	if (rc != 0)
@@ -175,6 +201,10 @@ int main(int argc, char **argv)
 			rc = cmd_serve(conf_name, &cfg);
 		}
 		buf_free(&why);
+	} else if (!strcmp(name, "dkim")) {
+		/* The keys are root's (the key process reads them as root):
+		 * stays root. */
+		rc = cmd_dkim(&cfg, sub_argc, sub_argv);
 	} else if (!strcmp(name, "user")) {
 		/* As root, the users file is edited as root, keeping its
 		 * owner and mode (auth/users_edit.c): root owns it. */
