@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,27 +96,47 @@ static long kc_op(uint32_t key_id, int op, const unsigned char *in,
 		       (unsigned long)key_id, key_proto_op_name(op), inlen);
 		return -1;
 	}
-	if (kc.fd < 0 && (kc.fd = kc_connect()) < 0)
-		return kc_fail(errno == EAGAIN ? "keyd_backlog_full"
-						: "connect_failed",
-			       key_id, op);
 	long deadline = now_ms() + KEYD_TIMEOUT_MS;
-	if (send(kc.fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
-		return kc_fail("send_failed", key_id, op);
-	for (;;) {
-		long left = deadline - now_ms();
-		struct pollfd p = { .fd = kc.fd, .events = POLLIN };
-		int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
-		if (pr < 0 && errno == EINTR)
+	ssize_t r;
+	unsigned char rep[KEY_PROTO_HDR + KEYD_DATA_MAX + 1];
+	/* A connection kept from earlier may lead to a keyd that has died
+	 * since (restarted: same socket, new process): the first send or
+	 * read tells; then once more on a fresh connection, within the same
+	 * deadline. */
+	for (int attempt = 0;; attempt++) {
+		bool fresh = kc.fd < 0;
+		if (fresh && (kc.fd = kc_connect()) < 0)
+			return kc_fail(errno == EAGAIN ? "keyd_backlog_full"
+							: "connect_failed",
+				       key_id, op);
+		if (send(kc.fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
+			if (!fresh && attempt == 0) {
+				close(kc.fd);
+				kc.fd = -1;
+				continue;
+			}
+			return kc_fail("send_failed", key_id, op);
+		}
+		for (;;) {
+			long left = deadline - now_ms();
+			struct pollfd p = { .fd = kc.fd, .events = POLLIN };
+			int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0)
+				return kc_fail("poll_failed", key_id, op);
+			if (pr == 0)
+				return kc_fail("timeout", key_id, op);
+			break;
+		}
+		r = recv(kc.fd, rep, sizeof rep, MSG_DONTWAIT);
+		if (r <= 0 && !fresh && attempt == 0) {
+			close(kc.fd);
+			kc.fd = -1;
 			continue;
-		if (pr < 0)
-			return kc_fail("poll_failed", key_id, op);
-		if (pr == 0)
-			return kc_fail("timeout", key_id, op);
+		}
 		break;
 	}
-	unsigned char rep[KEY_PROTO_HDR + KEYD_DATA_MAX + 1];
-	ssize_t r = recv(kc.fd, rep, sizeof rep, MSG_DONTWAIT);
 	struct key_msg a;
 	if (r <= 0)
 		return kc_fail("keyd_gone", key_id, op);
