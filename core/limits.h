@@ -73,6 +73,30 @@
 /* One IPC message (auth requests and replies) fits in this. */
 #define IPC_MSG_MAX 8192
 
+/* The key process (tls/keyd.c). KEYD_DATA_MAX bounds what one signing
+ * request or reply carries: an RSA modulus of 8192 bits (the largest key
+ * we load) is 1024 octets; an ECDSA digest is at most 64 (SHA-512). A
+ * private key travels to keyd in one IPC_MSG_MAX datagram, which holds
+ * the DER of an RSA key of 4096 bits (about 2.4 KB) with room to spare;
+ * bigger keys are refused at load. */
+#define KEYD_DATA_MAX 1024
+/* A worker's signing request is a synchronous round trip from inside
+ * the TLS handshake: past this the handshake fails and the worker
+ * reconnects for the next one. A signature takes about a millisecond;
+ * a second means keyd is stopped, gone or swamped. */
+#define KEYD_TIMEOUT_MS 1000
+/* The supervisor's key loader waits this long for keyd to take a key. */
+#define KEYD_LOAD_TIMEOUT_MS 5000
+/* Key files are small (a 4096-bit RSA key in PEM is 3.3 KB); anything
+ * bigger is not a key. */
+#define KEYD_KEY_FILE_MAX (64 * 1024)
+/* Keys keyd holds at once: the one in force and those of worker
+ * generations still retiring after reloads; the oldest goes first. */
+#define KEYD_KEYS_MAX 8
+/* Connections keyd serves at once, one thread each: one per worker,
+ * retiring ones included (MAX_WORKERS is 256). */
+#define KEYD_CONNS_MAX 1024
+
 /* MIME header decoding (mime/decode.c, for SEARCH and FETCH's decoded
  * parameters). RFC 2047 section 2 keeps an encoded word within 75
  * octets and a line within 76, so real fields hold a few words; a

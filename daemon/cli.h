@@ -60,6 +60,17 @@ int cli_check_reach(const char *run_user, const struct cli_reach *items,
  * mail_dir, queue_dir, users_file, aliases_file; adds a line of advice
  * when there is a problem. */
 int cli_check_layout(const struct config *cfg, struct buf *out);
+/* cfg->run_user's uid and gid (refusing an unset run_user or root, as
+ * above). 0, or an exit code after a message. */
+int cli_run_user_ids(const struct config *cfg, uid_t *uid, gid_t *gid);
+/* Leaves root for uid/gid for good (supplementary groups dropped, and
+ * checked that root cannot be regained). 0, or an exit code after a
+ * message. */
+int cli_become(uid_t uid, gid_t gid);
+/* As root: chroot into an empty directory that can never gain an entry
+ * (a fresh one in /tmp, removed before we enter it, so nothing is left
+ * behind either). 0, or -1 with errno. */
+int cli_chroot_empty(void);
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -61,10 +62,8 @@ int cli_load_config(const char *conf_path, struct config *cfg)
 	return 0;
 }
 
-int cli_drop_privileges(const struct config *cfg)
+int cli_run_user_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
 {
-	if (geteuid() != 0)
-		return 0;
 	if (!cfg->run_user[0]) {
 		fprintf(stderr, "postern: refusing to run as root: set run_user in %s\n",
 			cfg->path);
@@ -82,10 +81,16 @@ int cli_drop_privileges(const struct config *cfg)
 		fprintf(stderr, "postern: run_user must not be root\n");
 		return EX_CONFIG;
 	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		fprintf(stderr, "postern: cannot switch to user %s: %s\n",
-			cfg->run_user, strerror(errno));
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+int cli_become(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		fprintf(stderr, "postern: cannot switch to uid %ld: %s\n",
+			(long)uid, strerror(errno));
 		return EX_OSERR;
 	}
 	/* Paranoia: make sure root can't be regained. */
@@ -304,4 +309,32 @@ int cli_check_layout(const struct config *cfg, struct buf *out)
 			   "relative to the config)\n",
 			   cfg->path, cfg->run_user, cfg->run_user);
 	return problems;
+}
+
+int cli_chroot_empty(void)
+{
+	char dir[] = "/tmp/postern-empty-XXXXXX";
+	if (!mkdtemp(dir))
+		return -1;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ok = fd >= 0 && fchdir(fd) == 0;
+	/* Gone before we enter it: nothing can ever be created in it. */
+	if (rmdir(dir) != 0)
+		ok = 0;
+	ok = ok && chroot(".") == 0 && chdir("/") == 0;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	errno = e;
+	return ok ? 0 : -1;
+}
+
+int cli_drop_privileges(const struct config *cfg)
+{
+	if (geteuid() != 0)
+		return 0;
+	uid_t uid;
+	gid_t gid;
+	int rc = cli_run_user_ids(cfg, &uid, &gid);
+	return rc ? rc : cli_become(uid, gid);
 }

@@ -55,11 +55,15 @@ int cmd_check_config(const char *conf_path)
 	int bad = config_load(conf_path, &cfg, &err) != 0;
 	if (!bad) {
 		struct ssl_ctx_st *tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, &err);
-		if (!tls) {
+		/* and a key type the key process can sign with */
+		struct ssl_ctx_st *proxy = tls ? tls_server_ctx_new_keyd(cfg.tls_cert, 0, &err)
+					       : NULL;
+		if (!tls || !proxy) {
 			buf_appends(&err, "\n");
 			bad = 1;
 		}
 		tls_ctx_free(&tls);
+		tls_ctx_free(&proxy);
 		struct users users;
 		users_init(&users);
 		if (users_load(&users, cfg.users_file, &err) != 0)

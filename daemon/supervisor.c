@@ -1,7 +1,10 @@
 /* `postern serve`: the supervisor. Binds every listener (as root if it
- * must), creates the auth socket, leaves root, then forks the auth
- * process and the workers and keeps them running: a crashed child is
- * restarted and logged, SIGHUP reloads, SIGTERM stops gracefully. */
+ * must), creates the auth and key sockets, forks the key process and
+ * gives it the TLS key, then forks the auth process, the queue runner
+ * and the workers and keeps them running: a crashed child is restarted
+ * and logged, SIGHUP reloads, SIGTERM stops gracefully. Started as root,
+ * it stays root (to read root-only keys at a reload); every child leaves
+ * root right after fork (child_setup). */
 #include "daemon/cli.h"
 #include "daemon/worker.h"
 #include "auth/authd.h"
@@ -12,6 +15,7 @@
 #include "core/xmalloc.h"
 #include "net/ipcount.h"
 #include "smtp/rcpt_limit.h"
+#include "tls/keyd.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <pwd.h>
@@ -48,7 +53,17 @@ struct supervisor {
 	struct worker_sockets socks;
 	int auth_fd;
 	char auth_name[64];
-	struct ssl_ctx_st *tls;
+	struct ssl_ctx_st *tls;     /* certificate + proxy key (key_id) */
+	int keyd_listen;            /* abstract socket workers ask */
+	int keyd_ctl;               /* our end of keyd's socketpair */
+	char keyd_name[64];
+	pid_t keyd_pid;
+	uint32_t key_id;            /* keyd's id of the key in force */
+	time_t key_retry;           /* keyd lacks it: try again then (0: has it) */
+	int key_backoff;            /* seconds till the next try after that */
+	bool as_root;               /* children leave root after fork */
+	uid_t run_uid;
+	gid_t run_gid;
 	pid_t auth_pid;
 	pid_t queue_pid;
 	struct child workers[MAX_WORKERS];
@@ -158,16 +173,17 @@ static int bind_unix_listener(const char *path, const char *run_user)
 	return fd;
 }
 
-/* The auth process listens on an abstract Unix socket (no file to clean
- * up or to get wrong permissions on); it checks each peer's uid. */
-static int bind_auth_socket(char *name, size_t namesz)
+/* The auth process and keyd listen on abstract Unix sockets (no file to
+ * clean up or to get wrong permissions on); they check each peer's uid.
+ * kind is "auth" or "keyd". */
+static int bind_ipc_socket(const char *kind, char *name, size_t namesz)
 {
 	unsigned char rnd[8];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		return -1;
-	snprintf(name, namesz, "postern-auth-%ld-%02x%02x%02x%02x%02x%02x%02x%02x",
-		 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-		 rnd[6], rnd[7]);
+	snprintf(name, namesz, "postern-%s-%ld-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 kind, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		 rnd[5], rnd[6], rnd[7]);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -220,18 +236,199 @@ static int worker_count(const struct config *cfg)
 	return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (int)n);
 }
 
-/* Every child, first thing after fork: signals as a fresh process has
- * them, and the lifeline (core/lifeline.h), so that it exits when the
- * supervisor dies. lifeline_arm() must come after the child's last
- * change of uid or gid: a credential change clears PR_SET_PDEATHSIG. */
-static void child_setup(const char *role)
+static void child_reset_signals(void)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Everything a child does right after fork, before its role runs: the
+ * default signal mask, its name in the log, no key socket (only keyd
+ * and the supervisor hold those), when the supervisor is root run_user
+ * for good, and the lifeline (core/lifeline.h), so that it exits when
+ * the supervisor dies. lifeline_arm() comes after the last change of
+ * uid or gid: a credential change clears PR_SET_PDEATHSIG. keyd does
+ * its own (spawn_keyd): it leaves the file system before root. Exits if
+ * it cannot leave root. */
+static void child_setup(struct supervisor *s, const char *role)
+{
+	child_reset_signals();
 	log_init(role);
 	lifeline_child();
+	if (s->keyd_listen >= 0)
+		close(s->keyd_listen);
+	if (s->keyd_ctl >= 0)
+		close(s->keyd_ctl);
+	if (s->as_root && cli_become(s->run_uid, s->run_gid) != 0)
+		_exit(EX_OSERR);
 	lifeline_arm();
+}
+
+static void close_listeners(struct supervisor *s)
+{
+	for (int k = 0; k < LISTEN__COUNT; k++)
+		if (s->socks.tcp[k] >= 0)
+			close(s->socks.tcp[k]);
+	if (s->socks.lmtp_unix >= 0)
+		close(s->socks.lmtp_unix);
+}
+
+/* The key process: it leaves the file system (an empty root it cannot
+ * write to), then root, and is never dumpable (no ptrace or
+ * /proc/PID/mem by run_user's other processes, no core file); the keys
+ * come afterwards over the socketpair (load_key). Returns its pid, or
+ * -1 after a log line. */
+static pid_t spawn_keyd(struct supervisor *s)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+		log_kv(LOG_ERR, "event=keyd_start_failed error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(sp[1]);
+		if (pid < 0) {
+			log_kv(LOG_ERR, "event=keyd_start_failed error=\"%s\"", strerror(errno));
+			close(sp[0]);
+			return -1;
+		}
+		if (s->keyd_ctl >= 0)
+			close(s->keyd_ctl);
+		s->keyd_ctl = sp[0];
+		return pid;
+	}
+	close(sp[0]);
+	child_reset_signals();
+	log_init("keyd");
+	/* It ends when its socketpair to the supervisor reads EOF; holding
+	 * the lifeline's write end would keep the other children alive. */
+	lifeline_child();
+	prctl(PR_SET_NAME, "postern-keyd", 0, 0, 0);
+	close_listeners(s);
+	if (s->auth_fd >= 0)
+		close(s->auth_fd);
+	if (s->keyd_ctl >= 0)
+		close(s->keyd_ctl);
+	struct rlimit no_core = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &no_core);
+	keyd_prepare();
+	if (s->as_root) {
+		if (cli_chroot_empty() != 0) {
+			log_kv(LOG_CRIT, "event=keyd_start_failed reason=chroot error=\"%s\"",
+			       strerror(errno));
+			_exit(EX_OSERR);
+		}
+		if (cli_become(s->run_uid, s->run_gid) != 0)
+			_exit(EX_OSERR);
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		log_kv(LOG_CRIT, "event=keyd_start_failed reason=prctl error=\"%s\"",
+		       strerror(errno));
+		_exit(EX_OSERR);
+	}
+	_exit(keyd_run(sp[1], s->keyd_listen,
+		       s->as_root ? s->run_uid : geteuid()));
+}
+
+/* Gives keyd the private key at path as key_id, to go with the
+ * certificate of ctx. A short-lived child reads it (as root when we
+ * are) and hands it over: the key never enters the supervisor's memory,
+ * which every worker is a copy of. 0, or -1 with a sentence naming the
+ * file and the reason in err. */
+static int load_key(struct supervisor *s, const char *path, uint32_t key_id,
+		    struct ssl_ctx_st *ctx, struct buf *err)
+{
+	int p[2];
+	if (s->keyd_ctl < 0 || s->keyd_pid <= 0) {
+		buf_printf(err, "key %s: the key process is not running", path);
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		buf_printf(err, "key %s: pipe: %s", path, strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		buf_printf(err, "key %s: fork: %s", path, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_reset_signals();
+		log_init("keyload");
+		struct buf e = BUF_INIT;
+		int rc = keyd_send_key(s->keyd_ctl, key_id, path, ctx, &e);
+		if (rc < 0 && write(p[1], e.data, e.len) < 0)
+			rc = -1;
+		_exit(rc < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	char msg[1024];
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(p[0], msg + n, sizeof msg - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof msg)
+			break;
+	}
+	close(p[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == 0)
+		return 0;
+	if (n)
+		buf_append(err, msg, n);
+	else
+		buf_printf(err, "key %s: the key loader died (status %d)", path, st);
+	return -1;
+}
+
+/* Gives a restarted keyd the key in force, read afresh (it must still
+ * match the certificate in force). On failure tries again later, 1 s
+ * then doubling up to a minute (the loop calls this when key_retry is
+ * due): TLS handshakes fail until it works or a reload brings a pair. */
+static void keyd_reload_key(struct supervisor *s)
+{
+	struct buf err = BUF_INIT;
+	if (load_key(s, s->cfg.tls_key, s->key_id, s->tls, &err) < 0) {
+		char e[LOG_ESC_MAX];
+		s->key_backoff = s->key_backoff ? s->key_backoff * 2 : 1;
+		if (s->key_backoff > 60)
+			s->key_backoff = 60;
+		s->key_retry = time(NULL) + s->key_backoff;
+		log_kv(LOG_ERR, "event=keyd_key_failed key_id=%lu error=%s retry_in=%d effect=\"TLS handshakes fail\"",
+		       (unsigned long)s->key_id, log_esc(e, sizeof e, err.data, err.len),
+		       s->key_backoff);
+	} else {
+		s->key_retry = 0;
+		s->key_backoff = 0;
+		log_kv(LOG_INFO, "event=keyd_restarted pid=%ld key_id=%lu",
+		       (long)s->keyd_pid, (unsigned long)s->key_id);
+	}
+	buf_free(&err);
+}
+
+/* keyd died: a new one, and the key in force again. */
+static void restart_keyd(struct supervisor *s)
+{
+	s->key_retry = 0;
+	s->key_backoff = 0;
+	s->keyd_pid = spawn_keyd(s);
+	if (s->keyd_pid <= 0) {
+		s->keyd_pid = 0;
+		return;
+	}
+	keyd_reload_key(s);
 }
 
 static pid_t spawn_auth(struct supervisor *s)
@@ -239,7 +436,7 @@ static pid_t spawn_auth(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_setup("auth");
+	child_setup(s, "auth");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -255,7 +452,7 @@ static pid_t spawn_queue(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_setup("queue");
+	child_setup(s, "queue");
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		if (s->socks.tcp[k] >= 0)
 			close(s->socks.tcp[k]);
@@ -270,7 +467,7 @@ static pid_t spawn_worker(struct supervisor *s)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	child_setup("worker");
+	child_setup(s, "worker");
 	close(s->auth_fd);
 	_exit(worker_run(&s->cfg, &s->socks, s->tls, s->auth_name));
 }
@@ -325,6 +522,16 @@ static void reap_children(struct supervisor *s)
 			       (long)pid, how);
 			restart_throttle(s);
 			s->auth_pid = spawn_auth(s);
+			continue;
+		}
+		if (pid == s->keyd_pid) {
+			s->keyd_pid = 0;
+			if (s->stopping)
+				continue;
+			log_kv(LOG_ERR, "event=keyd_exit pid=%ld %s action=restart",
+			       (long)pid, how);
+			restart_throttle(s);
+			restart_keyd(s);
 			continue;
 		}
 		if (pid == s->queue_pid) {
@@ -424,11 +631,23 @@ static void reload(struct supervisor *s)
 	free(next.run_user);
 	next.run_user = xstrdup(s->cfg.run_user);
 	buf_clear(&err);
-	struct ssl_ctx_st *tls = tls_server_ctx_new(next.tls_cert, next.tls_key, &err);
+	/* The new pair: the certificate read here, the key by load_key as
+	 * root (a Let's Encrypt key is 0600 root). Either failing keeps the
+	 * pair in force, with their paths (keyd may need the key again). */
+	uint32_t key_id = s->key_id + 1;
+	struct ssl_ctx_st *tls = tls_server_ctx_new_keyd(next.tls_cert, key_id, &err);
+	if (tls && load_key(s, next.tls_key, key_id, tls, &err) < 0)
+		tls_ctx_free(&tls);
 	if (!tls) {
-		char e[LOG_ESC_MAX];
-		log_kv(LOG_WARN, "event=reload_warning reason=tls keeping=old_certificate error=%s",
+		char e[LOG_ESC_MAX], c[LOG_ESC_MAX], k[LOG_ESC_MAX];
+		log_kv(LOG_ERR, "event=reload_failed what=tls cert=%s key=%s error=%s effect=\"keeping the certificate and key in force\"",
+		       log_esc(c, sizeof c, next.tls_cert, strlen(next.tls_cert)),
+		       log_esc(k, sizeof k, next.tls_key, strlen(next.tls_key)),
 		       log_esc(e, sizeof e, err.data, err.len));
+		free(next.tls_cert);
+		free(next.tls_key);
+		next.tls_cert = xstrdup(s->cfg.tls_cert);
+		next.tls_key = xstrdup(s->cfg.tls_key);
 	}
 	buf_free(&err);
 	memcpy(next.listen, s->cfg.listen, sizeof next.listen);
@@ -443,6 +662,9 @@ static void reload(struct supervisor *s)
 	if (tls) {
 		tls_ctx_free(&s->tls);
 		s->tls = tls;
+		s->key_id = key_id;
+		s->key_retry = 0;
+		s->key_backoff = 0;
 	}
 	log_set_level(s->cfg.log_level);
 	s->generation++;
@@ -460,13 +682,40 @@ static void reload(struct supervisor *s)
 	}
 	s->queue_pid = spawn_queue(s);
 	start_workers(s);
-	log_kv(LOG_INFO, "event=reloaded workers=%d retiring=%d", s->nworkers,
-	       s->nretiring);
+	if (tls)
+		log_kv(LOG_INFO, "event=reloaded workers=%d retiring=%d key_id=%lu",
+		       s->nworkers, s->nretiring, (unsigned long)s->key_id);
+	else
+		log_kv(LOG_ERR, "event=reload_incomplete failed=tls workers=%d retiring=%d key_id=%lu",
+		       s->nworkers, s->nretiring, (unsigned long)s->key_id);
+}
+
+/* SIGTERM, and SIGKILL if keyd has not gone within 2 s (it may be in
+ * the middle of nothing but a signature). */
+static void stop_keyd(struct supervisor *s)
+{
+	if (s->keyd_pid <= 0)
+		return;
+	kill(s->keyd_pid, SIGTERM);
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	int st;
+	for (int i = 0; waitpid(s->keyd_pid, &st, WNOHANG) == 0; i++) {
+		if (i == 100) {
+			log_kv(LOG_WARN, "event=stop_forced what=keyd pid=%ld",
+			       (long)s->keyd_pid);
+			kill(s->keyd_pid, SIGKILL);
+			waitpid(s->keyd_pid, &st, 0);
+			break;
+		}
+		nanosleep(&tick, NULL);
+	}
+	s->keyd_pid = 0;
 }
 
 static int live_children(const struct supervisor *s)
 {
-	int n = (s->auth_pid > 0 ? 1 : 0) + (s->queue_pid > 0 ? 1 : 0);
+	int n = (s->auth_pid > 0 ? 1 : 0) + (s->queue_pid > 0 ? 1 : 0) +
+		(s->keyd_pid > 0 ? 1 : 0);
 	for (int i = 0; i < s->nworkers; i++)
 		n += s->workers[i].pid > 0;
 	return n + s->nretiring;
@@ -493,7 +742,8 @@ static void stop(struct supervisor *s)
 	struct timespec tick = { 0, 50 * 1000 * 1000 };
 	for (;;) {
 		reap_children(s);
-		int workers_left = live_children(s) - (s->auth_pid > 0);
+		int workers_left = live_children(s) - (s->auth_pid > 0) -
+				   (s->keyd_pid > 0);
 		if (workers_left == 0)
 			break;
 		if (time(NULL) >= deadline) {
@@ -503,13 +753,15 @@ static void stop(struct supervisor *s)
 		}
 		nanosleep(&tick, NULL);
 	}
-	/* The auth process goes last: workers may still be asking it. */
+	/* The auth process and keyd go last: workers may still be asking
+	 * them. */
 	if (s->auth_pid > 0) {
 		kill(s->auth_pid, SIGTERM);
 		int st;
 		waitpid(s->auth_pid, &st, 0);
 		s->auth_pid = 0;
 	}
+	stop_keyd(s);
 }
 
 int cmd_serve(const char *conf_path, struct config *cfg)
@@ -523,6 +775,21 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	int rc = EX_OK;
 	s->socks.lmtp_unix = -1;
 	s->auth_fd = -1;
+	s->keyd_listen = -1;
+	s->keyd_ctl = -1;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (geteuid() == 0) {
+		rc = cli_run_user_ids(&s->cfg, &s->run_uid, &s->run_gid);
+		if (rc != 0)
+			goto out;
+		s->as_root = true;
+	}
 	for (int k = 0; k < LISTEN__COUNT; k++)
 		s->socks.tcp[k] = -1;
 	if (s->cfg.lmtp_socket[0] && worker_serves(LISTEN_LMTP)) {
@@ -543,15 +810,24 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 			goto out;
 		}
 	}
-	s->auth_fd = bind_auth_socket(s->auth_name, sizeof s->auth_name);
-	if (s->auth_fd < 0) {
-		log_kv(LOG_ERR, "event=auth_socket_failed error=\"%s\"", strerror(errno));
+	s->auth_fd = bind_ipc_socket("auth", s->auth_name, sizeof s->auth_name);
+	s->keyd_listen = bind_ipc_socket("keyd", s->keyd_name, sizeof s->keyd_name);
+	if (s->auth_fd < 0 || s->keyd_listen < 0) {
+		log_kv(LOG_ERR, "event=ipc_socket_failed error=\"%s\"", strerror(errno));
+		rc = EX_OSERR;
+		goto out;
+	}
+	keyd_client_set_socket(s->keyd_name); /* for the workers */
+	s->keyd_pid = spawn_keyd(s);
+	if (s->keyd_pid <= 0) {
+		s->keyd_pid = 0;
 		rc = EX_OSERR;
 		goto out;
 	}
 	struct buf err = BUF_INIT;
-	s->tls = tls_server_ctx_new(s->cfg.tls_cert, s->cfg.tls_key, &err);
-	if (!s->tls) {
+	s->key_id = 1;
+	s->tls = tls_server_ctx_new_keyd(s->cfg.tls_cert, s->key_id, &err);
+	if (!s->tls || load_key(s, s->cfg.tls_key, s->key_id, s->tls, &err) < 0) {
 		char e[LOG_ESC_MAX];
 		log_kv(LOG_ERR, "event=tls_failed error=%s",
 		       log_esc(e, sizeof e, err.data, err.len));
@@ -561,22 +837,11 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 	}
 	buf_free(&err);
 	raise_nofile(&s->cfg);
-	rc = cli_drop_privileges(&s->cfg);
-	if (rc != 0)
-		goto out;
 	if (lifeline_open() != 0) {
 		log_kv(LOG_ERR, "event=lifeline_failed error=\"%s\"", strerror(errno));
 		rc = EX_OSERR;
 		goto out;
 	}
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	/* Room for twice today's max_connections: a reload may raise it,
 	 * and retiring workers still hold theirs. */
@@ -604,6 +869,8 @@ int cmd_serve(const char *conf_path, struct config *cfg)
 		int sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGCHLD || sig < 0)
 			reap_children(s);
+		if (s->key_retry && s->keyd_pid > 0 && time(NULL) >= s->key_retry)
+			keyd_reload_key(s);
 		else if (sig == SIGHUP)
 			reload(s);
 		else if (sig == SIGTERM || sig == SIGINT) {
@@ -624,6 +891,11 @@ out:
 	if (s->auth_fd >= 0)
 		close(s->auth_fd);
 	lifeline_close();
+	stop_keyd(s);
+	if (s->keyd_listen >= 0)
+		close(s->keyd_listen);
+	if (s->keyd_ctl >= 0)
+		close(s->keyd_ctl);
 	tls_ctx_free(&s->tls);
 	config_free(&s->cfg);
 	free(s);

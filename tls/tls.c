@@ -2,6 +2,7 @@
  * (libevent's OpenSSL filter does the want-read/want-write dance), and
  * the self-signed pair that `postern init` makes. */
 #include "tls/tls.h"
+#include "tls/key_proxy.h"
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -27,8 +28,9 @@ static void ssl_errors(struct buf *err)
 	}
 }
 
-struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
-				      struct buf *err)
+/* A server context with our settings and cert's chain; NULL with the
+ * reason in err. */
+static SSL_CTX *server_ctx_with_cert(const char *cert, struct buf *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
@@ -38,7 +40,8 @@ struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* Modern AEAD suites with forward secrecy for TLS 1.2; OpenSSL's
-	 * TLS 1.3 defaults are all good. */
+	 * TLS 1.3 defaults are all good. ECDHE only: the key process
+	 * (keyd.h) signs but never decrypts. */
 	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1:!MD5");
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 				 SSL_OP_NO_RENEGOTIATION |
@@ -50,6 +53,15 @@ struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	return ctx;
+}
+
+struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
+				      struct buf *err)
+{
+	SSL_CTX *ctx = server_ctx_with_cert(cert, err);
+	if (!ctx)
+		return NULL;
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		buf_printf(err, "cannot load key %s or it does not match the certificate", key);
@@ -57,6 +69,30 @@ struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	return ctx;
+}
+
+struct ssl_ctx_st *tls_server_ctx_new_keyd(const char *cert, uint32_t key_id,
+					   struct buf *err)
+{
+	SSL_CTX *ctx = server_ctx_with_cert(cert, err);
+	if (!ctx)
+		return NULL;
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	EVP_PKEY *pub = x ? X509_get0_pubkey(x) : NULL;
+	struct buf why = BUF_INIT;
+	EVP_PKEY *proxy = pub ? key_proxy_new(pub, key_id, &why) : NULL;
+	if (!proxy || SSL_CTX_use_PrivateKey(ctx, proxy) != 1) {
+		buf_printf(err, "certificate %s: %s", cert,
+			   why.len ? buf_cstr(&why) : "cannot use its key");
+		ssl_errors(err);
+		buf_free(&why);
+		EVP_PKEY_free(proxy);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	buf_free(&why);
+	EVP_PKEY_free(proxy); /* the context holds its own reference */
 	return ctx;
 }
 

@@ -5,6 +5,7 @@
 #define POSTERN_TLS_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 
@@ -16,6 +17,12 @@ struct event_base;
  * appends the reason to err. */
 struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 				      struct buf *err);
+/* The workers' context: the certificate chain of cert and, instead of
+ * the private key, a proxy that asks the key process (tls/keyd.h) to
+ * sign with its key key_id. Reads no key. NULL with the reason (which
+ * names cert) appended to err, also for a key type other than RSA or EC. */
+struct ssl_ctx_st *tls_server_ctx_new_keyd(const char *cert, uint32_t key_id,
+					   struct buf *err);
 void tls_ctx_free(struct ssl_ctx_st **ctx);
 
 /* A bufferevent that accepts TLS on fd (implicit TLS: 993, 995, 465). */
