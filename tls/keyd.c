@@ -371,6 +371,9 @@ int keyd_run(int ctl_fd, int listen_fd, uid_t peer_uid)
 			break;
 		}
 		if (p[0].revents && on_ctl(&d, ctl_fd) < 0) {
+			/* Its socketpair is keyd's lifeline: the same line
+			 * as every other child (core/lifeline.c). */
+			log_kv(LOG_WARN, "event=supervisor_gone action=exit");
 			why = "supervisor_gone";
 			break;
 		}
