@@ -24,31 +24,30 @@
  * signers; 2048 still fits one TXT string pair everywhere. */
 #define DKIM_KEYGEN_RSA_BITS 2048
 
-/* A domain as we accept it for key files: lowercase LDH labels and dots,
- * so that it is also a safe directory name. */
-static bool domain_ok(const char *d)
+/* A name we accept for a key file's path: lowercase LDH labels and
+ * dots, no empty label, at most max octets, plus the characters in
+ * extra; so it is also a safe file or directory name. */
+static bool name_ok(const char *d, size_t max, const char *extra)
 {
 	size_t n = strlen(d);
-	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.' || strstr(d, ".."))
+	if (n == 0 || n > max || d[0] == '.' || d[n - 1] == '.' || strstr(d, ".."))
 		return false;
 	for (; *d; d++)
 		if (!((*d >= 'a' && *d <= 'z') || (*d >= '0' && *d <= '9') ||
-		      *d == '-' || *d == '.'))
+		      *d == '-' || *d == '.' || (*extra && strchr(extra, *d))))
 			return false;
 	return true;
+}
+
+static bool domain_ok(const char *d)
+{
+	return name_ok(d, 253, "");
 }
 
 /* A selector: the same, with '_' allowed (RFC 6376 3.1: sub-domains). */
 static bool selector_ok(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 63 || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '.' || *s == '_'))
-			return false;
-	return true;
+	return name_ok(s, 63, "_");
 }
 
 static void lower(char *s)
